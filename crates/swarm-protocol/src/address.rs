@@ -133,9 +133,15 @@ mod tests {
         let typo = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD";
         let err = typo.parse::<Address>().unwrap_err();
         assert!(matches!(err, AddressError::Checksum(..)), "{err}");
-        assert!("5aaeb6053f3e94c9b9a09f33669435e7ef1beaed".parse::<Address>().is_err());
-        assert!("0x5aaeb6053f3e94c9b9a09f33669435e7ef1bea".parse::<Address>().is_err());
-        assert!("0xzzaeb6053f3e94c9b9a09f33669435e7ef1beaed".parse::<Address>().is_err());
+        assert!("5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"
+            .parse::<Address>()
+            .is_err());
+        assert!("0x5aaeb6053f3e94c9b9a09f33669435e7ef1bea"
+            .parse::<Address>()
+            .is_err());
+        assert!("0xzzaeb6053f3e94c9b9a09f33669435e7ef1beaed"
+            .parse::<Address>()
+            .is_err());
         let upper = "0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED";
         assert_eq!(upper.parse::<Address>().unwrap().to_string(), EIP55[0]);
     }

@@ -232,18 +232,36 @@ mod tests {
             assert_eq!(a.wei(), wei, "{text}");
             assert_eq!(a.to_nct_string(), text);
         }
-        assert_eq!(Amount::parse_nct("1.5 NCT").unwrap().wei(), 1_500_000_000_000_000_000);
+        assert_eq!(
+            Amount::parse_nct("1.5 NCT").unwrap().wei(),
+            1_500_000_000_000_000_000
+        );
         assert_eq!(Amount::parse_nct(".5").unwrap().wei(), WEI_PER_NCT / 2);
-        assert_eq!(Amount::from_wei(62_500_000_000_000_000).to_string(), "0.0625 NCT");
+        assert_eq!(
+            Amount::from_wei(62_500_000_000_000_000).to_string(),
+            "0.0625 NCT"
+        );
     }
 
     #[test]
     fn rejects_bad_nct_text() {
         assert_eq!(Amount::parse_nct(""), Err(AmountError::Empty));
-        assert!(matches!(Amount::parse_nct("-1"), Err(AmountError::NotDecimal(_))));
-        assert!(matches!(Amount::parse_nct("1e5"), Err(AmountError::NotDecimal(_))));
-        assert!(matches!(Amount::parse_nct("."), Err(AmountError::NotDecimal(_))));
-        assert!(matches!(Amount::parse_nct("1.2.3"), Err(AmountError::NotDecimal(_))));
+        assert!(matches!(
+            Amount::parse_nct("-1"),
+            Err(AmountError::NotDecimal(_))
+        ));
+        assert!(matches!(
+            Amount::parse_nct("1e5"),
+            Err(AmountError::NotDecimal(_))
+        ));
+        assert!(matches!(
+            Amount::parse_nct("."),
+            Err(AmountError::NotDecimal(_))
+        ));
+        assert!(matches!(
+            Amount::parse_nct("1.2.3"),
+            Err(AmountError::NotDecimal(_))
+        ));
         assert!(matches!(
             Amount::parse_nct("0.0000000000000000001"),
             Err(AmountError::TooPrecise(_))
@@ -262,7 +280,9 @@ mod tests {
         assert_eq!(back, a);
         // Numbers, negatives, fractions and overflow are refused with a reason.
         assert!(serde_json::from_str::<Amount>("62500000000000000").is_err());
-        let neg = serde_json::from_str::<Amount>("\"-5\"").unwrap_err().to_string();
+        let neg = serde_json::from_str::<Amount>("\"-5\"")
+            .unwrap_err()
+            .to_string();
         assert!(neg.contains("not a non-negative decimal"), "{neg}");
         assert!(serde_json::from_str::<Amount>("\"1.5\"").is_err());
         let big = serde_json::from_str::<Amount>("\"340282366920938463463374607431768211456\"")

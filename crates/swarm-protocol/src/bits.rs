@@ -46,7 +46,13 @@ impl Bits256 {
 
     /// A mask from booleans, element i = bit i.
     pub fn from_bools(bools: &[bool]) -> Self {
-        Bits256::from_indices(bools.iter().enumerate().filter(|(_, b)| **b).map(|(i, _)| i))
+        Bits256::from_indices(
+            bools
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b)
+                .map(|(i, _)| i),
+        )
     }
 
     /// Whether bit `i` is set (false for i >= 256).
@@ -94,9 +100,18 @@ impl Bits256 {
 
     /// Bitwise AND.
     pub fn and(&self, other: &Bits256) -> Bits256 {
+        self.zip_with(other, |a, b| a & b)
+    }
+
+    /// Bitwise OR.
+    pub fn or(&self, other: &Bits256) -> Bits256 {
+        self.zip_with(other, |a, b| a | b)
+    }
+
+    fn zip_with(&self, other: &Bits256, f: impl Fn(u8, u8) -> u8) -> Bits256 {
         let mut out = [0u8; 32];
         for (o, (a, b)) in out.iter_mut().zip(self.0.iter().zip(other.0.iter())) {
-            *o = a & b;
+            *o = f(*a, *b);
         }
         Bits256(out)
     }
@@ -171,8 +186,14 @@ mod tests {
 
     #[test]
     fn parses_hex_masks() {
-        assert_eq!("0x5".parse::<Bits256>().unwrap(), Bits256::from_indices([0, 2]));
-        assert_eq!("0x0005".parse::<Bits256>().unwrap(), Bits256::from_indices([0, 2]));
+        assert_eq!(
+            "0x5".parse::<Bits256>().unwrap(),
+            Bits256::from_indices([0, 2])
+        );
+        assert_eq!(
+            "0x0005".parse::<Bits256>().unwrap(),
+            Bits256::from_indices([0, 2])
+        );
         assert!("5".parse::<Bits256>().is_err());
         assert!("0x".parse::<Bits256>().is_err());
         assert!("0xg".parse::<Bits256>().is_err());

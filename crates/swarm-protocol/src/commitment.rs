@@ -43,7 +43,13 @@ mod tests {
         let a = Address([7; 20]);
         let base = commitment(&Bits256::from_indices([0]), &nonce, &a);
         assert_ne!(base, commitment(&Bits256::from_indices([1]), &nonce, &a));
-        assert_ne!(base, commitment(&Bits256::from_indices([0]), &keccak256(b"n"), &a));
-        assert_ne!(base, commitment(&Bits256::from_indices([0]), &nonce, &Address([8; 20])));
+        assert_ne!(
+            base,
+            commitment(&Bits256::from_indices([0]), &keccak256(b"n"), &a)
+        );
+        assert_ne!(
+            base,
+            commitment(&Bits256::from_indices([0]), &nonce, &Address([8; 20]))
+        );
     }
 }

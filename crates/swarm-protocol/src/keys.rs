@@ -177,7 +177,10 @@ mod tests {
         let mut one = [0u8; 32];
         one[31] = 1;
         let key = PrivateKey::from_bytes(&one).unwrap();
-        assert_eq!(key.address().to_string(), "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf");
+        assert_eq!(
+            key.address().to_string(),
+            "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
+        );
     }
 
     #[test]
