@@ -499,29 +499,36 @@ fn decode_fixed<const N: usize>(field: &'static str, text: &str) -> Result<[u8; 
 mod legacy_scrypt {
     use sha2::Sha256;
 
-    /// Salsa20/8 core on 16 little-endian words, in place.
+    /// Salsa20/8 core on 16 little-endian words, in place. Written with
+    /// locals rather than loops so that it stays usable in unoptimized test
+    /// builds.
     fn salsa20_8(b: &mut [u32; 16]) {
-        let mut x = *b;
+        let [mut x0, mut x1, mut x2, mut x3, mut x4, mut x5, mut x6, mut x7, mut x8, mut x9, mut x10, mut x11, mut x12, mut x13, mut x14, mut x15] =
+            *b;
+        macro_rules! quarter {
+            ($a:ident, $b:ident, $c:ident, $d:ident) => {
+                $b ^= $a.wrapping_add($d).rotate_left(7);
+                $c ^= $b.wrapping_add($a).rotate_left(9);
+                $d ^= $c.wrapping_add($b).rotate_left(13);
+                $a ^= $d.wrapping_add($c).rotate_left(18);
+            };
+        }
         for _ in 0..4 {
             // Columns, then rows.
-            for (a, bb, c, d) in [
-                (0, 4, 8, 12),
-                (5, 9, 13, 1),
-                (10, 14, 2, 6),
-                (15, 3, 7, 11),
-                (0, 1, 2, 3),
-                (5, 6, 7, 4),
-                (10, 11, 8, 9),
-                (15, 12, 13, 14),
-            ] {
-                x[bb] ^= x[a].wrapping_add(x[d]).rotate_left(7);
-                x[c] ^= x[bb].wrapping_add(x[a]).rotate_left(9);
-                x[d] ^= x[c].wrapping_add(x[bb]).rotate_left(13);
-                x[a] ^= x[d].wrapping_add(x[c]).rotate_left(18);
-            }
+            quarter!(x0, x4, x8, x12);
+            quarter!(x5, x9, x13, x1);
+            quarter!(x10, x14, x2, x6);
+            quarter!(x15, x3, x7, x11);
+            quarter!(x0, x1, x2, x3);
+            quarter!(x5, x6, x7, x4);
+            quarter!(x10, x11, x8, x9);
+            quarter!(x15, x12, x13, x14);
         }
-        for (out, mixed) in b.iter_mut().zip(x) {
-            *out = out.wrapping_add(mixed);
+        let mixed = [
+            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
+        ];
+        for i in 0..16 {
+            b[i] = b[i].wrapping_add(mixed[i]);
         }
     }
 
@@ -529,9 +536,10 @@ mod legacy_scrypt {
     fn block_mix(input: &[u32], output: &mut [u32], r: usize) {
         let mut x = [0u32; 16];
         x.copy_from_slice(&input[(2 * r - 1) * 16..]);
-        for (i, block) in input.chunks_exact(16).enumerate() {
-            for (xw, bw) in x.iter_mut().zip(block) {
-                *xw ^= bw;
+        for i in 0..2 * r {
+            let block = &input[i * 16..(i + 1) * 16];
+            for k in 0..16 {
+                x[k] ^= block[k];
             }
             salsa20_8(&mut x);
             // Even blocks go to the first half, odd ones to the second.
@@ -557,8 +565,9 @@ mod legacy_scrypt {
         for _ in 0..n {
             // Integerify: the first word of the last 64-byte block, mod n (n <= 2^32).
             let j = x[(2 * r - 1) * 16] as usize & (n - 1);
-            for (xw, vw) in x.iter_mut().zip(&v[j * words..(j + 1) * words]) {
-                *xw ^= vw;
+            let vj = &v[j * words..(j + 1) * words];
+            for k in 0..words {
+                x[k] ^= vj[k];
             }
             block_mix(&x, &mut y, r);
             std::mem::swap(&mut x, &mut y);

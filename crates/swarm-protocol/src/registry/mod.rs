@@ -10,6 +10,11 @@
 mod bounty;
 mod settle;
 
+#[cfg(test)]
+mod rules_tests;
+#[cfg(test)]
+mod settle_tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
