@@ -502,18 +502,27 @@ mod legacy_scrypt {
     /// Salsa20/8 core on 16 little-endian words, in place. Written with
     /// locals rather than loops so that it stays usable in unoptimized test
     /// builds.
+    #[allow(clippy::manual_rotate)] // see the comment on `quarter!`
     fn salsa20_8(b: &mut [u32; 16]) {
         let [mut x0, mut x1, mut x2, mut x3, mut x4, mut x5, mut x6, mut x7, mut x8, mut x9, mut x10, mut x11, mut x12, mut x13, mut x14, mut x15] =
             *b;
+        // `rotate_left` and range iterators are function calls in an
+        // unoptimized build; shifts and `while` loops are not.
         macro_rules! quarter {
             ($a:ident, $b:ident, $c:ident, $d:ident) => {
-                $b ^= $a.wrapping_add($d).rotate_left(7);
-                $c ^= $b.wrapping_add($a).rotate_left(9);
-                $d ^= $c.wrapping_add($b).rotate_left(13);
-                $a ^= $d.wrapping_add($c).rotate_left(18);
+                let t = $a.wrapping_add($d);
+                $b ^= (t << 7) | (t >> 25);
+                let t = $b.wrapping_add($a);
+                $c ^= (t << 9) | (t >> 23);
+                let t = $c.wrapping_add($b);
+                $d ^= (t << 13) | (t >> 19);
+                let t = $d.wrapping_add($c);
+                $a ^= (t << 18) | (t >> 14);
             };
         }
-        for _ in 0..4 {
+        let mut round = 0;
+        while round < 4 {
+            round += 1;
             // Columns, then rows.
             quarter!(x0, x4, x8, x12);
             quarter!(x5, x9, x13, x1);
@@ -527,8 +536,10 @@ mod legacy_scrypt {
         let mixed = [
             x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
         ];
-        for i in 0..16 {
-            b[i] = b[i].wrapping_add(mixed[i]);
+        let mut k = 0;
+        while k < 16 {
+            b[k] = b[k].wrapping_add(mixed[k]);
+            k += 1;
         }
     }
 
@@ -536,15 +547,19 @@ mod legacy_scrypt {
     fn block_mix(input: &[u32], output: &mut [u32], r: usize) {
         let mut x = [0u32; 16];
         x.copy_from_slice(&input[(2 * r - 1) * 16..]);
-        for i in 0..2 * r {
+        let mut i = 0;
+        while i < 2 * r {
             let block = &input[i * 16..(i + 1) * 16];
-            for k in 0..16 {
+            let mut k = 0;
+            while k < 16 {
                 x[k] ^= block[k];
+                k += 1;
             }
             salsa20_8(&mut x);
             // Even blocks go to the first half, odd ones to the second.
             let at = (i / 2 + (i % 2) * r) * 16;
             output[at..at + 16].copy_from_slice(&x);
+            i += 1;
         }
     }
 
@@ -566,8 +581,10 @@ mod legacy_scrypt {
             // Integerify: the first word of the last 64-byte block, mod n (n <= 2^32).
             let j = x[(2 * r - 1) * 16] as usize & (n - 1);
             let vj = &v[j * words..(j + 1) * words];
-            for k in 0..words {
+            let mut k = 0;
+            while k < words {
                 x[k] ^= vj[k];
+                k += 1;
             }
             block_mix(&x, &mut y, r);
             std::mem::swap(&mut x, &mut y);
