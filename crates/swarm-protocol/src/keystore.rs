@@ -428,19 +428,10 @@ impl Kdf {
                 salt,
             } => {
                 let mut out = vec![0u8; *dklen];
-                if u32::from(*log_n) >= r.saturating_mul(16) {
-                    // The scrypt crate enforces RFC 7914's bound n < 2^(16 r),
-                    // an erratum (EID 5971) that rejects the Web3 Secret
-                    // Storage test vector and eth-account's default
-                    // (n = 2^18, r = 1, p = 8). geth and the reference
-                    // implementation accept these; so do we.
-                    legacy_scrypt::scrypt(password, salt, *log_n, *r, *p, &mut out);
-                } else {
-                    let params = scrypt::Params::new(*log_n, *r, *p, *dklen)
-                        .map_err(|e| KeystoreError::ScryptParams(e.to_string()))?;
-                    scrypt::scrypt(password, salt, &params, &mut out)
-                        .map_err(|e| KeystoreError::ScryptParams(e.to_string()))?;
-                }
+                let params = scrypt::Params::new(*log_n, *r, *p)
+                    .map_err(|e| KeystoreError::ScryptParams(e.to_string()))?;
+                scrypt::scrypt(password, salt, &params, &mut out)
+                    .map_err(|e| KeystoreError::ScryptParams(e.to_string()))?;
                 Ok(out)
             }
             Kdf::Pbkdf2 {
@@ -491,151 +482,6 @@ fn decode_fixed<const N: usize>(field: &'static str, text: &str) -> Result<[u8; 
         got: bytes.len(),
         expected: N,
     })
-}
-
-/// scrypt (RFC 7914) without the erroneous `n < 2^(16 r)` bound, for the
-/// legacy `r = 1` parameters that the scrypt crate refuses. Only reached for
-/// r = 1 and n >= 2^16, since the caller caps n at 2^22.
-mod legacy_scrypt {
-    use sha2::Sha256;
-
-    /// Salsa20/8 core on 16 little-endian words, in place. Written with
-    /// locals rather than loops so that it stays usable in unoptimized test
-    /// builds.
-    #[allow(clippy::manual_rotate)] // see the comment on `quarter!`
-    fn salsa20_8(b: &mut [u32; 16]) {
-        let [mut x0, mut x1, mut x2, mut x3, mut x4, mut x5, mut x6, mut x7, mut x8, mut x9, mut x10, mut x11, mut x12, mut x13, mut x14, mut x15] =
-            *b;
-        // `rotate_left` and range iterators are function calls in an
-        // unoptimized build; shifts and `while` loops are not.
-        macro_rules! quarter {
-            ($a:ident, $b:ident, $c:ident, $d:ident) => {
-                let t = $a.wrapping_add($d);
-                $b ^= (t << 7) | (t >> 25);
-                let t = $b.wrapping_add($a);
-                $c ^= (t << 9) | (t >> 23);
-                let t = $c.wrapping_add($b);
-                $d ^= (t << 13) | (t >> 19);
-                let t = $d.wrapping_add($c);
-                $a ^= (t << 18) | (t >> 14);
-            };
-        }
-        let mut round = 0;
-        while round < 4 {
-            round += 1;
-            // Columns, then rows.
-            quarter!(x0, x4, x8, x12);
-            quarter!(x5, x9, x13, x1);
-            quarter!(x10, x14, x2, x6);
-            quarter!(x15, x3, x7, x11);
-            quarter!(x0, x1, x2, x3);
-            quarter!(x5, x6, x7, x4);
-            quarter!(x10, x11, x8, x9);
-            quarter!(x15, x12, x13, x14);
-        }
-        let mixed = [
-            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15,
-        ];
-        let mut k = 0;
-        while k < 16 {
-            b[k] = b[k].wrapping_add(mixed[k]);
-            k += 1;
-        }
-    }
-
-    /// BlockMix of `2 r` 16-word blocks from `input` into `output`.
-    fn block_mix(input: &[u32], output: &mut [u32], r: usize) {
-        let mut x = [0u32; 16];
-        x.copy_from_slice(&input[(2 * r - 1) * 16..]);
-        let mut i = 0;
-        while i < 2 * r {
-            let block = &input[i * 16..(i + 1) * 16];
-            let mut k = 0;
-            while k < 16 {
-                x[k] ^= block[k];
-                k += 1;
-            }
-            salsa20_8(&mut x);
-            // Even blocks go to the first half, odd ones to the second.
-            let at = (i / 2 + (i % 2) * r) * 16;
-            output[at..at + 16].copy_from_slice(&x);
-            i += 1;
-        }
-    }
-
-    /// ROMix of one `128 r`-byte block, in place.
-    fn ro_mix(block: &mut [u8], n: usize, r: usize) {
-        let words = 32 * r;
-        let mut x: Vec<u32> = block
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let mut y = vec![0u32; words];
-        let mut v = vec![0u32; n * words];
-        for i in 0..n {
-            v[i * words..(i + 1) * words].copy_from_slice(&x);
-            block_mix(&x, &mut y, r);
-            std::mem::swap(&mut x, &mut y);
-        }
-        for _ in 0..n {
-            // Integerify: the first word of the last 64-byte block, mod n (n <= 2^32).
-            let j = x[(2 * r - 1) * 16] as usize & (n - 1);
-            let vj = &v[j * words..(j + 1) * words];
-            let mut k = 0;
-            while k < words {
-                x[k] ^= vj[k];
-                k += 1;
-            }
-            block_mix(&x, &mut y, r);
-            std::mem::swap(&mut x, &mut y);
-        }
-        for (c, w) in block.chunks_exact_mut(4).zip(&x) {
-            c.copy_from_slice(&w.to_le_bytes());
-        }
-    }
-
-    /// scrypt(password, salt, n = 2^log_n, r, p) into `out`.
-    pub(super) fn scrypt(password: &[u8], salt: &[u8], log_n: u8, r: u32, p: u32, out: &mut [u8]) {
-        let (n, r, p) = (1usize << log_n, r as usize, p as usize);
-        let mut b = vec![0u8; p * 128 * r];
-        pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, 1, &mut b);
-        for block in b.chunks_exact_mut(128 * r) {
-            ro_mix(block, n, r);
-        }
-        pbkdf2::pbkdf2_hmac::<Sha256>(password, &b, 1, out);
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn rfc7914_vectors() {
-            let mut out = [0u8; 64];
-            super::scrypt(b"", b"", 4, 1, 1, &mut out);
-            assert_eq!(
-                hex::encode(out),
-                "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442\
-                 fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906"
-            );
-            super::scrypt(b"password", b"NaCl", 10, 8, 16, &mut out);
-            assert_eq!(
-                hex::encode(out),
-                "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162\
-                 2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640"
-            );
-        }
-
-        #[test]
-        fn agrees_with_the_scrypt_crate() {
-            for (log_n, r, p) in [(1, 1, 1), (10, 1, 3), (6, 3, 2), (12, 8, 1)] {
-                let mut ours = [0u8; 32];
-                let mut theirs = [0u8; 32];
-                super::scrypt(b"pw", b"salt", log_n, r, p, &mut ours);
-                let params = scrypt::Params::new(log_n, r, p, 32).unwrap();
-                scrypt::scrypt(b"pw", b"salt", &params, &mut theirs).unwrap();
-                assert_eq!(ours, theirs, "log_n={log_n} r={r} p={p}");
-            }
-        }
-    }
 }
 
 #[cfg(test)]
