@@ -1,0 +1,3 @@
+//! `swarm`: the one binary of the swarm marketplace.
+
+fn main() {}

@@ -1,0 +1,114 @@
+//! Artifact endpoints: multipart upload, listing, download, stat.
+
+use axum::body::Body;
+use axum::extract::{Multipart, Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tokio_util::io::ReaderStream;
+
+use super::{ok, ApiError, AppState};
+use crate::artifacts::ArtifactEntry;
+
+#[derive(Serialize)]
+struct Uploaded {
+    /// The bundle's uri, for `bounty:Post`.
+    uri: String,
+    /// Per-artifact metadata, for `bounty:Post`'s `metadata`.
+    artifacts: Vec<ArtifactEntry>,
+}
+
+#[utoipa::path(post, path = "/artifacts", tag = "artifacts",
+    request_body(content = String, description = "multipart/form-data with one `file` field per artifact (at most 256, each at most max_artifact_size)", content_type = "multipart/form-data"),
+    responses((status = 200, description = "The bundle uri and per-artifact metadata"),
+              (status = 400, description = "Not multipart, wrong field, no file"),
+              (status = 413, description = "An artifact or the count over the limit")))]
+pub(crate) async fn upload(State(state): State<AppState>, multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>) -> Result<Response, ApiError> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::BadRequest("bad_multipart", format!("expected a multipart/form-data body: {e}"))
+    })?;
+    let max = state.artifacts.limits().max_count;
+    let mut entries = Vec::new();
+    loop {
+        let field = multipart.next_field().await.map_err(|e| {
+            ApiError::BadRequest("bad_multipart", format!("multipart body is malformed: {e}"))
+        })?;
+        let Some(field) = field else { break };
+        if field.name() != Some("file") {
+            return Err(ApiError::BadRequest(
+                "bad_field",
+                format!(
+                    "unexpected multipart field {:?}; send each artifact as a field named \"file\"",
+                    field.name().unwrap_or("")
+                ),
+            ));
+        }
+        if entries.len() == max {
+            return Err(ApiError::TooLarge(format!(
+                "a bundle holds at most {max} artifacts"
+            )));
+        }
+        let filename = field.file_name().map(str::to_owned);
+        let entry = state.artifacts.put_stream(filename, field).await?;
+        entries.push(entry);
+    }
+    if entries.is_empty() {
+        return Err(ApiError::BadRequest(
+            "no_file",
+            "no artifact in the upload; send at least one multipart field named \"file\"".into(),
+        ));
+    }
+    let uri = state.artifacts.put_bundle(entries.clone()).await?;
+    state.metrics.record_artifact("upload");
+    Ok(ok(Uploaded {
+        uri,
+        artifacts: entries,
+    }))
+}
+
+#[utoipa::path(get, path = "/artifacts/{uri}", tag = "artifacts",
+    params(("uri" = String, Path, description = "Bundle uri (sha256 of its manifest)")),
+    responses((status = 200, description = "The bundle's artifacts"), (status = 404, description = "No such bundle")))]
+pub(crate) async fn list(State(state): State<AppState>, Path(uri): Path<String>) -> Result<Response, ApiError> {
+    let manifest = state.artifacts.manifest(&uri).await?;
+    Ok(ok(manifest.artifacts))
+}
+
+fn parse_index(text: &str) -> Result<usize, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::BadRequest("bad_index", format!("{:?} is not an artifact index", super::reads::short(text)))
+    })
+}
+
+#[utoipa::path(get, path = "/artifacts/{uri}/{index}", tag = "artifacts",
+    params(("uri" = String, Path, description = "Bundle uri"), ("index" = usize, Path, description = "Artifact index")),
+    responses((status = 200, description = "The artifact's bytes"), (status = 404, description = "No such artifact")))]
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    Path((uri, index)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let index = parse_index(&index)?;
+    let (entry, file) = state.artifacts.open_artifact(&uri, index).await?;
+    state.metrics.record_artifact("download");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, entry.size.to_string()),
+        ],
+        Body::from_stream(ReaderStream::new(file)),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/artifacts/{uri}/{index}/stat", tag = "artifacts",
+    params(("uri" = String, Path, description = "Bundle uri"), ("index" = usize, Path, description = "Artifact index")),
+    responses((status = 200, description = "The artifact's metadata"), (status = 404, description = "No such artifact")))]
+pub(crate) async fn stat(
+    State(state): State<AppState>,
+    Path((uri, index)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let index = parse_index(&index)?;
+    let entry = state.artifacts.entry(&uri, index).await?;
+    state.metrics.record_artifact("stat");
+    Ok(ok(entry))
+}

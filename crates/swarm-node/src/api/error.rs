@@ -1,0 +1,128 @@
+//! The API's error boundary: every failure becomes the FAIL envelope with a
+//! status that says whose fault it is.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use swarm_protocol::TxError;
+
+use crate::artifacts::ArtifactError;
+use crate::store::StoreError;
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request is malformed (400).
+    #[error("{1}")]
+    BadRequest(&'static str, String),
+    /// Nothing there (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// A transaction the protocol refuses.
+    #[error(transparent)]
+    Tx(#[from] TxError),
+    /// A body or artifact over its limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The node cannot take writes now (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The node's own failure (500); the message is logged, not shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Fail<'a> {
+    status: &'static str,
+    errors: String,
+    code: &'a str,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Tx(e) => tx_status(e),
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &str {
+        match self {
+            ApiError::BadRequest(code, _) => code,
+            ApiError::NotFound(_) => "not_found",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+            ApiError::Tx(e) => e.code(),
+        }
+    }
+}
+
+/// The status for a refused transaction: 400 for what is not a well-formed
+/// signed transaction, 404 for an unknown bounty, 409 for what was already
+/// done, 413 for oversize, 422 for a rule of the protocol.
+pub(crate) fn tx_status(e: &TxError) -> StatusCode {
+    match e {
+        TxError::Malformed(_)
+        | TxError::UnknownName(_)
+        | TxError::BadSignature(_)
+        | TxError::WrongSigner { .. } => StatusCode::BAD_REQUEST,
+        TxError::TooLarge { .. } | TxError::MetadataTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        TxError::UnknownBounty(_) => StatusCode::NOT_FOUND,
+        TxError::Replayed(_)
+        | TxError::DuplicateBounty(_)
+        | TxError::DuplicateAssertion { .. }
+        | TxError::DuplicateVote { .. }
+        | TxError::AlreadyRevealed { .. } => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let errors = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                "internal error; see the node's log".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = Fail {
+            status: "FAIL",
+            errors,
+            code: self.code(),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<ArtifactError> for ApiError {
+    fn from(e: ArtifactError) -> Self {
+        match &e {
+            ArtifactError::TooLarge { .. } | ArtifactError::Count { .. } => {
+                ApiError::TooLarge(e.to_string())
+            }
+            ArtifactError::NotFound { .. } | ArtifactError::IndexOutOfRange { .. } => {
+                ApiError::NotFound(e.to_string())
+            }
+            _ if e.is_client_error() => ApiError::BadRequest("bad_artifact", e.to_string()),
+            _ => ApiError::Internal(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The HTTP and WebSocket API (SPEC §4), in polyswarmd's envelope:
+//! `{"status": "OK", "result": ...}` or `{"status": "FAIL", "errors": "..."}`.
+//!
+//! Every handler parses its own inputs (paths, queries, bodies) so that a
+//! bad input gets a 4xx whose message names the problem instead of a
+//! framework's generic rejection; 5xx carry a generic message and the detail
+//! goes to the log.
+
+mod artifacts;
+mod error;
+mod events;
+mod openapi;
+mod reads;
+mod transactions;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::artifacts::ArtifactStore;
+use crate::chain::CommittedBlock;
+use crate::metrics::Metrics;
+use crate::sequencer::{ChainView, SequencerHandle};
+use crate::store::Store;
+
+pub use error::ApiError;
+pub use openapi::document as openapi_document;
+
+/// Largest `POST /transactions` body: a batch of up to 1,000 transactions.
+pub const MAX_TRANSACTIONS_BODY: usize = 16 * 1024 * 1024;
+
+/// Most transactions in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// What every handler can reach.
+#[derive(Debug)]
+pub struct Shared {
+    /// The community name.
+    pub community: String,
+    /// The chain store.
+    pub store: Arc<dyn Store>,
+    /// The committed state.
+    pub view: Arc<ChainView>,
+    /// The sequencer, when this node is it.
+    pub sequencer: Option<SequencerHandle>,
+    /// Artifact storage.
+    pub artifacts: Arc<ArtifactStore>,
+    /// Committed blocks, as they are committed.
+    pub events: broadcast::Sender<Arc<CommittedBlock>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Time between blocks.
+    pub block_time: Duration,
+}
+
+/// The API's state: cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The success envelope.
+#[derive(Serialize)]
+pub(crate) struct Ok<T: Serialize> {
+    status: &'static str,
+    result: T,
+}
+
+/// Wraps a result in the success envelope.
+pub(crate) fn ok<T: Serialize>(result: T) -> Response {
+    Json(Ok {
+        status: "OK",
+        result,
+    })
+    .into_response()
+}
+
+/// The router with every route of SPEC §4.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/status", get(reads::status))
+        .route("/bounties", get(reads::bounties))
+        .route("/bounties/parameters", get(reads::bounty_parameters))
+        .route("/bounties/{guid}", get(reads::bounty))
+        .route("/bounties/{guid}/assertions", get(reads::assertions))
+        .route("/bounties/{guid}/assertions/{index}", get(reads::assertion))
+        .route("/bounties/{guid}/votes", get(reads::votes))
+        .route("/bounties/{guid}/votes/{index}", get(reads::vote))
+        .route("/balances/{address}/nct", get(reads::balance))
+        .route("/balances/{address}/staking/total", get(reads::stake_total))
+        .route("/balances/{address}/staking/withdrawable", get(reads::stake_withdrawable))
+        .route("/staking/parameters", get(reads::staking_parameters))
+        .route("/blocks/{number}", get(reads::block))
+        .route(
+            "/transactions",
+            post(transactions::submit).layer(DefaultBodyLimit::max(MAX_TRANSACTIONS_BODY)),
+        )
+        .route("/transactions/{hash}", get(transactions::receipt))
+        .route(
+            "/artifacts",
+            // Uploads stream to disk with their own per-file limit.
+            post(artifacts::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/artifacts/{uri}", get(artifacts::list))
+        .route("/artifacts/{uri}/{index}", get(artifacts::download))
+        .route("/artifacts/{uri}/{index}/stat", get(artifacts::stat))
+        .route("/events", get(events::subscribe))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::NotFound(format!("no route {} {}", request.method(), request.uri().path()))
+}
+
+/// Records each request's latency by route.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .record_request(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let (height, by_round, escrow) = state.view.read(|r| {
+        let mut counts = std::collections::BTreeMap::new();
+        for b in r.bounties_newest_first() {
+            *counts.entry(b.round(r.block())).or_insert(0i64) += 1;
+        }
+        let escrow = r.escrow().wei() as f64 / swarm_protocol::WEI_PER_NCT as f64;
+        (r.block(), counts.into_iter().collect::<Vec<_>>(), escrow)
+    });
+    state.metrics.set_chain(height, &by_round, escrow);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

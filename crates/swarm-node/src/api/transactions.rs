@@ -1,0 +1,270 @@
+//! `POST /transactions` and `GET /transactions/{hash}`.
+//!
+//! A submission is checked as far as possible before it reaches the
+//! sequencer — envelope, signature, the artifact bundle of a `bounty:Post` —
+//! and then applied to the open block, so the answer says at once whether
+//! the transaction is valid. With `?wait=true` the answer comes after the
+//! block that includes it is committed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use swarm_protocol::{SignedTx, TxBody, TxError, VerifiedTx, H256};
+
+use super::{ok, ApiError, AppState, MAX_BATCH};
+use crate::chain::{EventRecord, TxRecord};
+use crate::sequencer::Accepted;
+
+/// How long `?wait=true` waits for inclusion.
+const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+/// Batches at least this large verify their signatures on the blocking pool.
+const BLOCKING_VERIFY_FROM: usize = 8;
+
+#[derive(Serialize)]
+struct Submitted {
+    hash: H256,
+    /// `included` once the block is committed (with `?wait=true`), else `pending`.
+    status: &'static str,
+    block_number: u64,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BatchItem {
+    Ok(Submitted),
+    Err { errors: String, code: String, status: u16 },
+}
+
+fn parse_body(body: &[u8]) -> Result<(Vec<SignedTx>, bool), ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::BadRequest("not_utf8", format!("request body is not UTF-8: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::BadRequest("bad_json", format!("request body is not JSON: {e}")))?;
+    let (items, batch) = match value {
+        serde_json::Value::Array(items) => (items, true),
+        other => (vec![other], false),
+    };
+    if items.is_empty() {
+        return Err(ApiError::BadRequest("empty_batch", "the batch holds no transaction".into()));
+    }
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::BadRequest(
+            "batch_too_large",
+            format!("a batch holds at most {MAX_BATCH} transactions, not {}", items.len()),
+        ));
+    }
+    let mut txs = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let signed: SignedTx = serde_json::from_value(item).map_err(|e| {
+            let at = if batch { format!(" (item {i})") } else { String::new() };
+            ApiError::BadRequest(
+                "malformed",
+                format!("not a signed transaction{at}: {e}; expected {{\"raw\": \"...\", \"signature\": \"0x...\"}}"),
+            )
+        })?;
+        txs.push(signed);
+    }
+    Ok((txs, batch))
+}
+
+fn verify_all(txs: Vec<SignedTx>) -> Vec<Result<(SignedTx, VerifiedTx), TxError>> {
+    txs.into_iter()
+        .map(|s| s.verify().map(|v| (s, v)))
+        .collect()
+}
+
+/// Checks what the registry cannot: that a bounty's artifact bundle exists
+/// and holds as many artifacts as it claims.
+async fn check_artifacts(state: &AppState, verified: &VerifiedTx) -> Result<(), ApiError> {
+    let TxBody::PostBounty(post) = &verified.tx().body else {
+        return Ok(());
+    };
+    if post.artifact_type != swarm_protocol::ArtifactType::File {
+        return Ok(());
+    }
+    let count = match state.artifacts.bundle_len(&post.uri).await {
+        Ok(n) => n,
+        Err(e) if e.is_client_error() => {
+            return Err(ApiError::Tx(TxError::BadUri(format!(
+                "{} ({e})",
+                post.uri.chars().take(80).collect::<String>()
+            ))))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if count != post.num_artifacts as usize {
+        return Err(ApiError::BadRequest(
+            "artifact_count_mismatch",
+            format!(
+                "bundle {} holds {count} artifact(s) but num_artifacts is {}",
+                post.uri, post.num_artifacts
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/transactions", tag = "transactions",
+    params(("wait" = Option<bool>, Query, description = "Answer after the including block is committed")),
+    request_body(content = String, description = "A signed transaction {raw, signature}, or an array of them (at most 1,000)", content_type = "application/json"),
+    responses((status = 200, description = "Accepted (pending or included)"),
+              (status = 400, description = "Malformed or badly signed"),
+              (status = 409, description = "Already done (duplicate, replay)"),
+              (status = 422, description = "Breaks a protocol rule")))]
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let wait = match query.get("wait").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") | Some("") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(
+                "bad_wait",
+                format!("wait={:?} is not true or false", super::reads::short(other)),
+            ))
+        }
+    };
+    let (txs, batch) = parse_body(&body)?;
+    let Some(sequencer) = state.sequencer.clone() else {
+        return forward(&state, &body, wait).await;
+    };
+
+    let checked = if txs.len() >= BLOCKING_VERIFY_FROM {
+        tokio::task::spawn_blocking(move || verify_all(txs))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    } else {
+        verify_all(txs)
+    };
+    // Slot per input; refusals before the sequencer fill theirs now.
+    let mut results: Vec<Option<Result<Submitted, ApiError>>> = Vec::with_capacity(checked.len());
+    let mut to_submit = Vec::new();
+    let mut positions = Vec::new();
+    for (i, c) in checked.into_iter().enumerate() {
+        match c {
+            Err(e) => results.push(Some(Err(e.into()))),
+            Ok((signed, verified)) => match check_artifacts(&state, &verified).await {
+                Err(e) => results.push(Some(Err(e))),
+                Ok(()) => {
+                    results.push(None);
+                    positions.push(i);
+                    to_submit.push((signed, verified));
+                }
+            },
+        }
+    }
+    if !to_submit.is_empty() {
+        let outcomes = sequencer
+            .submit(to_submit, wait)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        for (i, outcome) in positions.into_iter().zip(outcomes) {
+            results[i] = Some(match outcome {
+                Ok(accepted) => await_inclusion(accepted).await,
+                Err(e) => Err(e.into()),
+            });
+        }
+    }
+    let mut results = results.into_iter().flatten();
+    if !batch {
+        return match results.next() {
+            Some(Ok(s)) => Ok(ok(s)),
+            Some(Err(e)) => Err(e),
+            None => Err(ApiError::Internal("no result for a submission".into())),
+        };
+    }
+    let items: Vec<BatchItem> = results
+        .map(|r| match r {
+            Ok(s) => BatchItem::Ok(s),
+            Err(e) => BatchItem::Err {
+                errors: e.to_string(),
+                code: e.code().to_owned(),
+                status: e.status().as_u16(),
+            },
+        })
+        .collect();
+    Ok(ok(items))
+}
+
+async fn await_inclusion(accepted: Accepted) -> Result<Submitted, ApiError> {
+    let Accepted {
+        hash,
+        block_number,
+        included,
+    } = accepted;
+    let Some(included) = included else {
+        return Ok(Submitted {
+            hash,
+            status: "pending",
+            block_number,
+        });
+    };
+    match tokio::time::timeout(WAIT_LIMIT, included).await {
+        Ok(Ok(block_number)) => Ok(Submitted {
+            hash,
+            status: "included",
+            block_number,
+        }),
+        Ok(Err(_)) => Err(ApiError::Unavailable(format!(
+            "the sequencer stopped before block {block_number} holding {hash} was committed"
+        ))),
+        Err(_) => Err(ApiError::Unavailable(format!(
+            "{hash} was not included within {}s",
+            WAIT_LIMIT.as_secs()
+        ))),
+    }
+}
+
+/// A follower passes submissions to the sequencer it shares a database with.
+async fn forward(state: &AppState, body: &Bytes, wait: bool) -> Result<Response, ApiError> {
+    let Some(url) = state.store.sequencer_url().await? else {
+        return Err(ApiError::Unavailable("no sequencer is known for this database".into()));
+    };
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{url}/transactions?wait={wait}"))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("cannot reach the sequencer at {url}: {e}")))?;
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("sequencer at {url} failed: {e}")))?;
+    Ok((status, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+#[derive(Serialize)]
+struct Receipt {
+    #[serde(flatten)]
+    tx: TxRecord,
+    status: &'static str,
+    events: Vec<EventRecord>,
+}
+
+#[utoipa::path(get, path = "/transactions/{hash}", tag = "transactions",
+    params(("hash" = String, Path, description = "Transaction hash (keccak256 of raw)")),
+    responses((status = 200, description = "Receipt with the events"), (status = 404, description = "Not included (yet)")))]
+pub(crate) async fn receipt(State(state): State<AppState>, Path(hash): Path<String>) -> Result<Response, ApiError> {
+    let h: H256 = hash.parse().map_err(|e| {
+        ApiError::BadRequest("bad_hash", format!("{:?} is not a transaction hash: {e}", super::reads::short(&hash)))
+    })?;
+    match state.store.transaction(&h).await? {
+        Some((tx, events)) => Ok(ok(Receipt {
+            tx,
+            status: "included",
+            events,
+        })),
+        None => Err(ApiError::NotFound(format!("transaction {h} is not included"))),
+    }
+}

@@ -1,0 +1,36 @@
+//! The swarm marketplace node: the daemon every participant talks to.
+//!
+//! A node orders signed transactions into blocks ([`sequencer`]), commits
+//! each block atomically to a [`Store`] (SQLite by default, PostgreSQL for
+//! several nodes sharing one database), keeps artifacts content-addressed on
+//! disk ([`ArtifactStore`]), and serves the HTTP and WebSocket API of SPEC §4
+//! ([`api::app`]). The rules themselves live in `swarm-protocol`; the node
+//! adds ordering, durability and transport.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use swarm_node::{start, NodeConfig};
+//! use swarm_protocol::{Genesis, PrivateKey};
+//!
+//! let owner = PrivateKey::random();
+//! let node = start(NodeConfig::new(Genesis::new("dev", owner.address()))).await?;
+//! println!("serving on {}", node.url());
+//! node.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod api;
+mod artifacts;
+mod chain;
+mod follower;
+mod metrics;
+mod node;
+pub mod sequencer;
+pub mod store;
+
+pub use artifacts::{ArtifactEntry, ArtifactError, ArtifactLimits, ArtifactStore, Manifest};
+pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
+pub use metrics::Metrics;
+pub use node::{open_store, start, NodeConfig, NodeError, RunningNode};
+pub use store::{SqlStore, Store, StoreError};

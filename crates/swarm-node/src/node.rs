@@ -1,0 +1,279 @@
+//! Starting and stopping a node: open the store, rebuild the state, take the
+//! sequencer lock or follow, serve the API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use swarm_protocol::{Genesis, GenesisError, Registry};
+
+use crate::api::{self, AppState};
+use crate::artifacts::{ArtifactError, ArtifactLimits, ArtifactStore};
+use crate::chain::{BlockHeader, CommittedBlock};
+use crate::metrics::Metrics;
+use crate::sequencer::{self, ChainView, Sequencer, SequencerConfig};
+use crate::store::{SqlStore, Store, StoreError};
+
+/// How to run a node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Where the SQLite database and the artifacts live.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL instead of SQLite.
+    pub database_url: Option<String>,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The genesis, for a new database. An existing database keeps its own
+    /// and refuses a different one.
+    pub genesis: Genesis,
+    /// Overrides the genesis block time.
+    pub block_time: Option<Duration>,
+    /// A state snapshot is stored every this many blocks.
+    pub snapshot_every: u64,
+    /// Artifact size and count limits.
+    pub artifact_limits: ArtifactLimits,
+    /// The URL other nodes use to forward submissions to this one when it
+    /// is the sequencer. Defaults to `http://<listen address>`.
+    pub public_url: Option<String>,
+}
+
+impl NodeConfig {
+    /// A configuration with defaults: `./.swarm`, SQLite, 127.0.0.1:31337.
+    pub fn new(genesis: Genesis) -> Self {
+        NodeConfig {
+            data_dir: PathBuf::from(".swarm"),
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 31337)),
+            genesis,
+            block_time: None,
+            snapshot_every: 1000,
+            artifact_limits: ArtifactLimits::default(),
+            public_url: None,
+        }
+    }
+}
+
+/// Why a node cannot start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The genesis is invalid.
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    /// The artifact store failed.
+    #[error(transparent)]
+    Artifacts(#[from] ArtifactError),
+    /// Binding the listener or serving failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A background task died.
+    #[error("node task failed: {0}")]
+    Task(String),
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct RunningNode {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<Result<(), NodeError>>>,
+    state: AppState,
+}
+
+impl RunningNode {
+    /// The address the API listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A token that stops the node when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops gracefully: the block in progress is sealed and committed.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the node stops (after [`RunningNode::shutdown_token`] is
+    /// cancelled, or a task fails).
+    pub async fn wait(self) -> Result<(), NodeError> {
+        let mut first_error = None;
+        for task in self.tasks {
+            let result = match task.await {
+                Ok(r) => r,
+                Err(e) => Err(NodeError::Task(e.to_string())),
+            };
+            if let Err(e) = result {
+                self.shutdown.cancel();
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Rebuilds the committed state: the latest snapshot (or genesis) plus
+/// every block after it.
+pub(crate) async fn load_state(
+    store: &dyn Store,
+    genesis: &Genesis,
+) -> Result<(Registry, Option<BlockHeader>), NodeError> {
+    let (mut registry, mut after) = match store.latest_snapshot().await? {
+        Some((block, bytes)) => {
+            let registry: Registry = serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("snapshot of block {block}: {e}")))?;
+            (registry, block)
+        }
+        None => (Registry::new(genesis)?, 0),
+    };
+    let mut tip = match after {
+        0 => None,
+        n => store.block(n).await?.map(|b| b.header),
+    };
+    loop {
+        let blocks = store.blocks_after(after, 256).await?;
+        if blocks.is_empty() {
+            break;
+        }
+        for block in &blocks {
+            let verified = sequencer::verify_stored(block)?;
+            sequencer::apply_block(&mut registry, &block.header, &verified)?;
+            after = block.header.number;
+            tip = Some(block.header.clone());
+        }
+    }
+    Ok((registry, tip))
+}
+
+/// Opens the store named by the configuration.
+pub async fn open_store(config: &NodeConfig) -> Result<SqlStore, NodeError> {
+    Ok(match &config.database_url {
+        Some(url) => SqlStore::connect(url).await?,
+        None => SqlStore::open_sqlite(&config.data_dir.join("chain.sqlite")).await?,
+    })
+}
+
+/// Starts a node: opens the store and the artifact directory, rebuilds the
+/// state, becomes the sequencer (or a follower when another node holds the
+/// lock), and serves the API.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
+    let genesis_text = store.init_genesis(&config.genesis.to_toml()).await?;
+    let genesis = Genesis::from_toml(&genesis_text)?;
+    let (registry, tip) = load_state(store.as_ref(), &genesis).await?;
+    let params = registry.parameters().clone();
+    let block_time = config
+        .block_time
+        .unwrap_or(Duration::from_millis(params.block_time_ms));
+
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| NodeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+
+    let artifacts = Arc::new(
+        ArtifactStore::open(config.data_dir.join("artifacts"), config.artifact_limits.clone())?,
+    );
+    let metrics = Arc::new(Metrics::new());
+    let view = Arc::new(ChainView::new(registry.clone(), tip.clone()));
+    let (events, _) = broadcast::channel::<Arc<CommittedBlock>>(1024);
+    let shutdown = CancellationToken::new();
+    let mut tasks: Vec<JoinHandle<Result<(), NodeError>>> = Vec::new();
+
+    let sequencer = if store.try_lock_sequencer().await? {
+        let url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        store.set_sequencer_url(&url).await?;
+        let seq = Sequencer::new(
+            registry,
+            tip.as_ref(),
+            store.clone(),
+            view.clone(),
+            events.clone(),
+            metrics.clone(),
+            SequencerConfig {
+                block_time,
+                snapshot_every: config.snapshot_every,
+            },
+        );
+        let (handle, task) = sequencer::spawn(seq, shutdown.clone());
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let result = task.await;
+            // Whatever ended the sequencer ends the node: serving reads of a
+            // chain that no longer advances would mislead every client.
+            token.cancel();
+            match result {
+                Ok(r) => r.map_err(NodeError::from),
+                Err(e) => Err(NodeError::Task(e.to_string())),
+            }
+        }));
+        Some(handle)
+    } else {
+        tasks.push(tokio::spawn(crate::follower::follow(
+            store.clone(),
+            view.clone(),
+            events.clone(),
+            block_time,
+            shutdown.clone(),
+        )));
+        None
+    };
+
+    let state = AppState::new(api::Shared {
+        community: genesis.community.clone(),
+        store: store.clone(),
+        view,
+        sequencer,
+        artifacts,
+        events,
+        metrics,
+        block_time,
+    });
+    let app = api::app(state.clone());
+    let token = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+            .map_err(|source| NodeError::Listen { addr, source })
+    }));
+
+    tracing::info!(%addr, community = %genesis.community, "node started");
+    Ok(RunningNode {
+        addr,
+        shutdown,
+        tasks,
+        state,
+    })
+}

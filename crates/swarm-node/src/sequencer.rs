@@ -1,0 +1,335 @@
+//! The sequencer: the one writer of the chain.
+//!
+//! It keeps a *working* registry for the block being built. A submitted
+//! transaction is applied to it at once — so the client learns right away,
+//! with the rule's own message, whether it is valid at this block — and
+//! queued in the open block. Every `block_time` the block is sealed and
+//! committed to the store in one transaction; only then are its events
+//! published, its waiters told it is included, and the read view
+//! ([`ChainView`]) advanced by replaying the same transactions. If a commit
+//! fails the sequencer stops: the working state is then ahead of what is
+//! durable, and the only safe recovery is to restart and replay the store.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use swarm_protocol::{Registry, SignedTx, TxError, VerifiedTx, H256};
+
+use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// The committed state, as readers see it.
+#[derive(Debug)]
+pub struct ChainView {
+    registry: RwLock<Registry>,
+    tip: RwLock<Option<BlockHeader>>,
+}
+
+impl ChainView {
+    /// A view of `registry` at `tip`.
+    pub fn new(registry: Registry, tip: Option<BlockHeader>) -> Self {
+        ChainView {
+            registry: RwLock::new(registry),
+            tip: RwLock::new(tip),
+        }
+    }
+
+    /// Reads the committed registry.
+    pub fn read<T>(&self, f: impl FnOnce(&Registry) -> T) -> T {
+        // A poisoned lock means a panic while applying a committed block, which
+        // the registry never does; reading the data as it is stays correct.
+        let guard = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        f(&guard)
+    }
+
+    /// The last committed block.
+    pub fn tip(&self) -> Option<BlockHeader> {
+        self.tip.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Applies a committed block (whose transactions are already verified).
+    pub(crate) fn advance(&self, block: &CommittedBlock, verified: &[VerifiedTx]) -> Result<(), StoreError> {
+        let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
+        apply_block(&mut registry, &block.header, verified)?;
+        *self.tip.write().unwrap_or_else(|e| e.into_inner()) = Some(block.header.clone());
+        Ok(())
+    }
+}
+
+/// Replays one committed block onto `registry`.
+pub(crate) fn apply_block(
+    registry: &mut Registry,
+    header: &BlockHeader,
+    verified: &[VerifiedTx],
+) -> Result<(), StoreError> {
+    registry.begin_block(header.number, header.parent_hash);
+    for tx in verified {
+        registry.apply(tx).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "transaction {} of block {} no longer applies: {e}",
+                tx.hash(),
+                header.number
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Verifies the signatures of a stored block's transactions.
+pub(crate) fn verify_stored(block: &CommittedBlock) -> Result<Vec<VerifiedTx>, StoreError> {
+    block
+        .txs
+        .iter()
+        .map(|t| {
+            t.signed.verify().map_err(|e| {
+                StoreError::Corrupt(format!("stored transaction {} does not verify: {e}", t.hash))
+            })
+        })
+        .collect()
+}
+
+/// A transaction accepted into the open block.
+#[derive(Debug)]
+pub struct Accepted {
+    /// Its hash.
+    pub hash: H256,
+    /// The block it will be part of.
+    pub block_number: u64,
+    /// Fires with the block number once that block is committed, when waiting was asked for.
+    pub included: Option<oneshot::Receiver<u64>>,
+}
+
+pub(crate) enum Command {
+    Submit {
+        txs: Vec<(SignedTx, VerifiedTx)>,
+        wait: bool,
+        reply: oneshot::Sender<Vec<Result<Accepted, TxError>>>,
+    },
+}
+
+/// Why a submission could not be handled at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The sequencer has stopped (shutting down, or a store failure).
+    #[error("the sequencer is not running")]
+    Stopped,
+}
+
+/// Talks to the sequencer task.
+#[derive(Clone, Debug)]
+pub struct SequencerHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl SequencerHandle {
+    /// Submits verified transactions; each is applied to the open block or
+    /// refused with the rule it breaks.
+    pub async fn submit(
+        &self,
+        txs: Vec<(SignedTx, VerifiedTx)>,
+        wait: bool,
+    ) -> Result<Vec<Result<Accepted, TxError>>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Submit { txs, wait, reply })
+            .await
+            .map_err(|_| SubmitError::Stopped)?;
+        rx.await.map_err(|_| SubmitError::Stopped)
+    }
+}
+
+/// Tuning of the sequencer.
+#[derive(Clone, Debug)]
+pub struct SequencerConfig {
+    /// Time between blocks.
+    pub block_time: Duration,
+    /// A snapshot of the state is stored with every block whose number is a multiple of this.
+    pub snapshot_every: u64,
+}
+
+/// The sequencer task's state.
+pub(crate) struct Sequencer {
+    working: Registry,
+    store: Arc<dyn Store>,
+    view: Arc<ChainView>,
+    events: broadcast::Sender<Arc<CommittedBlock>>,
+    metrics: Arc<Metrics>,
+    config: SequencerConfig,
+    parent: H256,
+    open: u64,
+    pending: Vec<TxRecord>,
+    pending_verified: Vec<VerifiedTx>,
+    pending_events: Vec<EventRecord>,
+    waiters: Vec<oneshot::Sender<u64>>,
+}
+
+impl Sequencer {
+    /// A sequencer continuing from `working` (the committed state at `tip`).
+    pub(crate) fn new(
+        working: Registry,
+        tip: Option<&BlockHeader>,
+        store: Arc<dyn Store>,
+        view: Arc<ChainView>,
+        events: broadcast::Sender<Arc<CommittedBlock>>,
+        metrics: Arc<Metrics>,
+        config: SequencerConfig,
+    ) -> Self {
+        let (parent, last) = tip.map(|t| (t.hash, t.number)).unwrap_or((H256::ZERO, 0));
+        let mut s = Sequencer {
+            working,
+            store,
+            view,
+            events,
+            metrics,
+            config,
+            parent,
+            open: last,
+            pending: Vec::new(),
+            pending_verified: Vec::new(),
+            pending_events: Vec::new(),
+            waiters: Vec::new(),
+        };
+        s.open_next();
+        s
+    }
+
+    fn open_next(&mut self) {
+        self.open += 1;
+        let events = self.working.begin_block(self.open, self.parent);
+        self.pending_events = events
+            .into_iter()
+            .enumerate()
+            .map(|(seq, event)| EventRecord {
+                event,
+                block_number: self.open,
+                seq: seq as u32,
+                txhash: None,
+            })
+            .collect();
+    }
+
+    fn submit(&mut self, txs: Vec<(SignedTx, VerifiedTx)>, wait: bool) -> Vec<Result<Accepted, TxError>> {
+        txs.into_iter()
+            .map(|(signed, verified)| {
+                let name = verified.tx().name();
+                let result = self.working.apply(&verified);
+                self.metrics.record_tx(name, result.as_ref().err().map(TxError::code));
+                let events = result?;
+                let hash = verified.hash();
+                for event in events {
+                    let seq = self.pending_events.len() as u32;
+                    self.pending_events.push(EventRecord {
+                        event,
+                        block_number: self.open,
+                        seq,
+                        txhash: Some(hash),
+                    });
+                }
+                self.pending.push(TxRecord {
+                    hash,
+                    signed,
+                    name: name.to_owned(),
+                    from: verified.from(),
+                    block_number: self.open,
+                    index: self.pending.len() as u32,
+                });
+                self.pending_verified.push(verified);
+                let included = wait.then(|| {
+                    let (tx, rx) = oneshot::channel();
+                    self.waiters.push(tx);
+                    rx
+                });
+                Ok(Accepted {
+                    hash,
+                    block_number: self.open,
+                    included,
+                })
+            })
+            .collect()
+    }
+
+    async fn seal(&mut self) -> Result<(), StoreError> {
+        let hashes: Vec<H256> = self.pending.iter().map(|t| t.hash).collect();
+        let header = BlockHeader::seal(self.open, self.parent, now_ms(), &hashes);
+        let block = CommittedBlock {
+            header,
+            txs: std::mem::take(&mut self.pending),
+            events: std::mem::take(&mut self.pending_events),
+        };
+        let verified = std::mem::take(&mut self.pending_verified);
+        let snapshot = if block.header.number % self.config.snapshot_every.max(1) == 0 {
+            Some(
+                serde_json::to_vec(&self.working)
+                    .map_err(|e| StoreError::Corrupt(format!("snapshot encoding: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let started = std::time::Instant::now();
+        self.store.commit_block(&block, snapshot.as_deref()).await?;
+        self.metrics.record_block(block.txs.len(), started.elapsed());
+
+        self.view.advance(&block, &verified)?;
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(block.header.number);
+        }
+        self.parent = block.header.hash;
+        // Nobody listening is fine: events are in the store for later readers.
+        let _ = self.events.send(Arc::new(block));
+        self.open_next();
+        Ok(())
+    }
+
+    /// Runs until `shutdown` is cancelled (sealing the block in progress
+    /// first) or a commit fails.
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) -> Result<(), StoreError> {
+        let mut ticker = tokio::time::interval(self.config.block_time);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    // Finish the block in progress: what was accepted gets committed.
+                    while let Ok(Command::Submit { txs, wait, reply }) = commands.try_recv() {
+                        let _ = reply.send(self.submit(txs, wait));
+                    }
+                    self.seal().await?;
+                    return Ok(());
+                }
+                _ = ticker.tick() => self.seal().await?,
+                command = commands.recv() => match command {
+                    Some(Command::Submit { txs, wait, reply }) => {
+                        let _ = reply.send(self.submit(txs, wait));
+                    }
+                    None => {
+                        self.seal().await?;
+                        return Ok(());
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Starts the sequencer task; returns its handle and join handle.
+pub(crate) fn spawn(
+    sequencer: Sequencer,
+    shutdown: CancellationToken,
+) -> (SequencerHandle, tokio::task::JoinHandle<Result<(), StoreError>>) {
+    let (tx, rx) = mpsc::channel(1024);
+    let task = tokio::spawn(sequencer.run(rx, shutdown));
+    (SequencerHandle { tx }, task)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

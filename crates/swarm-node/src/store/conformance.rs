@@ -1,0 +1,1 @@
+//! The conformance suite every [`Store`](super::Store) must pass.

@@ -1,0 +1,119 @@
+//! Durable storage of the chain: blocks, transactions, events, snapshots.
+//!
+//! The state itself is not stored table by table: the registry is a
+//! deterministic state machine, so the chain of committed blocks *is* the
+//! state, and a node rebuilds it on start by replaying the blocks after the
+//! latest snapshot. That keeps a block's commit to a handful of inserts in
+//! one transaction — the whole block or nothing — and lets several nodes
+//! share one PostgreSQL database by replaying the same blocks.
+//!
+//! [`SqlStore`] implements [`Store`] on SQLite (the embedded default) and
+//! on PostgreSQL; both pass the same conformance suite.
+
+mod sql;
+
+#[cfg(any(test, feature = "test-utils"))]
+pub mod conformance;
+
+use async_trait::async_trait;
+use swarm_protocol::H256;
+
+use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
+
+pub use sql::SqlStore;
+
+/// A storage failure. Everything here is the node's own problem, never the client's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Schema migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data does not decode: corruption or a foreign database.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database was started with another genesis.
+    #[error("the database belongs to another genesis (stored {stored}, given {given})")]
+    GenesisMismatch {
+        /// Hash of the stored genesis.
+        stored: H256,
+        /// Hash of the given one.
+        given: H256,
+    },
+    /// A block that does not follow the stored tip.
+    #[error("block {number} does not follow the stored tip {tip}")]
+    OutOfOrder {
+        /// The block's number.
+        number: u64,
+        /// The stored tip.
+        tip: u64,
+    },
+    /// The database URL is not understood.
+    #[error("unsupported database url {0:?}: use sqlite://PATH or postgres://...")]
+    Url(String),
+}
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A block as listed by the API: its header and transaction hashes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BlockSummary {
+    /// The header.
+    #[serde(flatten)]
+    pub header: BlockHeader,
+    /// Hashes of its transactions, in order.
+    pub transactions: Vec<H256>,
+}
+
+/// Where the chain lives.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Records the genesis on first use; afterwards checks it is the same one.
+    /// Returns the stored genesis text.
+    async fn init_genesis(&self, genesis_toml: &str) -> Result<String>;
+
+    /// The stored genesis text, if any.
+    async fn genesis(&self) -> Result<Option<String>>;
+
+    /// The last committed block.
+    async fn tip(&self) -> Result<Option<BlockHeader>>;
+
+    /// Commits a block and everything in it atomically, with an optional
+    /// snapshot of the state after it. The block must follow the tip.
+    async fn commit_block(&self, block: &CommittedBlock, snapshot: Option<&[u8]>) -> Result<()>;
+
+    /// The latest snapshot: the block it was taken after and its bytes.
+    async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>>;
+
+    /// Up to `limit` committed blocks with numbers greater than `after`, in order.
+    async fn blocks_after(&self, after: u64, limit: u32) -> Result<Vec<CommittedBlock>>;
+
+    /// One block's header and transaction hashes.
+    async fn block(&self, number: u64) -> Result<Option<BlockSummary>>;
+
+    /// A committed transaction and the events it produced.
+    async fn transaction(&self, hash: &H256) -> Result<Option<(TxRecord, Vec<EventRecord>)>>;
+
+    /// Up to `limit` events of blocks >= `since`, after position `after`
+    /// (block, seq) when given, in order.
+    async fn events(
+        &self,
+        since: u64,
+        after: Option<(u64, u32)>,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>>;
+
+    /// Records the URL at which the sequencer takes submissions.
+    async fn set_sequencer_url(&self, url: &str) -> Result<()>;
+
+    /// The URL at which the sequencer takes submissions, if one was recorded.
+    async fn sequencer_url(&self) -> Result<Option<String>>;
+
+    /// Tries to become the one sequencer of this database. Returns whether
+    /// this store now holds the lock; it is held until the store is dropped.
+    async fn try_lock_sequencer(&self) -> Result<bool>;
+}

@@ -1,0 +1,573 @@
+//! [`Store`] on SQLite or PostgreSQL through sqlx's `Any` driver.
+//!
+//! One implementation serves both databases: the queries use `$N`
+//! placeholders, which both understand, and only the schema (column types)
+//! and the sequencer lock differ. SQLite runs in WAL mode with
+//! `synchronous = FULL`, so a block acknowledged as committed survives a
+//! crash or a power cut; PostgreSQL commits are durable by default.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Connection, Executor, Row};
+use swarm_protocol::{keccak256, Address, Signature, SignedTx, H256};
+
+use super::{BlockSummary, Result, Store, StoreError};
+use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
+
+const SQLITE_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (
+    number INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL,
+    parent_hash BLOB NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    tx_root BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    hash BLOB PRIMARY KEY,
+    block_number INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transactions_by_block ON transactions (block_number, idx);
+CREATE TABLE IF NOT EXISTS events (
+    block_number INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    txhash BLOB,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (block_number, seq)
+);
+CREATE INDEX IF NOT EXISTS events_by_tx ON events (txhash);
+CREATE TABLE IF NOT EXISTS snapshots (block_number INTEGER PRIMARY KEY, state BLOB NOT NULL);
+"#;
+
+const POSTGRES_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (
+    number BIGINT PRIMARY KEY,
+    hash BYTEA NOT NULL,
+    parent_hash BYTEA NOT NULL,
+    timestamp_ms BIGINT NOT NULL,
+    tx_root BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    hash BYTEA PRIMARY KEY,
+    block_number BIGINT NOT NULL,
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    signature BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transactions_by_block ON transactions (block_number, idx);
+CREATE TABLE IF NOT EXISTS events (
+    block_number BIGINT NOT NULL,
+    seq INTEGER NOT NULL,
+    txhash BYTEA,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (block_number, seq)
+);
+CREATE INDEX IF NOT EXISTS events_by_tx ON events (txhash);
+CREATE TABLE IF NOT EXISTS snapshots (block_number BIGINT PRIMARY KEY, state BYTEA NOT NULL);
+"#;
+
+/// Arbitrary constant naming swarm's sequencer lock among PostgreSQL advisory locks.
+const SEQUENCER_LOCK_KEY: i64 = 0x5357_4152_4d53_4551; // "SWARMSEQ"
+
+/// Rows per multi-row INSERT: well under both databases' parameter limits.
+const INSERT_CHUNK: usize = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Held only to be dropped: dropping releases the lock.
+enum SequencerLock {
+    /// An exclusive lock on a file beside the SQLite database.
+    File { _file: File },
+    /// The connection that holds the advisory lock.
+    Postgres { _connection: sqlx::AnyConnection },
+}
+
+/// The SQL store.
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
+    sqlite_path: Option<PathBuf>,
+    lock: tokio::sync::Mutex<Option<SequencerLock>>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore").field("backend", &self.backend).finish()
+    }
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::connect(&url).await
+    }
+
+    /// Opens a database by URL: `sqlite://PATH` or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, sqlite_path) = if let Some(rest) = url.strip_prefix("sqlite://") {
+            let path = rest.split('?').next().unwrap_or(rest);
+            (Backend::Sqlite, Some(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, None)
+        } else {
+            return Err(StoreError::Url(url.to_owned()));
+        };
+        let options: AnyConnectOptions = url.parse()?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let schema = match backend {
+            Backend::Sqlite => SQLITE_SCHEMA,
+            Backend::Postgres => POSTGRES_SCHEMA,
+        };
+        sqlx::raw_sql(schema).execute(&pool).await?;
+        Ok(SqlStore {
+            pool,
+            backend,
+            url: url.to_owned(),
+            sqlite_path,
+            lock: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Whether this is the PostgreSQL backend.
+    pub fn is_postgres(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    /// Deletes every row. For tests that share one PostgreSQL database.
+    #[cfg(any(test, feature = "test-utils"))]
+    pub async fn wipe(&self) -> Result<()> {
+        sqlx::raw_sql(
+            "DELETE FROM meta; DELETE FROM blocks; DELETE FROM transactions; \
+             DELETE FROM events; DELETE FROM snapshots;",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    async fn txs_of_blocks(&self, from: u64, to: u64) -> Result<Vec<TxRecord>> {
+        let rows = sqlx::query(
+            "SELECT hash, block_number, idx, name, sender, raw, signature FROM transactions \
+             WHERE block_number >= $1 AND block_number <= $2 ORDER BY block_number, idx",
+        )
+        .bind(to_i64(from)?)
+        .bind(to_i64(to)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_tx).collect()
+    }
+
+    async fn events_of_blocks(&self, from: u64, to: u64) -> Result<Vec<EventRecord>> {
+        let rows = sqlx::query(
+            "SELECT body FROM events WHERE block_number >= $1 AND block_number <= $2 \
+             ORDER BY block_number, seq",
+        )
+        .bind(to_i64(from)?)
+        .bind(to_i64(to)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_event).collect()
+    }
+}
+
+fn to_i64(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("number {n} exceeds i64")))
+}
+
+fn to_u64(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative number {n}")))
+}
+
+fn to_h256(bytes: Vec<u8>) -> Result<H256> {
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map(H256)
+        .map_err(|_| StoreError::Corrupt(format!("hash of {} bytes", bytes.len())))
+}
+
+fn decode_header(row: &AnyRow) -> Result<BlockHeader> {
+    Ok(BlockHeader {
+        number: to_u64(row.try_get("number")?)?,
+        hash: to_h256(row.try_get("hash")?)?,
+        parent_hash: to_h256(row.try_get("parent_hash")?)?,
+        timestamp_ms: to_u64(row.try_get("timestamp_ms")?)?,
+        tx_root: to_h256(row.try_get("tx_root")?)?,
+    })
+}
+
+fn decode_tx(row: &AnyRow) -> Result<TxRecord> {
+    let signature: Vec<u8> = row.try_get("signature")?;
+    let signature = <[u8; 65]>::try_from(signature.as_slice())
+        .map(Signature)
+        .map_err(|_| StoreError::Corrupt("signature is not 65 bytes".into()))?;
+    let sender: String = row.try_get("sender")?;
+    let idx: i32 = row.try_get("idx")?;
+    Ok(TxRecord {
+        hash: to_h256(row.try_get("hash")?)?,
+        signed: SignedTx {
+            raw: row.try_get("raw")?,
+            signature,
+        },
+        name: row.try_get("name")?,
+        from: sender
+            .parse::<Address>()
+            .map_err(|e| StoreError::Corrupt(format!("sender: {e}")))?,
+        block_number: to_u64(row.try_get("block_number")?)?,
+        index: u32::try_from(idx).map_err(|_| StoreError::Corrupt("negative index".into()))?,
+    })
+}
+
+fn decode_event(row: &AnyRow) -> Result<EventRecord> {
+    let body: String = row.try_get("body")?;
+    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
+}
+
+/// `($1, $2, ...), ($k, ...)` for `rows` rows of `cols` columns.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push(',');
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn init_genesis(&self, genesis_toml: &str) -> Result<String> {
+        let given = keccak256(genesis_toml.as_bytes());
+        if let Some(stored) = self.meta("genesis").await? {
+            let stored_hash = keccak256(stored.as_bytes());
+            if stored_hash != given {
+                return Err(StoreError::GenesisMismatch {
+                    stored: stored_hash,
+                    given,
+                });
+            }
+            return Ok(stored);
+        }
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+            .bind("genesis")
+            .bind(genesis_toml)
+            .execute(&self.pool)
+            .await?;
+        Ok(genesis_toml.to_owned())
+    }
+
+    async fn genesis(&self) -> Result<Option<String>> {
+        self.meta("genesis").await
+    }
+
+    async fn tip(&self) -> Result<Option<BlockHeader>> {
+        let row = sqlx::query(
+            "SELECT number, hash, parent_hash, timestamp_ms, tx_root FROM blocks \
+             ORDER BY number DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(decode_header).transpose()
+    }
+
+    async fn commit_block(&self, block: &CommittedBlock, snapshot: Option<&[u8]>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let h = &block.header;
+        let tip: Option<i64> = sqlx::query("SELECT MAX(number) FROM blocks")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let tip = tip.map(to_u64).transpose()?.unwrap_or(0);
+        if h.number != tip + 1 {
+            return Err(StoreError::OutOfOrder {
+                number: h.number,
+                tip,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO blocks (number, hash, parent_hash, timestamp_ms, tx_root) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(to_i64(h.number)?)
+        .bind(h.hash.0.to_vec())
+        .bind(h.parent_hash.0.to_vec())
+        .bind(to_i64(h.timestamp_ms)?)
+        .bind(h.tx_root.0.to_vec())
+        .execute(&mut *tx)
+        .await?;
+
+        for chunk in block.txs.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO transactions (hash, block_number, idx, name, sender, raw, signature) VALUES {}",
+                placeholders(chunk.len(), 7)
+            );
+            let mut q = sqlx::query(&sql);
+            for t in chunk {
+                q = q
+                    .bind(t.hash.0.to_vec())
+                    .bind(to_i64(t.block_number)?)
+                    .bind(t.index as i32)
+                    .bind(t.name.clone())
+                    .bind(t.from.to_string())
+                    .bind(t.signed.raw.clone())
+                    .bind(t.signed.signature.0.to_vec());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in block.events.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO events (block_number, seq, txhash, kind, body) VALUES {}",
+                placeholders(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                let body = serde_json::to_string(e)
+                    .map_err(|err| StoreError::Corrupt(format!("event encoding: {err}")))?;
+                q = q
+                    .bind(to_i64(e.block_number)?)
+                    .bind(e.seq as i32)
+                    .bind(e.txhash.map(|h| h.0.to_vec()))
+                    .bind(e.event.kind())
+                    .bind(body);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        if let Some(state) = snapshot {
+            sqlx::query("INSERT INTO snapshots (block_number, state) VALUES ($1, $2)")
+                .bind(to_i64(h.number)?)
+                .bind(state.to_vec())
+                .execute(&mut *tx)
+                .await?;
+            // Older snapshots are never read again.
+            sqlx::query("DELETE FROM snapshots WHERE block_number < $1")
+                .bind(to_i64(h.number)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        let row = sqlx::query(
+            "SELECT block_number, state FROM snapshots ORDER BY block_number DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((to_u64(r.try_get(0)?)?, r.try_get(1)?))),
+        }
+    }
+
+    async fn blocks_after(&self, after: u64, limit: u32) -> Result<Vec<CommittedBlock>> {
+        let rows = sqlx::query(
+            "SELECT number, hash, parent_hash, timestamp_ms, tx_root FROM blocks \
+             WHERE number > $1 ORDER BY number LIMIT $2",
+        )
+        .bind(to_i64(after)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let headers: Vec<BlockHeader> = rows.iter().map(decode_header).collect::<Result<_>>()?;
+        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+            return Ok(Vec::new());
+        };
+        let (from, to) = (first.number, last.number);
+        let mut txs = self.txs_of_blocks(from, to).await?.into_iter().peekable();
+        let mut events = self.events_of_blocks(from, to).await?.into_iter().peekable();
+        let mut blocks = Vec::with_capacity(headers.len());
+        for header in headers {
+            let mut block = CommittedBlock {
+                header,
+                txs: Vec::new(),
+                events: Vec::new(),
+            };
+            while let Some(t) = txs.next_if(|t| t.block_number == block.header.number) {
+                block.txs.push(t);
+            }
+            while let Some(e) = events.next_if(|e| e.block_number == block.header.number) {
+                block.events.push(e);
+            }
+            blocks.push(block);
+        }
+        Ok(blocks)
+    }
+
+    async fn block(&self, number: u64) -> Result<Option<BlockSummary>> {
+        let row = sqlx::query(
+            "SELECT number, hash, parent_hash, timestamp_ms, tx_root FROM blocks WHERE number = $1",
+        )
+        .bind(to_i64(number)?)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let header = decode_header(&row)?;
+        let rows = sqlx::query("SELECT hash FROM transactions WHERE block_number = $1 ORDER BY idx")
+            .bind(to_i64(number)?)
+            .fetch_all(&self.pool)
+            .await?;
+        let transactions = rows
+            .iter()
+            .map(|r| to_h256(r.try_get(0)?))
+            .collect::<Result<_>>()?;
+        Ok(Some(BlockSummary {
+            header,
+            transactions,
+        }))
+    }
+
+    async fn transaction(&self, hash: &H256) -> Result<Option<(TxRecord, Vec<EventRecord>)>> {
+        let row = sqlx::query(
+            "SELECT hash, block_number, idx, name, sender, raw, signature FROM transactions \
+             WHERE hash = $1",
+        )
+        .bind(hash.0.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let record = decode_tx(&row)?;
+        let rows = sqlx::query("SELECT body FROM events WHERE txhash = $1 ORDER BY block_number, seq")
+            .bind(hash.0.to_vec())
+            .fetch_all(&self.pool)
+            .await?;
+        let events = rows.iter().map(decode_event).collect::<Result<_>>()?;
+        Ok(Some((record, events)))
+    }
+
+    async fn events(
+        &self,
+        since: u64,
+        after: Option<(u64, u32)>,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>> {
+        let (after_block, after_seq) = match after {
+            Some((b, s)) => (to_i64(b)?, i64::from(s)),
+            None => (-1, -1),
+        };
+        let rows = sqlx::query(
+            "SELECT body FROM events WHERE block_number >= $1 \
+             AND (block_number > $2 OR (block_number = $2 AND seq > $3)) \
+             ORDER BY block_number, seq LIMIT $4",
+        )
+        .bind(to_i64(since)?)
+        .bind(after_block)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    async fn set_sequencer_url(&self, url: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('sequencer_url', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(url)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn sequencer_url(&self) -> Result<Option<String>> {
+        self.meta("sequencer_url").await
+    }
+
+    async fn try_lock_sequencer(&self) -> Result<bool> {
+        let mut held = self.lock.lock().await;
+        if held.is_some() {
+            return Ok(true);
+        }
+        match self.backend {
+            Backend::Sqlite => {
+                let path = match &self.sqlite_path {
+                    Some(p) => p.with_extension("sequencer.lock"),
+                    None => return Err(StoreError::Url(self.url.clone())),
+                };
+                let file = File::options()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+                match file.try_lock() {
+                    Ok(()) => {
+                        *held = Some(SequencerLock::File { _file: file });
+                        Ok(true)
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        Err(StoreError::Corrupt(format!("{}: {e}", path.display())))
+                    }
+                }
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::AnyConnection::connect(&self.url).await?;
+                let row = sqlx::query("SELECT pg_try_advisory_lock($1)")
+                    .bind(SEQUENCER_LOCK_KEY)
+                    .fetch_one(&mut conn)
+                    .await?;
+                let locked: bool = row.try_get(0)?;
+                if locked {
+                    *held = Some(SequencerLock::Postgres { _connection: conn });
+                }
+                Ok(locked)
+            }
+        }
+    }
+}
