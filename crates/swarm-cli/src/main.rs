@@ -1,3 +1,143 @@
 //! `swarm`: the one binary of the swarm marketplace.
+//!
+//! A thin layer over the library crates: it parses flags (each with an
+//! environment variable), sets up logging, and maps failures to exit codes.
 
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use swarm_protocol::Genesis;
+
+#[derive(Parser)]
+#[command(name = "swarm", version, about = "The swarm threat-intelligence marketplace")]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "SWARM_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a marketplace node.
+    Node(NodeArgs),
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// Directory for the SQLite database and the artifacts.
+    #[arg(long, env = "SWARM_DATA_DIR", default_value = ".swarm")]
+    data_dir: PathBuf,
+    /// Use PostgreSQL (postgres://...) instead of SQLite.
+    #[arg(long, env = "SWARM_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "SWARM_LISTEN", default_value = "127.0.0.1:31337")]
+    listen: SocketAddr,
+    /// Genesis TOML file; without it, the built-in dev genesis.
+    #[arg(long, env = "SWARM_GENESIS")]
+    genesis: Option<PathBuf>,
+    /// Override the genesis block time, in milliseconds.
+    #[arg(long, env = "SWARM_BLOCK_TIME_MS")]
+    block_time_ms: Option<u64>,
+    /// Store a state snapshot every this many blocks.
+    #[arg(long, env = "SWARM_SNAPSHOT_EVERY", default_value_t = 1000)]
+    snapshot_every: u64,
+    /// URL other nodes sharing the database use to reach this one.
+    #[arg(long, env = "SWARM_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let genesis = match &args.genesis {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read genesis {}", path.display()))?;
+            Genesis::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => swarm_node::dev_genesis(),
+    };
+    let mut config = swarm_node::NodeConfig::new(genesis);
+    config.data_dir = args.data_dir;
+    config.database_url = args.database_url;
+    config.listen = args.listen;
+    config.block_time = args.block_time_ms.map(Duration::from_millis);
+    config.snapshot_every = args.snapshot_every;
+    config.public_url = args.public_url;
+    let node = swarm_node::start(config).await.context("cannot start the node")?;
+    println!("swarm node listening on {}", node.url());
+    let token = node.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: sealing the block in progress");
+        token.cancel();
+    });
+    node.wait().await.context("node stopped with an error")
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Node(args) => run_node(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -23,6 +23,7 @@
 pub mod api;
 mod artifacts;
 mod chain;
+mod dev;
 mod follower;
 mod metrics;
 mod node;
@@ -30,6 +31,7 @@ pub mod sequencer;
 pub mod store;
 
 pub use artifacts::{ArtifactEntry, ArtifactError, ArtifactLimits, ArtifactStore, Manifest};
+pub use dev::{dev_genesis, dev_key};
 pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 pub use metrics::Metrics;
 pub use node::{open_store, start, NodeConfig, NodeError, RunningNode};
