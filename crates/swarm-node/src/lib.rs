@@ -30,6 +30,9 @@ mod node;
 pub mod sequencer;
 pub mod store;
 
+#[cfg(any(test, feature = "test-utils"))]
+pub mod test_utils;
+
 pub use artifacts::{ArtifactEntry, ArtifactError, ArtifactLimits, ArtifactStore, Manifest};
 pub use dev::{dev_genesis, dev_key};
 pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
