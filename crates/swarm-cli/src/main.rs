@@ -13,7 +13,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use swarm_protocol::Genesis;
 
 #[derive(Parser)]
-#[command(name = "swarm", version, about = "The swarm threat-intelligence marketplace")]
+#[command(
+    name = "swarm",
+    version,
+    about = "The swarm threat-intelligence marketplace"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, env = "SWARM_LOG_FORMAT", default_value = "text")]
@@ -62,7 +66,9 @@ struct NodeArgs {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -85,7 +91,9 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     config.block_time = args.block_time_ms.map(Duration::from_millis);
     config.snapshot_every = args.snapshot_every;
     config.public_url = args.public_url;
-    let node = swarm_node::start(config).await.context("cannot start the node")?;
+    let node = swarm_node::start(config)
+        .await
+        .context("cannot start the node")?;
     println!("swarm node listening on {}", node.url());
     let token = node.shutdown_token();
     tokio::spawn(async move {

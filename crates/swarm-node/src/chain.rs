@@ -96,9 +96,18 @@ mod tests {
     #[test]
     fn header_hash_covers_every_field() {
         let a = BlockHeader::seal(1, H256::ZERO, 5, &[keccak256(b"t")]);
-        assert_ne!(a.hash, BlockHeader::seal(2, H256::ZERO, 5, &[keccak256(b"t")]).hash);
-        assert_ne!(a.hash, BlockHeader::seal(1, a.hash, 5, &[keccak256(b"t")]).hash);
-        assert_ne!(a.hash, BlockHeader::seal(1, H256::ZERO, 6, &[keccak256(b"t")]).hash);
+        assert_ne!(
+            a.hash,
+            BlockHeader::seal(2, H256::ZERO, 5, &[keccak256(b"t")]).hash
+        );
+        assert_ne!(
+            a.hash,
+            BlockHeader::seal(1, a.hash, 5, &[keccak256(b"t")]).hash
+        );
+        assert_ne!(
+            a.hash,
+            BlockHeader::seal(1, H256::ZERO, 6, &[keccak256(b"t")]).hash
+        );
         assert_ne!(a.hash, BlockHeader::seal(1, H256::ZERO, 5, &[]).hash);
     }
 

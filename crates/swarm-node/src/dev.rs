@@ -26,8 +26,12 @@ pub fn dev_genesis() -> Genesis {
     let arbiter = dev_key(1);
     let mut genesis = Genesis::new("dev", owner.address());
     genesis.arbiters.insert(arbiter.address());
-    genesis.allocations.insert(owner.address(), NctAmount(Amount::from_nct(1_000_000)));
-    genesis.allocations.insert(arbiter.address(), NctAmount(Amount::from_nct(20_000_000)));
+    genesis
+        .allocations
+        .insert(owner.address(), NctAmount(Amount::from_nct(1_000_000)));
+    genesis
+        .allocations
+        .insert(arbiter.address(), NctAmount(Amount::from_nct(20_000_000)));
     let p = &mut genesis.parameters;
     p.block_time_ms = Some(200);
     p.max_duration = Some(20);

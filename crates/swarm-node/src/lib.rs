@@ -34,8 +34,8 @@ pub mod store;
 pub mod test_utils;
 
 pub use artifacts::{ArtifactEntry, ArtifactError, ArtifactLimits, ArtifactStore, Manifest};
-pub use dev::{dev_genesis, dev_key};
 pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
+pub use dev::{dev_genesis, dev_key};
 pub use metrics::Metrics;
 pub use node::{open_store, start, NodeConfig, NodeError, RunningNode};
 pub use store::{SqlStore, Store, StoreError};

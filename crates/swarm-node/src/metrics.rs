@@ -63,7 +63,11 @@ impl Metrics {
         let blocks = Counter::default();
         registry.register("blocks", "Blocks committed", blocks.clone());
         let block_height = Gauge::default();
-        registry.register("block_height", "Number of the last committed block", block_height.clone());
+        registry.register(
+            "block_height",
+            "Number of the last committed block",
+            block_height.clone(),
+        );
         let commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
             "block_commit_seconds",
@@ -87,9 +91,17 @@ impl Metrics {
             requests.clone(),
         );
         let artifacts = Family::<ArtifactLabels, Counter>::default();
-        registry.register("artifact_requests", "Artifact store operations", artifacts.clone());
+        registry.register(
+            "artifact_requests",
+            "Artifact store operations",
+            artifacts.clone(),
+        );
         let escrow_nct = Gauge::<f64, AtomicU64>::default();
-        registry.register("escrow_nct", "NCT held in escrow by unsettled bounties", escrow_nct.clone());
+        registry.register(
+            "escrow_nct",
+            "NCT held in escrow by unsettled bounties",
+            escrow_nct.clone(),
+        );
         Metrics {
             registry,
             blocks,
@@ -156,7 +168,9 @@ impl Metrics {
                 Round::Finished => "settled",
             };
             self.bounties
-                .get_or_create(&StateLabels { state: state.to_owned() })
+                .get_or_create(&StateLabels {
+                    state: state.to_owned(),
+                })
                 .set(*count);
         }
         self.escrow_nct.set(escrow_nct);

@@ -193,18 +193,21 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .block_time
         .unwrap_or(Duration::from_millis(params.block_time_ms));
 
-    let listener = TcpListener::bind(config.listen).await.map_err(|source| NodeError::Listen {
-        addr: config.listen,
-        source,
-    })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| NodeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
     let addr = listener.local_addr().map_err(|source| NodeError::Listen {
         addr: config.listen,
         source,
     })?;
 
-    let artifacts = Arc::new(
-        ArtifactStore::open(config.data_dir.join("artifacts"), config.artifact_limits.clone())?,
-    );
+    let artifacts = Arc::new(ArtifactStore::open(
+        config.data_dir.join("artifacts"),
+        config.artifact_limits.clone(),
+    )?);
     let metrics = Arc::new(Metrics::new());
     let view = Arc::new(ChainView::new(registry.clone(), tip.clone()));
     let (events, _) = broadcast::channel::<Arc<CommittedBlock>>(1024);
@@ -212,7 +215,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let mut tasks: Vec<JoinHandle<Result<(), NodeError>>> = Vec::new();
 
     let sequencer = if store.try_lock_sequencer().await? {
-        let url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         store.set_sequencer_url(&url).await?;
         let seq = Sequencer::new(
             registry,

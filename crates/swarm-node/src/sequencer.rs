@@ -52,7 +52,11 @@ impl ChainView {
     }
 
     /// Applies a committed block (whose transactions are already verified).
-    pub(crate) fn advance(&self, block: &CommittedBlock, verified: &[VerifiedTx]) -> Result<(), StoreError> {
+    pub(crate) fn advance(
+        &self,
+        block: &CommittedBlock,
+        verified: &[VerifiedTx],
+    ) -> Result<(), StoreError> {
         let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
         apply_block(&mut registry, &block.header, verified)?;
         *self.tip.write().unwrap_or_else(|e| e.into_inner()) = Some(block.header.clone());
@@ -86,7 +90,10 @@ pub(crate) fn verify_stored(block: &CommittedBlock) -> Result<Vec<VerifiedTx>, S
         .iter()
         .map(|t| {
             t.signed.verify().map_err(|e| {
-                StoreError::Corrupt(format!("stored transaction {} does not verify: {e}", t.hash))
+                StoreError::Corrupt(format!(
+                    "stored transaction {} does not verify: {e}",
+                    t.hash
+                ))
             })
         })
         .collect()
@@ -213,12 +220,17 @@ impl Sequencer {
             .collect();
     }
 
-    fn submit(&mut self, txs: Vec<(SignedTx, VerifiedTx)>, wait: bool) -> Vec<Result<Accepted, TxError>> {
+    fn submit(
+        &mut self,
+        txs: Vec<(SignedTx, VerifiedTx)>,
+        wait: bool,
+    ) -> Vec<Result<Accepted, TxError>> {
         txs.into_iter()
             .map(|(signed, verified)| {
                 let name = verified.tx().name();
                 let result = self.working.apply(&verified);
-                self.metrics.record_tx(name, result.as_ref().err().map(TxError::code));
+                self.metrics
+                    .record_tx(name, result.as_ref().err().map(TxError::code));
                 let events = result?;
                 let hash = verified.hash();
                 for event in events {
@@ -272,7 +284,8 @@ impl Sequencer {
         };
         let started = std::time::Instant::now();
         self.store.commit_block(&block, snapshot.as_deref()).await?;
-        self.metrics.record_block(block.txs.len(), started.elapsed());
+        self.metrics
+            .record_block(block.txs.len(), started.elapsed());
 
         self.view.advance(&block, &verified)?;
         for waiter in self.waiters.drain(..) {
@@ -287,7 +300,11 @@ impl Sequencer {
 
     /// Runs until `shutdown` is cancelled (sealing the block in progress
     /// first) or a commit fails.
-    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) -> Result<(), StoreError> {
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        shutdown: CancellationToken,
+    ) -> Result<(), StoreError> {
         let mut ticker = tokio::time::interval(self.config.block_time);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
@@ -321,7 +338,10 @@ impl Sequencer {
 pub(crate) fn spawn(
     sequencer: Sequencer,
     shutdown: CancellationToken,
-) -> (SequencerHandle, tokio::task::JoinHandle<Result<(), StoreError>>) {
+) -> (
+    SequencerHandle,
+    tokio::task::JoinHandle<Result<(), StoreError>>,
+) {
     let (tx, rx) = mpsc::channel(1024);
     let task = tokio::spawn(sequencer.run(rx, shutdown));
     (SequencerHandle { tx }, task)

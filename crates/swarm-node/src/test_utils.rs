@@ -1,7 +1,12 @@
 //! Helpers for tests: start a node on loopback against SQLite or a fresh
 //! PostgreSQL database, and talk to it over HTTP.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -70,7 +75,11 @@ impl TestNode {
     }
 
     /// Starts (or restarts) a node on an existing data directory and database.
-    pub async fn start_in(dir: tempfile::TempDir, database_url: Option<String>, genesis: Genesis) -> TestNode {
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        database_url: Option<String>,
+        genesis: Genesis,
+    ) -> TestNode {
         let mut config = NodeConfig::new(genesis);
         config.data_dir = dir.path().to_path_buf();
         config.database_url = database_url.clone();
@@ -107,7 +116,12 @@ impl Client {
 
     /// GET a path; returns (status, JSON body).
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -141,7 +155,12 @@ impl Client {
         } else {
             serde_json::to_vec(txs).unwrap()
         };
-        self.post_raw(&format!("/transactions?wait={wait}"), "application/json", body).await
+        self.post_raw(
+            &format!("/transactions?wait={wait}"),
+            "application/json",
+            body,
+        )
+        .await
     }
 
     /// The current block number.

@@ -1,48 +1,66 @@
 //! Property test of the bounty registry (SPEC §3): random interleavings of
 //! every transaction kind and of blocks keep the books.
 //!
-//! A generated run is a sequence of 200..400 operations — every one of the
-//! fourteen transaction names plus "begin the next block(s)" and a replay of
-//! the last admitted transaction — on a small community whose windows are
-//! short (assertion round at most 5 blocks, reveal 3, vote 4, stakes mature
-//! after 5), so that a run really posts, asserts, reveals, votes and settles
-//! dozens of bounties, in all four settlement cases of SPEC §3.9.
+//! SPEC §3.9 makes one promise about money: sum(balances) + escrow + stakes +
+//! treasury == total minted, after every block. Unit tests check it along
+//! the paths someone thought of; this test checks it, and the rules around
+//! it, along paths nobody thought of.
+//!
+//! A generated run is a sequence of 200..400 operations — all fourteen
+//! transaction names, "begin the next block(s)", and a replay of the last
+//! admitted transaction — on a small community (with or without a dev
+//! faucet) whose windows are short: assertion round at most 5 blocks, reveal
+//! 3, vote 4, stakes mature after 5. So a run really posts, asserts, reveals,
+//! votes and settles dozens of bounties, in all four settlement cases.
 //!
 //! Operations are *indices into the live state*, not transactions: "actor k
 //! asserts on the j-th bounty that is in its assertion round, with mask seed
-//! s". They are resolved against the registry when they run, so a shrunk
-//! sequence still means something (dropping an earlier post does not turn
-//! every later assertion into garbage), and most of them are valid. About one
-//! in ten carries a deliberate flaw (wrong round, duplicate, bad commitment or
-//! nonce, bit out of range, bid out of bounds, not enough funds, non-owner
-//! admin, wrong community, expired, replayed, ...) and must be refused.
+//! s", "the j-th assertion author that has not revealed yet reveals". They
+//! are resolved against the registry when they run, so most are valid, and
+//! a shrunk sequence still means something (deleting an earlier post does
+//! not turn every later assertion into garbage). Many are invalid on
+//! purpose: about one in ten of each kind carries a deliberate flaw (bad
+//! commitment or nonce, bit out of range, bid out of bounds, duplicate guid,
+//! bad uri, zero amount, wrong community, expired, ...) and must be refused;
+//! others are refused by the state they meet (wrong round, duplicate
+//! assertion or vote, insufficient funds, understaked or non-arbiter voter,
+//! non-owner admin, replay, deprecated community, locked stake).
 //!
 //! After every operation and every block the test checks:
 //!
 //! * [`Registry::check_invariants`] (balances + escrow + stakes + treasury ==
 //!   minted, escrow == what unsettled bounties hold);
 //! * the same sum recomputed here from the public read API, the minted total
-//!   against the admitted mints, and the escrow against the unsettled
-//!   bounties' amounts, fees and bids;
-//! * every balance listed is non-zero (zero balances are removed; amounts are
-//!   unsigned, so "no negative balance" means nothing ever underflowed into
-//!   a silent saturation, which the sum check would catch);
-//! * a refused transaction leaves the registry exactly as it was, and a
-//!   transaction with a deliberate flaw is refused;
-//! * an admitted transaction was allowed by the rules in the state before it
-//!   (owner-only actions by the owner, each bounty action in its round, votes
-//!   by staked whitelisted arbiters), and its hash is remembered;
-//! * a bounty settles only in `begin_block`, no later than its vote deadline,
-//!   its payouts plus dust equal exactly what it held, and once settled it
-//!   never changes again;
-//! * the treasury never shrinks.
+//!   against genesis plus the admitted mints, and the escrow against the
+//!   unsettled bounties' amounts, fees and bids;
+//! * every listed balance is positive (zero balances are removed). Amounts
+//!   are `u128`, so a "negative" balance could only appear as a debit that
+//!   saturated at zero or a sum that wrapped, which the checks above catch;
+//! * a refused transaction leaves the registry exactly as it was (`==` on a
+//!   clone taken before), and a transaction with a deliberate flaw is refused;
+//! * an admitted transaction was allowed in the state before it (owner-only
+//!   actions by the owner or, for mints, within the faucet's limit; each
+//!   bounty action in its round; votes by staked, whitelisted arbiters;
+//!   deposits by arbiters), and its hash is now remembered against replay;
+//! * a bounty settles only in `begin_block`, exactly when a `settled_bounty`
+//!   event says so, no later than its vote deadline; its payouts plus dust
+//!   equal what it held; the ambassador's refund is right when nobody
+//!   asserted; and once settled the bounty never changes again;
+//! * the treasury never shrinks; after the last operation every bounty
+//!   settles and the escrow is exactly zero.
 //!
 //! A property test that never settles anything proves nothing, so
 //! `fixed_seeds_cover_every_kind_and_settlement_case` runs 64 fixed-seed
-//! sequences and asserts that every transaction kind was admitted, each of
-//! the four settlement cases occurred, and the main refusal reasons were hit.
+//! sequences (`--nocapture` prints the tally) and asserts that every
+//! transaction kind was admitted, each of the four settlement cases
+//! (A=0/V=0, A=0/V>0, A>0/V=0, A>0/V>0) and an early settlement (every
+//! arbiter voted) occurred, and the main refusal reasons were hit.
 //!
-//! `PROPTEST_CASES` can raise the number of cases, never lower it below 256.
+//! `PROPTEST_CASES` can raise the number of cases (256) but not lower it.
+//! A failure shrinks by deleting operations first (see [`Deletable`]) and is
+//! saved in `tests/invariants.proptest-regressions`; its minimal input
+//! prints without the deleted operations, so that it can be pasted (with
+//! `Op::` before each variant) into a named regression `#[test]`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -56,9 +74,10 @@ use proptest::test_runner::{FileFailurePersistence, RngAlgorithm, TestRng, TestR
 use swarm_protocol::test_utils::{key, nonce_for, uri};
 use swarm_protocol::{
     commitment, keccak256, AddArbiter, Address, Amount, ArtifactMetadata, ArtifactType, Assert,
-    Bits256, Bounty, Deprecate, Event, Genesis, Guid, Mint, NctAmount, PostBounty, Registry,
-    RemoveArbiter, Reveal, Round, SetFees, SetWindows, StakeDeposit, StakeWithdraw, Transfer, Tx,
-    TxBody, TxError, Undeprecate, VerifiedTx, Vote, H256, MAX_EXPIRY_BLOCKS, WEI_PER_NCT,
+    Bits256, Bounty, Deprecate, Event, Faucet, Genesis, Guid, Mint, NctAmount, PostBounty,
+    Registry, RemoveArbiter, Reveal, Round, SetFees, SetWindows, StakeDeposit, StakeWithdraw,
+    Transfer, Tx, TxBody, TxError, Undeprecate, VerifiedTx, Vote, H256, MAX_EXPIRY_BLOCKS,
+    WEI_PER_NCT,
 };
 
 // ---- the cast ------------------------------------------------------------------
@@ -113,7 +132,8 @@ fn wei(w: u128) -> Amount {
     Amount::from_wei(w)
 }
 
-fn genesis() -> Genesis {
+/// The community of every run; with `faucet`, anyone may mint up to 50 NCT at a time.
+fn genesis(faucet: bool) -> Genesis {
     let a = addrs();
     let mut g = Genesis::new(COMMUNITY, a[OWNER]);
     let mut give = |i: usize, amount: Amount| {
@@ -138,6 +158,11 @@ fn genesis() -> Genesis {
     p.stake_duration = Some(5);
     p.minimum_stake = Some(NctAmount(nct(MINIMUM_STAKE_NCT)));
     p.maximum_stake = Some(NctAmount(nct(100)));
+    if faucet {
+        g.faucet = Some(Faucet {
+            max_per_mint: nct(50),
+        });
+    }
     g
 }
 
@@ -480,8 +505,8 @@ fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 }
 
 impl Sim {
-    fn new() -> Self {
-        let g = genesis();
+    fn new(faucet: bool) -> Self {
+        let g = genesis(faucet);
         let reg = Registry::new(&g).unwrap();
         let minted = reg.total_minted();
         Sim {
@@ -694,7 +719,10 @@ impl Sim {
                     _ => (wei(u128::MAX), Some("supply overflow")),
                 };
                 let mut planned = self.plan(from, Mint { to, amount });
-                planned.must_refuse = bad.or((from != addr(OWNER)).then_some("not the owner"));
+                let allowed = from == addr(OWNER)
+                    || self.reg.faucet().is_some_and(|f| amount <= f.max_per_mint);
+                planned.must_refuse =
+                    bad.or((!allowed).then_some("not the owner, and no faucet or above its limit"));
                 planned
             }
             Op::Post {
@@ -1123,8 +1151,12 @@ impl Sim {
         let name = tx.name();
         let round_of = |guid: &Guid| before.bounty(guid).map(|b| before.round(b));
         match &tx.body {
-            TxBody::Mint(_)
-            | TxBody::SetFees(_)
+            TxBody::Mint(d) => ensure(
+                from == before.owner()
+                    || before.faucet().is_some_and(|f| d.amount <= f.max_per_mint),
+                || format!("mint of {} admitted from {from}", d.amount),
+            ),
+            TxBody::SetFees(_)
             | TxBody::SetWindows(_)
             | TxBody::AddArbiter(_)
             | TxBody::RemoveArbiter(_)
@@ -1374,9 +1406,10 @@ impl Sim {
     }
 }
 
-/// Runs one sequence from genesis, then drains it; adds its counts to `tally`.
-fn run(ops: &[Op], tally: &mut Tally) -> Result<(), String> {
-    let mut sim = Sim::new();
+/// Runs one sequence from genesis (with or without a faucet), then drains
+/// it; adds its counts to `tally`.
+fn run(faucet: bool, ops: &[Op], tally: &mut Tally) -> Result<(), String> {
+    let mut sim = Sim::new(faucet);
     sim.prelude()?;
     for (i, op) in ops.iter().filter(|op| !matches!(op, Op::Nop)).enumerate() {
         let block = sim.reg.block();
@@ -1409,8 +1442,8 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn random_interleavings_keep_the_books(ops in ops()) {
-        run(&ops.0, &mut Tally::default()).map_err(TestCaseError::fail)?;
+    fn random_interleavings_keep_the_books(faucet in any::<bool>(), ops in ops()) {
+        run(faucet, &ops.0, &mut Tally::default()).map_err(TestCaseError::fail)?;
     }
 }
 
@@ -1421,7 +1454,8 @@ fn fixed_seeds_cover_every_kind_and_settlement_case() {
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
         let mut runner = TestRunner::new_with_rng(ProptestConfig::default(), rng);
         let ops = ops().new_tree(&mut runner).unwrap().current();
-        run(&ops.0, &mut tally).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let faucet = seed % 2 == 1;
+        run(faucet, &ops.0, &mut tally).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
     eprintln!("{tally}");
     for name in TxBody::NAMES {
@@ -1436,6 +1470,7 @@ fn fixed_seeds_cover_every_kind_and_settlement_case() {
     assert!(tally.early > 0, "no bounty settled early\n{tally}");
     for reason in [
         "WrongRound",
+        "FaucetLimit",
         "DuplicateAssertion",
         "DuplicateVote",
         "CommitmentMismatch",

@@ -23,9 +23,15 @@ struct Uploaded {
     responses((status = 200, description = "The bundle uri and per-artifact metadata"),
               (status = 400, description = "Not multipart, wrong field, no file"),
               (status = 413, description = "An artifact or the count over the limit")))]
-pub(crate) async fn upload(State(state): State<AppState>, multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>) -> Result<Response, ApiError> {
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, ApiError> {
     let mut multipart = multipart.map_err(|e| {
-        ApiError::BadRequest("bad_multipart", format!("expected a multipart/form-data body: {e}"))
+        ApiError::BadRequest(
+            "bad_multipart",
+            format!("expected a multipart/form-data body: {e}"),
+        )
     })?;
     let max = state.artifacts.limits().max_count;
     let mut entries = Vec::new();
@@ -69,14 +75,20 @@ pub(crate) async fn upload(State(state): State<AppState>, multipart: Result<Mult
 #[utoipa::path(get, path = "/artifacts/{uri}", tag = "artifacts",
     params(("uri" = String, Path, description = "Bundle uri (sha256 of its manifest)")),
     responses((status = 200, description = "The bundle's artifacts"), (status = 404, description = "No such bundle")))]
-pub(crate) async fn list(State(state): State<AppState>, Path(uri): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Path(uri): Path<String>,
+) -> Result<Response, ApiError> {
     let manifest = state.artifacts.manifest(&uri).await?;
     Ok(ok(manifest.artifacts))
 }
 
 fn parse_index(text: &str) -> Result<usize, ApiError> {
     text.parse().map_err(|_| {
-        ApiError::BadRequest("bad_index", format!("{:?} is not an artifact index", super::reads::short(text)))
+        ApiError::BadRequest(
+            "bad_index",
+            format!("{:?} is not an artifact index", super::reads::short(text)),
+        )
     })
 }
 

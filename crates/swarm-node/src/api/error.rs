@@ -76,7 +76,9 @@ pub(crate) fn tx_status(e: &TxError) -> StatusCode {
         | TxError::UnknownName(_)
         | TxError::BadSignature(_)
         | TxError::WrongSigner { .. } => StatusCode::BAD_REQUEST,
-        TxError::TooLarge { .. } | TxError::MetadataTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        TxError::TooLarge { .. } | TxError::MetadataTooLarge { .. } => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
         TxError::UnknownBounty(_) => StatusCode::NOT_FOUND,
         TxError::Replayed(_)
         | TxError::DuplicateBounty(_)

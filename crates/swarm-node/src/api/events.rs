@@ -31,7 +31,10 @@ pub(crate) async fn subscribe(
     let since = match query.get("since") {
         None => None,
         Some(s) => Some(s.parse::<u64>().map_err(|_| {
-            ApiError::BadRequest("bad_since", format!("since={:?} is not a block number", super::reads::short(s)))
+            ApiError::BadRequest(
+                "bad_since",
+                format!("since={:?} is not a block number", super::reads::short(s)),
+            )
         })?),
     };
     Ok(ws.on_upgrade(move |socket| async move {

@@ -107,7 +107,10 @@ pub fn app(state: AppState) -> Router {
         .route("/bounties/{guid}/votes/{index}", get(reads::vote))
         .route("/balances/{address}/nct", get(reads::balance))
         .route("/balances/{address}/staking/total", get(reads::stake_total))
-        .route("/balances/{address}/staking/withdrawable", get(reads::stake_withdrawable))
+        .route(
+            "/balances/{address}/staking/withdrawable",
+            get(reads::stake_withdrawable),
+        )
         .route("/staking/parameters", get(reads::staking_parameters))
         .route("/blocks/{number}", get(reads::block))
         .route(
@@ -132,7 +135,11 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn not_found(request: Request) -> ApiError {
-    ApiError::NotFound(format!("no route {} {}", request.method(), request.uri().path()))
+    ApiError::NotFound(format!(
+        "no route {} {}",
+        request.method(),
+        request.uri().path()
+    ))
 }
 
 /// Records each request's latency by route.
@@ -145,9 +152,12 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
-    state
-        .metrics
-        .record_request(&method, &route, response.status().as_u16(), started.elapsed());
+    state.metrics.record_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 

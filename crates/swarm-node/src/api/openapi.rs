@@ -8,7 +8,10 @@ use super::{artifacts, events, reads, transactions};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "swarm node API", description = "The marketplace node of swarm: bounties, transactions, artifacts, events. Responses use the envelope {\"status\": \"OK\", \"result\": ...} or {\"status\": \"FAIL\", \"errors\": \"...\", \"code\": \"...\"}; amounts are decimal strings of wei."),
+    info(
+        title = "swarm node API",
+        description = "The marketplace node of swarm: bounties, transactions, artifacts, events. Responses use the envelope {\"status\": \"OK\", \"result\": ...} or {\"status\": \"FAIL\", \"errors\": \"...\", \"code\": \"...\"}; amounts are decimal strings of wei."
+    ),
     paths(
         reads::status,
         reads::bounty_parameters,

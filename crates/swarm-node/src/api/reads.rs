@@ -15,7 +15,10 @@ pub(crate) const PAGE_SIZE: usize = 50;
 
 pub(crate) fn parse_guid(text: &str) -> Result<Guid, ApiError> {
     Guid::parse_str(text).map_err(|_| {
-        ApiError::BadRequest("bad_guid", format!("{:?} is not a bounty guid (a UUID)", short(text)))
+        ApiError::BadRequest(
+            "bad_guid",
+            format!("{:?} is not a bounty guid (a UUID)", short(text)),
+        )
     })
 }
 
@@ -26,7 +29,10 @@ pub(crate) fn parse_address(text: &str) -> Result<Address, ApiError> {
 
 fn parse_index(text: &str) -> Result<usize, ApiError> {
     text.parse::<usize>().map_err(|_| {
-        ApiError::BadRequest("bad_index", format!("{:?} is not an index (0, 1, 2, ...)", short(text)))
+        ApiError::BadRequest(
+            "bad_index",
+            format!("{:?} is not an index (0, 1, 2, ...)", short(text)),
+        )
     })
 }
 
@@ -80,14 +86,34 @@ struct Status {
     block_time_ms: u64,
     sequencer: bool,
     bounties: usize,
+    supply: Supply,
     version: &'static str,
+}
+
+/// Where every wei is: balances + escrow + stakes + treasury == minted.
+#[derive(Serialize)]
+struct Supply {
+    minted: Amount,
+    balances: Amount,
+    escrow: Amount,
+    staked: Amount,
+    treasury: Amount,
 }
 
 #[utoipa::path(get, path = "/status", tag = "node",
     responses((status = 200, description = "Community, height, whether this node sequences")))]
 pub(crate) async fn status(State(state): State<AppState>) -> Response {
     let tip = state.view.tip();
-    let bounties = state.view.read(|r| r.bounty_count());
+    let (bounties, supply) = state.view.read(|r| {
+        let supply = Supply {
+            minted: r.total_minted(),
+            balances: r.balances().values().copied().sum(),
+            escrow: r.escrow(),
+            staked: r.stakes().values().flatten().map(|e| e.amount).sum(),
+            treasury: r.treasury(),
+        };
+        (r.bounty_count(), supply)
+    });
     ok(Status {
         community: state.community.clone(),
         block: tip.as_ref().map(|t| t.number).unwrap_or(0),
@@ -95,6 +121,7 @@ pub(crate) async fn status(State(state): State<AppState>) -> Response {
         block_time_ms: state.block_time.as_millis() as u64,
         sequencer: state.sequencer.is_some(),
         bounties,
+        supply,
         version: env!("CARGO_PKG_VERSION"),
     })
 }
@@ -185,14 +212,20 @@ fn to_json<T: Serialize>(value: T) -> Result<serde_json::Value, ApiError> {
 #[utoipa::path(get, path = "/bounties/{guid}", tag = "bounties",
     params(("guid" = String, Path, description = "Bounty guid")),
     responses((status = 200, description = "The bounty"), (status = 404, description = "No such bounty")))]
-pub(crate) async fn bounty(State(state): State<AppState>, Path(guid): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn bounty(
+    State(state): State<AppState>,
+    Path(guid): Path<String>,
+) -> Result<Response, ApiError> {
     with_bounty(&state, &guid, |b, block| to_json(BountyView::new(b, block))).map(ok)
 }
 
 #[utoipa::path(get, path = "/bounties/{guid}/assertions", tag = "bounties",
     params(("guid" = String, Path, description = "Bounty guid")),
     responses((status = 200, description = "The bounty's assertions")))]
-pub(crate) async fn assertions(State(state): State<AppState>, Path(guid): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn assertions(
+    State(state): State<AppState>,
+    Path(guid): Path<String>,
+) -> Result<Response, ApiError> {
     with_bounty(&state, &guid, |b, _| {
         to_json(
             b.assertions
@@ -227,7 +260,10 @@ pub(crate) async fn assertion(
 #[utoipa::path(get, path = "/bounties/{guid}/votes", tag = "bounties",
     params(("guid" = String, Path, description = "Bounty guid")),
     responses((status = 200, description = "The bounty's votes")))]
-pub(crate) async fn votes(State(state): State<AppState>, Path(guid): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn votes(
+    State(state): State<AppState>,
+    Path(guid): Path<String>,
+) -> Result<Response, ApiError> {
     with_bounty(&state, &guid, |b, _| {
         to_json(
             b.votes
@@ -259,7 +295,11 @@ pub(crate) async fn vote(
     .map(ok)
 }
 
-fn amount_of(state: &AppState, address: &str, f: impl FnOnce(&swarm_protocol::Registry, &Address) -> Amount) -> Result<Response, ApiError> {
+fn amount_of(
+    state: &AppState,
+    address: &str,
+    f: impl FnOnce(&swarm_protocol::Registry, &Address) -> Amount,
+) -> Result<Response, ApiError> {
     let address = parse_address(address)?;
     Ok(ok(state.view.read(|r| f(r, &address))))
 }
@@ -267,14 +307,20 @@ fn amount_of(state: &AppState, address: &str, f: impl FnOnce(&swarm_protocol::Re
 #[utoipa::path(get, path = "/balances/{address}/nct", tag = "balances",
     params(("address" = String, Path, description = "Account address")),
     responses((status = 200, description = "Balance in wei, as a decimal string")))]
-pub(crate) async fn balance(State(state): State<AppState>, Path(address): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn balance(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+) -> Result<Response, ApiError> {
     amount_of(&state, &address, |r, a| r.balance(a))
 }
 
 #[utoipa::path(get, path = "/balances/{address}/staking/total", tag = "balances",
     params(("address" = String, Path, description = "Account address")),
     responses((status = 200, description = "Total stake in wei")))]
-pub(crate) async fn stake_total(State(state): State<AppState>, Path(address): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn stake_total(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+) -> Result<Response, ApiError> {
     amount_of(&state, &address, |r, a| r.stake_total(a))
 }
 
@@ -313,9 +359,15 @@ pub(crate) async fn staking_parameters(State(state): State<AppState>) -> Respons
 #[utoipa::path(get, path = "/blocks/{number}", tag = "node",
     params(("number" = u64, Path, description = "Block number")),
     responses((status = 200, description = "Header and transaction hashes"), (status = 404, description = "No such block")))]
-pub(crate) async fn block(State(state): State<AppState>, Path(number): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn block(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Response, ApiError> {
     let n = number.parse::<u64>().map_err(|_| {
-        ApiError::BadRequest("bad_block", format!("{:?} is not a block number", short(&number)))
+        ApiError::BadRequest(
+            "bad_block",
+            format!("{:?} is not a block number", short(&number)),
+        )
     })?;
     match state.store.block(n).await? {
         Some(block) => Ok(ok(block)),

@@ -38,7 +38,11 @@ struct Submitted {
 #[serde(untagged)]
 enum BatchItem {
     Ok(Submitted),
-    Err { errors: String, code: String, status: u16 },
+    Err {
+        errors: String,
+        code: String,
+        status: u16,
+    },
 }
 
 fn parse_body(body: &[u8]) -> Result<(Vec<SignedTx>, bool), ApiError> {
@@ -51,12 +55,18 @@ fn parse_body(body: &[u8]) -> Result<(Vec<SignedTx>, bool), ApiError> {
         other => (vec![other], false),
     };
     if items.is_empty() {
-        return Err(ApiError::BadRequest("empty_batch", "the batch holds no transaction".into()));
+        return Err(ApiError::BadRequest(
+            "empty_batch",
+            "the batch holds no transaction".into(),
+        ));
     }
     if items.len() > MAX_BATCH {
         return Err(ApiError::BadRequest(
             "batch_too_large",
-            format!("a batch holds at most {MAX_BATCH} transactions, not {}", items.len()),
+            format!(
+                "a batch holds at most {MAX_BATCH} transactions, not {}",
+                items.len()
+            ),
         ));
     }
     let mut txs = Vec::with_capacity(items.len());
@@ -226,7 +236,9 @@ async fn await_inclusion(accepted: Accepted) -> Result<Submitted, ApiError> {
 /// A follower passes submissions to the sequencer it shares a database with.
 async fn forward(state: &AppState, body: &Bytes, wait: bool) -> Result<Response, ApiError> {
     let Some(url) = state.store.sequencer_url().await? else {
-        return Err(ApiError::Unavailable("no sequencer is known for this database".into()));
+        return Err(ApiError::Unavailable(
+            "no sequencer is known for this database".into(),
+        ));
     };
     let client = reqwest::Client::new();
     let response = client
@@ -236,12 +248,18 @@ async fn forward(state: &AppState, body: &Bytes, wait: bool) -> Result<Response,
         .send()
         .await
         .map_err(|e| ApiError::Unavailable(format!("cannot reach the sequencer at {url}: {e}")))?;
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let bytes = response
         .bytes()
         .await
         .map_err(|e| ApiError::Unavailable(format!("sequencer at {url} failed: {e}")))?;
-    Ok((status, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    Ok((
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response())
 }
 
 #[derive(Serialize)]
@@ -255,9 +273,18 @@ struct Receipt {
 #[utoipa::path(get, path = "/transactions/{hash}", tag = "transactions",
     params(("hash" = String, Path, description = "Transaction hash (keccak256 of raw)")),
     responses((status = 200, description = "Receipt with the events"), (status = 404, description = "Not included (yet)")))]
-pub(crate) async fn receipt(State(state): State<AppState>, Path(hash): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn receipt(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
     let h: H256 = hash.parse().map_err(|e| {
-        ApiError::BadRequest("bad_hash", format!("{:?} is not a transaction hash: {e}", super::reads::short(&hash)))
+        ApiError::BadRequest(
+            "bad_hash",
+            format!(
+                "{:?} is not a transaction hash: {e}",
+                super::reads::short(&hash)
+            ),
+        )
     })?;
     match state.store.transaction(&h).await? {
         Some((tx, events)) => Ok(ok(Receipt {
@@ -265,6 +292,8 @@ pub(crate) async fn receipt(State(state): State<AppState>, Path(hash): Path<Stri
             status: "included",
             events,
         })),
-        None => Err(ApiError::NotFound(format!("transaction {h} is not included"))),
+        None => Err(ApiError::NotFound(format!(
+            "transaction {h} is not included"
+        ))),
     }
 }

@@ -110,7 +110,9 @@ pub struct SqlStore {
 
 impl std::fmt::Debug for SqlStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqlStore").field("backend", &self.backend).finish()
+        f.debug_struct("SqlStore")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -429,7 +431,11 @@ impl Store for SqlStore {
         };
         let (from, to) = (first.number, last.number);
         let mut txs = self.txs_of_blocks(from, to).await?.into_iter().peekable();
-        let mut events = self.events_of_blocks(from, to).await?.into_iter().peekable();
+        let mut events = self
+            .events_of_blocks(from, to)
+            .await?
+            .into_iter()
+            .peekable();
         let mut blocks = Vec::with_capacity(headers.len());
         for header in headers {
             let mut block = CommittedBlock {
@@ -457,10 +463,11 @@ impl Store for SqlStore {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let header = decode_header(&row)?;
-        let rows = sqlx::query("SELECT hash FROM transactions WHERE block_number = $1 ORDER BY idx")
-            .bind(to_i64(number)?)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT hash FROM transactions WHERE block_number = $1 ORDER BY idx")
+                .bind(to_i64(number)?)
+                .fetch_all(&self.pool)
+                .await?;
         let transactions = rows
             .iter()
             .map(|r| to_h256(r.try_get(0)?))
@@ -481,10 +488,11 @@ impl Store for SqlStore {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let record = decode_tx(&row)?;
-        let rows = sqlx::query("SELECT body FROM events WHERE txhash = $1 ORDER BY block_number, seq")
-            .bind(hash.0.to_vec())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT body FROM events WHERE txhash = $1 ORDER BY block_number, seq")
+                .bind(hash.0.to_vec())
+                .fetch_all(&self.pool)
+                .await?;
         let events = rows.iter().map(decode_event).collect::<Result<_>>()?;
         Ok(Some((record, events)))
     }
