@@ -12,6 +12,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use swarm_protocol::Genesis;
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "swarm",
@@ -36,6 +38,9 @@ enum LogFormat {
 enum Command {
     /// Run a marketplace node.
     Node(NodeArgs),
+    /// Measure throughput.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Args)]
@@ -139,6 +144,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Node(args) => run_node(args).await,
+            Command::Bench(command) => bench::run(command).await,
         }
     });
     match result {

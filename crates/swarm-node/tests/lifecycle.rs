@@ -131,6 +131,51 @@ struct Outcome {
     treasury: u128,
 }
 
+/// floor(a * b / c) with a 256-bit product (stakes are ~1e25 wei, so the
+/// pro-rata split overflows u128), by schoolbook long division.
+fn mul_div(a: u128, b: u128, c: u128) -> u128 {
+    assert!(c > 0);
+    // a * b as hi:lo, from 64-bit halves.
+    let (a1, a0) = (a >> 64, a & u128::from(u64::MAX));
+    let (b1, b0) = (b >> 64, b & u128::from(u64::MAX));
+    let (p00, p01, p10, p11) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
+    let mid = (p00 >> 64) + (p01 & u128::from(u64::MAX)) + (p10 & u128::from(u64::MAX));
+    let lo = (p00 & u128::from(u64::MAX)) | (mid << 64);
+    let hi = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
+    // Divide hi:lo by c one bit at a time; the quotient must fit u128.
+    let (mut q, mut r) = (0u128, 0u128);
+    for i in (0..256).rev() {
+        let bit = if i >= 128 {
+            (hi >> (i - 128)) & 1
+        } else {
+            (lo >> i) & 1
+        };
+        let carry = r >> 127;
+        r = (r << 1) | bit;
+        q = q
+            .checked_shl(1)
+            .filter(|_| q >> 127 == 0)
+            .expect("quotient overflows u128");
+        if carry == 1 || r >= c {
+            r = r.wrapping_sub(c);
+            q |= 1;
+        }
+    }
+    q
+}
+
+#[test]
+fn mul_div_is_exact() {
+    assert_eq!(mul_div(7, 3, 2), 10);
+    assert_eq!(mul_div(u128::MAX, u128::MAX, u128::MAX), u128::MAX);
+    assert_eq!(mul_div(u128::MAX, 2, 4), u128::MAX / 2);
+    assert_eq!(mul_div(1 << 100, 1 << 100, 1 << 90), 1 << 110);
+    assert_eq!(
+        mul_div(10u128.pow(25), 10u128.pow(20) + 7, 3 * 10u128.pow(25)),
+        (10u128.pow(20) + 7) / 3
+    );
+}
+
 /// SPEC §3.9, from its table, with integer division throughout.
 fn settle(
     n: usize,
@@ -149,7 +194,7 @@ fn settle(
     let split = |remainder: u128| -> (Vec<u128>, u128) {
         let shares: Vec<u128> = voters
             .iter()
-            .map(|v| remainder * v.stake / total_stake)
+            .map(|v| mul_div(remainder, v.stake, total_stake))
             .collect();
         let dust = remainder - shares.iter().sum::<u128>();
         (shares, dust)
@@ -198,7 +243,7 @@ fn settle(
                 }
                 for &(j, b, right) in &on_i {
                     if right {
-                        out.experts[j] += b + b * lp / wp + b * p / wp;
+                        out.experts[j] += b + mul_div(b, lp, wp) + mul_div(b, p, wp);
                     }
                 }
             }
@@ -364,7 +409,7 @@ async fn lifecycle(backend: Backend) {
             amount: Amount::from_wei(7),
         },
     );
-    let (status, body) = c.submit(&[gift.clone()], false).await;
+    let (status, body) = c.submit(std::slice::from_ref(&gift), false).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "OK", "{body}");
     assert_eq!(body["result"]["status"], "pending", "{body}");
@@ -855,7 +900,7 @@ async fn shutdown_commits_the_open_block(backend: Backend) {
             amount: Amount::from_wei(4242),
         },
     );
-    let (status, body) = c.submit(&[tx.clone()], false).await;
+    let (status, body) = c.submit(std::slice::from_ref(&tx), false).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["status"], "pending", "{body}");
     let TestNode {

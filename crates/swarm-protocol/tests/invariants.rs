@@ -169,7 +169,9 @@ fn genesis(faucet: bool) -> Genesis {
 // ---- operations ----------------------------------------------------------------
 
 /// Which bounty an operation aims at: with `fitting`, the `index`-th (newest
-/// first) of those in the round the operation needs; otherwise the
+/// first) of those in the round the operation needs — for reveals and votes,
+/// of the (bounty, author or arbiter) pairs, mostly those that have not acted
+/// yet (see `Sim::pick_pair`); otherwise, or when nothing fits, the
 /// `index`-th of all bounties, whatever their round.
 #[derive(Clone, Copy, Debug)]
 struct Target {
@@ -1426,8 +1428,9 @@ fn config() -> ProptestConfig {
     let default = ProptestConfig::default();
     ProptestConfig {
         cases: default.cases.max(256),
-        // A run takes about 10 ms in a debug build; deleting 200..400
-        // operations one by one alone needs that many shrinking steps.
+        // Deleting 200..400 operations one at a time takes that many steps
+        // before any simplification; a run takes a few ms to a few tens of
+        // ms in a debug build, so this bounds shrinking to minutes.
         max_shrink_iters: default.max_shrink_iters().max(16_384),
         // Next to this file: tests/invariants.proptest-regressions. (The
         // default looks for a lib.rs beside the source and, in tests/, finds none.)

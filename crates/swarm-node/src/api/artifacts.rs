@@ -1,14 +1,15 @@
 //! Artifact endpoints: multipart upload, listing, download, stat.
 
 use axum::body::Body;
-use axum::extract::{Multipart, Path, State};
-use axum::http::header;
+use axum::extract::{Multipart, State};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
 use serde::Serialize;
 use tokio_util::io::ReaderStream;
 
-use super::{ok, ApiError, AppState};
-use crate::artifacts::ArtifactEntry;
+use super::{ok, ApiError, AppState, Path};
+use crate::artifacts::{ArtifactEntry, ArtifactError};
 
 #[derive(Serialize)]
 struct Uploaded {
@@ -25,12 +26,28 @@ struct Uploaded {
               (status = 413, description = "An artifact or the count over the limit")))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
+    headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut multipart = multipart.map_err(|e| {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let detail = if content_type
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+        {
+            e.body_text()
+        } else {
+            format!(
+                "the content type is {:?}",
+                super::reads::short(&content_type)
+            )
+        };
         ApiError::BadRequest(
             "bad_multipart",
-            format!("expected a multipart/form-data body: {e}"),
+            format!("expected a multipart/form-data body: {detail}"),
         )
     })?;
     let max = state.artifacts.limits().max_count;
@@ -55,7 +72,22 @@ pub(crate) async fn upload(
             )));
         }
         let filename = field.file_name().map(str::to_owned);
-        let entry = state.artifacts.put_stream(filename, field).await?;
+        // A body that breaks off or is malformed inside a file is the
+        // client's multipart error; say what the parser found.
+        let index = entries.len();
+        let stream =
+            field.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.body_text()));
+        let entry = state
+            .artifacts
+            .put_stream(filename, stream)
+            .await
+            .map_err(|e| match e {
+                ArtifactError::Upload(detail) => ApiError::BadRequest(
+                    "bad_multipart",
+                    format!("multipart body is malformed in artifact {index}: {detail}"),
+                ),
+                other => other.into(),
+            })?;
         entries.push(entry);
     }
     if entries.is_empty() {

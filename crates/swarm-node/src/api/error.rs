@@ -23,6 +23,10 @@ pub enum ApiError {
     /// A transaction the protocol refuses.
     #[error(transparent)]
     Tx(#[from] TxError),
+    /// A well-formed request that a rule refuses (422), with a stable code,
+    /// for rules the node checks itself (such as a bounty's artifact bundle).
+    #[error("{1}")]
+    Rule(&'static str, String),
     /// A body or artifact over its limit (413).
     #[error("{0}")]
     TooLarge(String),
@@ -34,11 +38,12 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The FAIL envelope.
 #[derive(Serialize)]
-struct Fail<'a> {
-    status: &'static str,
-    errors: String,
-    code: &'a str,
+pub(crate) struct Fail<'a> {
+    pub(crate) status: &'static str,
+    pub(crate) errors: String,
+    pub(crate) code: &'a str,
 }
 
 impl ApiError {
@@ -47,6 +52,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Rule(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,7 +63,7 @@ impl ApiError {
     /// A stable machine-readable code.
     pub fn code(&self) -> &str {
         match self {
-            ApiError::BadRequest(code, _) => code,
+            ApiError::BadRequest(code, _) | ApiError::Rule(code, _) => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge(_) => "too_large",
             ApiError::Unavailable(_) => "unavailable",
@@ -120,7 +126,9 @@ impl From<ArtifactError> for ApiError {
             ArtifactError::TooLarge { .. } | ArtifactError::Count { .. } => {
                 ApiError::TooLarge(e.to_string())
             }
-            ArtifactError::NotFound { .. } | ArtifactError::IndexOutOfRange { .. } => {
+            ArtifactError::NotFound { .. }
+            | ArtifactError::IndexOutOfRange { .. }
+            | ArtifactError::BlobNotFound { .. } => {
                 ApiError::NotFound(e.to_string())
             }
             _ if e.is_client_error() => ApiError::BadRequest("bad_artifact", e.to_string()),

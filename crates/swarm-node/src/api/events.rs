@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -24,7 +25,7 @@ const REPLAY_PAGE: u32 = 1000;
     params(("since" = Option<u64>, Query, description = "Replay stored events from this block on, then stream live ones")),
     responses((status = 101, description = "WebSocket of {event, data, block_number, txhash}")))]
 pub(crate) async fn subscribe(
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -37,6 +38,12 @@ pub(crate) async fn subscribe(
             )
         })?),
     };
+    let ws = ws.map_err(|e| {
+        ApiError::BadRequest(
+            "not_websocket",
+            format!("GET /events is a WebSocket endpoint; this request is not a WebSocket handshake: {}", e.body_text()),
+        )
+    })?;
     Ok(ws.on_upgrade(move |socket| async move {
         if let Err(e) = stream(socket, state, since).await {
             tracing::debug!(error = %e, "event stream ended");
@@ -77,9 +84,11 @@ async fn replay(
 
 async fn stream(mut socket: WebSocket, state: AppState, since: Option<u64>) -> Result<(), String> {
     let mut live = state.events.subscribe();
+    // Read after subscribing: every block past `tip` reaches `live`.
+    let tip = state.view.tip().map(|t| t.number).unwrap_or(0);
     let connected = serde_json::json!({
         "event": "connected",
-        "data": {"community": state.community, "block": state.view.tip().map(|t| t.number).unwrap_or(0)},
+        "data": {"community": state.community, "block": tip},
     });
     socket
         .send(Message::Text(Utf8Bytes::from(connected.to_string())))
@@ -88,12 +97,15 @@ async fn stream(mut socket: WebSocket, state: AppState, since: Option<u64>) -> R
 
     let mut last: Option<(u64, u32)> = match since {
         Some(since) => {
+            // A `since` beyond the tip streams live: the blocks up to it must
+            // not be filtered out of the live stream.
+            let since = since.min(tip.saturating_add(1));
             let mut last = None;
             replay(&mut socket, &state, since, &mut last).await?;
             last.or(Some((since.saturating_sub(1), u32::MAX)))
         }
-        // Live only: everything after the current tip.
-        None => Some((state.view.tip().map(|t| t.number).unwrap_or(0), u32::MAX)),
+        // Live only: everything after the tip.
+        None => Some((tip, u32::MAX)),
     };
 
     loop {

@@ -16,11 +16,14 @@ mod transactions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -130,8 +133,95 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
+        .layer(middleware::from_fn(envelope_rejections))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// A path extractor whose rejection (a segment that is not valid UTF-8 once
+/// percent-decoded, or of the wrong type) is the FAIL envelope with code
+/// `bad_path`, not the framework's plain text.
+pub(crate) struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(ApiError::BadRequest(
+                "bad_path",
+                format!(
+                    "bad path {:?}: {}",
+                    reads::short(parts.uri.path()),
+                    rejection.body_text()
+                ),
+            )),
+        }
+    }
+}
+
+/// The safety net under the handlers' own error handling: an error answer
+/// that is not JSON (a framework rejection such as 405 Method Not Allowed,
+/// or a layer's plain-text refusal) is rewritten into the FAIL envelope,
+/// keeping its status and headers.
+async fn envelope_rejections(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = reads::short(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        s if s.is_server_error() => "internal",
+        _ => "refused",
+    };
+    let errors = if status == StatusCode::METHOD_NOT_ALLOWED {
+        format!("method {method} is not allowed on {path}")
+    } else if text.is_empty() {
+        format!(
+            "{method} {path}: {}",
+            status.canonical_reason().unwrap_or("refused")
+        )
+    } else {
+        format!("{method} {path}: {text}")
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    let body = serde_json::to_vec(&error::Fail {
+        status: "FAIL",
+        errors,
+        code,
+    })
+    .unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 async fn not_found(request: Request) -> ApiError {

@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Serialize;
 use swarm_protocol::{Address, Amount, Assertion, Bounty, Guid, Parameters, Round, VoteRecord};
 
-use super::{ok, ApiError, AppState};
+use super::{ok, ApiError, AppState, Path};
 
 /// Bounties per page of `GET /bounties`.
 pub(crate) const PAGE_SIZE: usize = 50;

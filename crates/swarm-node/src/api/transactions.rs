@@ -10,13 +10,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use swarm_protocol::{SignedTx, TxBody, TxError, VerifiedTx, H256};
 
-use super::{ok, ApiError, AppState, MAX_BATCH};
+use super::{ok, ApiError, AppState, Path, MAX_BATCH};
+use crate::artifacts::ArtifactError;
 use crate::chain::{EventRecord, TxRecord};
 use crate::sequencer::Accepted;
 
@@ -100,16 +102,24 @@ async fn check_artifacts(state: &AppState, verified: &VerifiedTx) -> Result<(), 
     }
     let count = match state.artifacts.bundle_len(&post.uri).await {
         Ok(n) => n,
-        Err(e) if e.is_client_error() => {
-            return Err(ApiError::Tx(TxError::BadUri(format!(
-                "{} ({e})",
-                post.uri.chars().take(80).collect::<String>()
-            ))))
+        Err(ArtifactError::BadUri { .. }) => {
+            return Err(ApiError::Tx(TxError::BadUri(
+                post.uri.chars().take(80).collect::<String>(),
+            )))
+        }
+        Err(ArtifactError::NotFound { .. }) => {
+            return Err(ApiError::Rule(
+                "unknown_bundle",
+                format!(
+                    "no artifact bundle {} is stored on this node; upload the artifacts (POST /artifacts) and post the uri it returns",
+                    post.uri
+                ),
+            ))
         }
         Err(e) => return Err(e.into()),
     };
     if count != post.num_artifacts as usize {
-        return Err(ApiError::BadRequest(
+        return Err(ApiError::Rule(
             "artifact_count_mismatch",
             format!(
                 "bundle {} holds {count} artifact(s) but num_artifacts is {}",
@@ -130,8 +140,22 @@ async fn check_artifacts(state: &AppState, verified: &VerifiedTx) -> Result<(), 
 pub(crate) async fn submit(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // A body over the limit is refused in the envelope, not as plain text.
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!(
+                "request body is larger than the limit of {} bytes",
+                super::MAX_TRANSACTIONS_BODY
+            ))
+        } else {
+            ApiError::BadRequest(
+                "bad_body",
+                format!("cannot read the request body: {}", e.body_text()),
+            )
+        }
+    })?;
     let wait = match query.get("wait").map(String::as_str) {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") | Some("") => true,

@@ -10,7 +10,7 @@
 //! whole suite into one `#[tokio::test]` per check for a backend, so adding a
 //! check here adds it for every backend:
 //!
-//! ```ignore
+//! ```text
 //! mod sqlite {
 //!     async fn fresh() -> MySqliteDatabase { /* a new empty database */ }
 //!     swarm_node::store_conformance_tests!(fresh);
@@ -52,6 +52,7 @@ macro_rules! store_conformance_tests {
     ($fresh:path) => {
         $crate::store_conformance_tests!(@each $fresh;
             genesis_init_and_mismatch,
+            opened_together_on_a_new_database,
             empty_store,
             commit_and_read_back,
             blocks_after_paging,
@@ -100,10 +101,16 @@ impl Default for ChainBuilder {
 impl ChainBuilder {
     /// A builder whose next block is block 1.
     pub fn new() -> Self {
+        Self::seeded(0)
+    }
+
+    /// A builder whose transactions differ from those of builders with
+    /// other seeds (seeds a million apart never collide).
+    pub fn seeded(seed: u64) -> Self {
         ChainBuilder {
             parent: H256::ZERO,
             number: 0,
-            counter: 0,
+            counter: seed,
         }
     }
 
@@ -121,6 +128,7 @@ impl ChainBuilder {
             Mint { to, amount }.into()
         };
         let signed = Tx::new(k.address(), "conformance", number + 100, body.clone()).sign(&k);
+        let name = body.name().to_owned();
         let events = match body {
             TxBody::Transfer(t) => vec![Event::Transfer {
                 from: k.address(),
@@ -139,7 +147,7 @@ impl ChainBuilder {
         };
         let record = TxRecord {
             hash: signed.hash(),
-            name: body.name().to_owned(),
+            name,
             from: k.address(),
             signed,
             block_number: number,
@@ -273,16 +281,17 @@ fn all_events(blocks: &[CommittedBlock]) -> Vec<EventRecord> {
     blocks.iter().flat_map(|b| b.events.clone()).collect()
 }
 
-/// Everything a reader can see, for comparing a store before and after an
-/// operation that must not change it.
-async fn visible(
-    store: &dyn Store,
-) -> (
+/// Everything a reader can see: tip, blocks, events, latest snapshot.
+type Visible = (
     Option<BlockHeader>,
     Vec<CommittedBlock>,
     Vec<EventRecord>,
     Option<(u64, Vec<u8>)>,
-) {
+);
+
+/// Everything a reader can see, for comparing a store before and after an
+/// operation that must not change it.
+async fn visible(store: &dyn Store) -> Visible {
     (
         store.tip().await.unwrap(),
         store.blocks_after(0, u32::MAX).await.unwrap(),
@@ -330,6 +339,16 @@ pub async fn genesis_init_and_mismatch(db: &impl Database) {
         second.init_genesis(&other).await,
         Err(StoreError::GenesisMismatch { .. })
     ));
+}
+
+/// Two instances opened at the same moment on a new database — two nodes
+/// started together — both create the schema and record the same genesis
+/// without failing on each other's work.
+pub async fn opened_together_on_a_new_database(db: &impl Database) {
+    let (a, b) = tokio::join!(db.open(), db.open());
+    let (ra, rb) = tokio::join!(a.init_genesis(GENESIS), b.init_genesis(GENESIS));
+    assert_eq!(ra.unwrap(), GENESIS);
+    assert_eq!(rb.unwrap(), GENESIS);
 }
 
 /// A fresh store has no tip, blocks, transactions, events, snapshot or sequencer.
@@ -536,7 +555,7 @@ pub async fn out_of_order_refused_and_nothing_written(db: &impl Database) {
     store.commit_block(&blocks[0], Some(b"one")).await.unwrap();
     let before = visible(store.as_ref()).await;
     // A repeat, a gap, and a block numbered 0 are all refused.
-    let mut zero = ChainBuilder::new().next_block(1, false);
+    let mut zero = ChainBuilder::seeded(3_000_000).next_block(1, false);
     zero.header.number = 0;
     for e in &mut zero.events {
         e.block_number = 0;
@@ -604,10 +623,9 @@ pub async fn failed_commit_writes_nothing(db: &impl Database) {
     }
     {
         // A duplicate in a later multi-row insert, after earlier ones succeeded.
-        let mut big = ChainBuilder::new();
+        let mut big = ChainBuilder::seeded(1_000_000);
         big.parent = first.header.hash;
         big.number = 1;
-        big.counter = 1_000_000;
         let mut b = big.next_block(1_100, false);
         let mut again = b.txs[0].clone();
         again.index = 1_100;
@@ -623,7 +641,7 @@ pub async fn failed_commit_writes_nothing(db: &impl Database) {
             "a block with {what} wrote something"
         );
         assert_eq!(store.block(2).await.unwrap(), None, "{what}");
-        for t in block.txs.iter().skip(1) {
+        for t in &block.txs {
             if !first.txs.iter().any(|f| f.hash == t.hash) {
                 assert_eq!(store.transaction(&t.hash).await.unwrap(), None, "{what}");
             }
@@ -850,14 +868,10 @@ pub async fn reopen_sees_everything(db: &impl Database) {
         Some("http://seq")
     );
     // And it continues the chain.
-    let mut chain = ChainBuilder::new();
-    let mut all = chain.chain(10);
+    let all = ChainBuilder::new().chain(10);
     assert_eq!(all[..9], blocks[..]);
     store.commit_block(&all[9], None).await.unwrap();
-    assert_eq!(
-        store.blocks_after(0, 100).await.unwrap(),
-        std::mem::take(&mut all)
-    );
+    assert_eq!(store.blocks_after(0, 100).await.unwrap(), all);
 }
 
 /// Two instances committing different blocks of the same number at once:
@@ -867,8 +881,7 @@ pub async fn racing_commits_one_wins(db: &impl Database) {
     let a = db.open().await;
     let b = db.open().await;
     let mut chain_a = ChainBuilder::new();
-    let mut chain_b = ChainBuilder::new();
-    chain_b.counter = 500_000;
+    let mut chain_b = ChainBuilder::seeded(2_000_000);
     let mut expected = Vec::new();
     for round in 0..8u64 {
         let block_a = chain_a.next_block(3, round % 2 == 0);

@@ -6,11 +6,11 @@
 //! `synchronous = FULL`, so a block acknowledged as committed survives a
 //! crash or a power cut; PostgreSQL commits are durable by default.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AnyPool, Connection, Executor, Row};
 use swarm_protocol::{keccak256, Address, Signature, SignedTx, H256};
 
@@ -48,7 +48,13 @@ CREATE INDEX IF NOT EXISTS events_by_tx ON events (txhash);
 CREATE TABLE IF NOT EXISTS snapshots (block_number INTEGER PRIMARY KEY, state BLOB NOT NULL);
 "#;
 
+/// One simple-query message, hence one transaction: the advisory lock
+/// (0x5357_4152_4d53_4348, "SWARMSCH") serializes nodes creating the schema
+/// of a new database at the same moment. Without it, concurrent
+/// `CREATE TABLE IF NOT EXISTS` race in PostgreSQL's catalog and one fails
+/// with a duplicate key in `pg_type`.
 const POSTGRES_SCHEMA: &str = r#"
+SELECT pg_advisory_xact_lock(6005340449862271816);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS blocks (
     number BIGINT PRIMARY KEY,
@@ -93,10 +99,37 @@ enum Backend {
 
 /// Held only to be dropped: dropping releases the lock.
 enum SequencerLock {
-    /// An exclusive lock on a file beside the SQLite database.
-    File { _file: File },
+    /// A connection to a small SQLite database beside the chain's, inside a
+    /// write transaction that is never committed: SQLite lets one
+    /// connection at a time, in any process, hold it.
+    Sqlite { _connection: SqliteConnection },
     /// The connection that holds the advisory lock.
     Postgres { _connection: sqlx::AnyConnection },
+}
+
+/// Takes the SQLite sequencer lock at `path`, or returns `None` when another
+/// connection holds it. A file lock (`flock`) would do too, but `File::try_lock`
+/// needs Rust 1.89, above the workspace's minimum.
+async fn lock_sqlite(path: &Path) -> Result<Option<SqliteConnection>> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        // Refuse at once rather than wait for the holder.
+        .busy_timeout(std::time::Duration::ZERO);
+    let mut conn = SqliteConnection::connect_with(&options).await?;
+    match conn.execute("BEGIN IMMEDIATE").await {
+        Ok(_) => Ok(Some(conn)),
+        Err(e) if is_sqlite_busy(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// SQLITE_BUSY, or one of its extended codes.
+fn is_sqlite_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
 }
 
 /// The SQL store.
@@ -293,23 +326,27 @@ fn placeholders(rows: usize, cols: usize) -> String {
 #[async_trait]
 impl Store for SqlStore {
     async fn init_genesis(&self, genesis_toml: &str) -> Result<String> {
-        let given = keccak256(genesis_toml.as_bytes());
-        if let Some(stored) = self.meta("genesis").await? {
-            let stored_hash = keccak256(stored.as_bytes());
-            if stored_hash != given {
-                return Err(StoreError::GenesisMismatch {
-                    stored: stored_hash,
-                    given,
-                });
-            }
-            return Ok(stored);
-        }
-        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+        // Nodes starting together on a new database may both insert: the
+        // first wins and every node then checks against what is stored.
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind("genesis")
             .bind(genesis_toml)
             .execute(&self.pool)
             .await?;
-        Ok(genesis_toml.to_owned())
+        let stored = self.meta("genesis").await?.ok_or_else(|| {
+            StoreError::Corrupt("the genesis vanished after it was recorded".into())
+        })?;
+        let (stored_hash, given) = (
+            keccak256(stored.as_bytes()),
+            keccak256(genesis_toml.as_bytes()),
+        );
+        if stored_hash != given {
+            return Err(StoreError::GenesisMismatch {
+                stored: stored_hash,
+                given,
+            });
+        }
+        Ok(stored)
     }
 
     async fn genesis(&self) -> Result<Option<String>> {
@@ -547,22 +584,10 @@ impl Store for SqlStore {
                     Some(p) => p.with_extension("sequencer.lock"),
                     None => return Err(StoreError::Url(self.url.clone())),
                 };
-                let file = File::options()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
-                match file.try_lock() {
-                    Ok(()) => {
-                        *held = Some(SequencerLock::File { _file: file });
-                        Ok(true)
-                    }
-                    Err(std::fs::TryLockError::WouldBlock) => Ok(false),
-                    Err(std::fs::TryLockError::Error(e)) => {
-                        Err(StoreError::Corrupt(format!("{}: {e}", path.display())))
-                    }
-                }
+                let locked = lock_sqlite(&path).await?;
+                let got = locked.is_some();
+                *held = locked.map(|c| SequencerLock::Sqlite { _connection: c });
+                Ok(got)
             }
             Backend::Postgres => {
                 let mut conn = sqlx::AnyConnection::connect(&self.url).await?;
