@@ -41,6 +41,8 @@ pub struct NodeConfig {
     /// The URL other nodes use to forward submissions to this one when it
     /// is the sequencer. Defaults to `http://<listen address>`.
     pub public_url: Option<String>,
+    /// Artifact bundles that no bounty references are deleted after this long.
+    pub artifact_ttl: Duration,
 }
 
 impl NodeConfig {
@@ -55,6 +57,7 @@ impl NodeConfig {
             snapshot_every: 1000,
             artifact_limits: ArtifactLimits::default(),
             public_url: None,
+            artifact_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -172,6 +175,30 @@ pub(crate) async fn load_state(
     Ok((registry, tip))
 }
 
+/// Deletes, every tenth of `ttl`, the artifact bundles older than `ttl` that no bounty references.
+async fn collect_artifact_garbage(
+    artifacts: Arc<ArtifactStore>,
+    view: Arc<ChainView>,
+    ttl: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), NodeError> {
+    let mut ticker = tokio::time::interval((ttl / 10).max(Duration::from_secs(1)));
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        let referenced: std::collections::HashSet<String> =
+            view.read(|r| r.bounties_newest_first().map(|b| b.uri.clone()).collect());
+        match artifacts.collect_garbage(&|uri| referenced.contains(uri), ttl).await {
+            Ok(stats) => tracing::debug!(?stats, "artifact garbage collected"),
+            // A failed sweep is retried at the next tick; it must not stop the node.
+            Err(e) => tracing::warn!(error = %e, "artifact garbage collection failed"),
+        }
+    }
+}
+
 /// Opens the store named by the configuration.
 pub async fn open_store(config: &NodeConfig) -> Result<SqlStore, NodeError> {
     Ok(match &config.database_url {
@@ -255,6 +282,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         )));
         None
     };
+
+    tasks.push(tokio::spawn(collect_artifact_garbage(
+        artifacts.clone(),
+        view.clone(),
+        config.artifact_ttl,
+        shutdown.clone(),
+    )));
 
     let state = AppState::new(api::Shared {
         community: genesis.community.clone(),

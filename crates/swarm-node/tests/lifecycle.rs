@@ -887,8 +887,12 @@ async fn lifecycle_postgres() {
 
 /// A transaction accepted but not yet in a committed block is committed by
 /// a graceful shutdown, and is there after a restart on the same data.
+/// Blocks take a second here, so the block in progress is sealed by the
+/// shutdown, not by the block timer.
 async fn shutdown_commits_the_open_block(backend: Backend) {
-    let t = TestNode::start(backend, genesis()).await;
+    let mut genesis = genesis();
+    genesis.parameters.block_time_ms = Some(1000);
+    let t = TestNode::start(backend, genesis.clone()).await;
     let c = t.client.clone();
     let key = dev_key(30);
     let tip = c.block().await;
@@ -903,6 +907,7 @@ async fn shutdown_commits_the_open_block(backend: Backend) {
     let (status, body) = c.submit(std::slice::from_ref(&tx), false).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["status"], "pending", "{body}");
+    let accepted_in = body["result"]["block_number"].as_u64().unwrap();
     let TestNode {
         node,
         dir,
@@ -914,7 +919,7 @@ async fn shutdown_commits_the_open_block(backend: Backend) {
         .expect("shutdown hung")
         .unwrap();
 
-    let t = TestNode::start_in(dir, database_url, genesis()).await;
+    let t = TestNode::start_in(dir, database_url, genesis).await;
     let c = &t.client;
     let status = c.result("/status").await;
     assert_eq!(
@@ -927,13 +932,26 @@ async fn shutdown_commits_the_open_block(backend: Backend) {
         "the pending transaction was lost in the shutdown: {body}"
     );
     assert_eq!(body["result"]["status"], "included", "{body}");
+    assert_eq!(
+        body["result"]["block_number"].as_u64(),
+        Some(accepted_in),
+        "{body}"
+    );
+    let events = body["result"]["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["event"] == "mint"), "{body}");
     assert_eq!(balance(c, &key.address()).await, 4242);
     // The restarted chain goes on from where it stopped.
-    let block = body["result"]["block_number"].as_u64().unwrap();
-    c.wait_for_block(block + 2).await;
-    let next = c.result(&format!("/blocks/{}", block + 1)).await;
-    let last = c.result(&format!("/blocks/{block}")).await;
+    c.wait_for_block(accepted_in + 1).await;
+    let next = c.result(&format!("/blocks/{}", accepted_in + 1)).await;
+    let last = c.result(&format!("/blocks/{accepted_in}")).await;
     assert_eq!(next["parent_hash"], last["hash"]);
+    let listed: Vec<&str> = last["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [tx.hash().to_string().as_str()]);
     t.node.shutdown().await.unwrap();
 }
 
