@@ -77,7 +77,7 @@ impl Metrics {
         let txs = Family::<TxLabels, Counter>::default();
         registry.register(
             "transactions",
-            "Submitted transactions by name and outcome (included, or the error code)",
+            "Submitted transactions by name and outcome (accepted, or the error code)",
             txs.clone(),
         );
         let bounties = Family::<StateLabels, Gauge>::default();

@@ -299,6 +299,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         events,
         metrics,
         block_time,
+        shutdown: shutdown.clone(),
     });
     let app = api::app(state.clone());
     let token = shutdown.clone();

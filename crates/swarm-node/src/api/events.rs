@@ -110,6 +110,11 @@ async fn stream(mut socket: WebSocket, state: AppState, since: Option<u64>) -> R
 
     loop {
         tokio::select! {
+            _ = state.shutdown.cancelled() => {
+                // The node is stopping: say goodbye rather than hold its store open.
+                let _ = socket.send(Message::Close(None)).await;
+                return Ok(());
+            }
             received = live.recv() => match received {
                 Ok(block) => {
                     for record in &block.events {
