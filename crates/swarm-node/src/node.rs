@@ -299,6 +299,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         events,
         metrics,
         block_time,
+        http: reqwest::Client::new(),
         shutdown: shutdown.clone(),
     });
     let app = api::app(state.clone());

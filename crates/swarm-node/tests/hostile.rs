@@ -1137,11 +1137,6 @@ fn rule_cases(ctx: &Ctx) -> Vec<Case> {
             "zero_amount",
             "transfer amount must be greater than zero",
         ),
-        Case::tx("MUTANT valid transfer", {
-            let e = engine.clone();
-            move |b| fresh(&e, b, Transfer { to: engine2, amount: nct("1") })
-        })
-        .expect(400, "x", "x"),
         Case::tx("zero mint", {
             let e = engine.clone();
             move |b| {

@@ -264,8 +264,11 @@ async fn forward(state: &AppState, body: &Bytes, wait: bool) -> Result<Response,
             "no sequencer is known for this database".into(),
         ));
     };
-    let client = reqwest::Client::new();
-    let response = client
+    // Subscribed before forwarding, so the block that includes the
+    // transactions cannot pass unseen.
+    let mut committed = state.events.subscribe();
+    let response = state
+        .http
         .post(format!("{url}/transactions?wait={wait}"))
         .header("content-type", "application/json")
         .body(body.clone())
@@ -278,12 +281,47 @@ async fn forward(state: &AppState, body: &Bytes, wait: bool) -> Result<Response,
         .bytes()
         .await
         .map_err(|e| ApiError::Unavailable(format!("sequencer at {url} failed: {e}")))?;
+    if wait {
+        // Read-your-writes: answer "included" only once this node's own view
+        // has the block too, so the client's next read here sees its write.
+        if let Some(block) = highest_included(&bytes) {
+            let caught_up = async {
+                while state.view.tip().is_none_or(|t| t.number < block) {
+                    if committed.recv().await.is_err() {
+                        committed = state.events.subscribe();
+                        tokio::time::sleep(state.block_time / 4).await;
+                    }
+                }
+            };
+            if tokio::time::timeout(WAIT_LIMIT, caught_up).await.is_err() {
+                return Err(ApiError::Unavailable(format!(
+                    "block {block} was committed by the sequencer but this node did not see it within {}s",
+                    WAIT_LIMIT.as_secs()
+                )));
+            }
+        }
+    }
     Ok((
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         bytes,
     )
         .into_response())
+}
+
+/// The highest `block_number` of the included results in a submission answer.
+fn highest_included(body: &[u8]) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let result = &value["result"];
+    let items: Vec<&serde_json::Value> = match result.as_array() {
+        Some(items) => items.iter().collect(),
+        None => vec![result],
+    };
+    items
+        .into_iter()
+        .filter(|r| r["status"] == "included")
+        .filter_map(|r| r["block_number"].as_u64())
+        .max()
 }
 
 #[derive(Serialize)]
