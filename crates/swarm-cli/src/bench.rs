@@ -313,9 +313,11 @@ impl Clock {
     /// Waits until block `number` is open (block `number - 1` committed).
     async fn wait_open(&self, number: u64, limit: Duration) -> anyhow::Result<()> {
         let mut rx = self.committed.clone();
-        let wait = rx.wait_for(|c| c + 1 >= number);
-        match tokio::time::timeout(limit, wait).await {
-            Ok(Ok(_)) => Ok(()),
+        let reached = tokio::time::timeout(limit, rx.wait_for(|c| c + 1 >= number))
+            .await
+            .map(|r| r.map(|_| ()));
+        match reached {
+            Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => bail!("the node stopped before block {number}"),
             Err(_) => bail!(
                 "block {number} did not open within {}s (the node is stuck?)",

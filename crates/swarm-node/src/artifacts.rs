@@ -227,6 +227,21 @@ fn count_bounds(count: usize, max: usize) -> String {
     }
 }
 
+/// An artifact received into a temp file but not yet stored; dropping it
+/// deletes the file.
+#[derive(Debug)]
+pub struct StagedArtifact {
+    entry: ArtifactEntry,
+    temp_path: tempfile::TempPath,
+}
+
+impl StagedArtifact {
+    /// The artifact's metadata.
+    pub fn entry(&self) -> &ArtifactEntry {
+        &self.entry
+    }
+}
+
 /// Content-addressed artifact storage under one root directory.
 ///
 /// Layout: `blobs/<first 2 hex>/<sha256>` (artifact files),
@@ -266,19 +281,35 @@ impl ArtifactStore {
         &self.limits
     }
 
-    /// Stores one artifact from a stream of chunks and returns its entry.
-    ///
-    /// The body is written to a temp file while sha256, sha1 and md5 are
-    /// computed; it is never held in memory. The upload fails with
-    /// [`ArtifactError::TooLarge`] as soon as it exceeds the size limit, and
-    /// with [`ArtifactError::Upload`] if the stream yields an error; either way
-    /// the temp file is deleted. A complete upload is fsynced and renamed to
-    /// its blob path; if that blob already exists the copy is dropped.
+    /// Stores one artifact from a stream of chunks and returns its entry:
+    /// [`ArtifactStore::stage`] then [`ArtifactStore::commit`].
     pub async fn put_stream<S, E>(
         &self,
         filename: Option<String>,
-        mut stream: S,
+        stream: S,
     ) -> Result<ArtifactEntry, ArtifactError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let staged = self.stage(filename, stream).await?;
+        self.commit(staged).await
+    }
+
+    /// Receives one artifact from a stream of chunks into a temp file, not
+    /// yet part of the store.
+    ///
+    /// The body is written while sha256, sha1 and md5 are computed; it is
+    /// never held in memory. Fails with [`ArtifactError::TooLarge`] as soon as
+    /// it exceeds the size limit, and with [`ArtifactError::Upload`] if the
+    /// stream yields an error; either way the temp file is deleted. Dropping
+    /// the [`StagedArtifact`] deletes it too, so an upload refused halfway
+    /// leaves nothing behind.
+    pub async fn stage<S, E>(
+        &self,
+        filename: Option<String>,
+        mut stream: S,
+    ) -> Result<StagedArtifact, ArtifactError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::error::Error + Send + Sync + 'static,
@@ -337,6 +368,15 @@ impl ArtifactStore {
             md5: hex::encode(md5.finalize()),
         };
 
+        Ok(StagedArtifact { entry, temp_path })
+    }
+
+    /// Moves a staged artifact into the store (fsynced, atomic rename); if
+    /// the same content is already stored the copy is dropped.
+    pub async fn commit(&self, staged: StagedArtifact) -> Result<ArtifactEntry, ArtifactError> {
+        let StagedArtifact { entry, temp_path } = staged;
+        let size = entry.size;
+        let tmp_dir = self.root.join(TMP_DIR);
         let blob_dir = self.blob_dir(&entry.sha256);
         let blob = blob_dir.join(&entry.sha256);
         let _live = self.gc_lock.read().await;

@@ -33,7 +33,9 @@ pub mod store;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 
-pub use artifacts::{ArtifactEntry, ArtifactError, ArtifactLimits, ArtifactStore, GcStats, Manifest};
+pub use artifacts::{
+    ArtifactEntry, ArtifactError, ArtifactLimits, ArtifactStore, GcStats, Manifest, StagedArtifact,
+};
 pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 pub use dev::{dev_genesis, dev_key};
 pub use metrics::Metrics;

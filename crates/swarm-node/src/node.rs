@@ -191,7 +191,10 @@ async fn collect_artifact_garbage(
         }
         let referenced: std::collections::HashSet<String> =
             view.read(|r| r.bounties_newest_first().map(|b| b.uri.clone()).collect());
-        match artifacts.collect_garbage(&|uri| referenced.contains(uri), ttl).await {
+        match artifacts
+            .collect_garbage(&|uri| referenced.contains(uri), ttl)
+            .await
+        {
             Ok(stats) => tracing::debug!(?stats, "artifact garbage collected"),
             // A failed sweep is retried at the next tick; it must not stop the node.
             Err(e) => tracing::warn!(error = %e, "artifact garbage collection failed"),

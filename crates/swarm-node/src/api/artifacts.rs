@@ -51,7 +51,10 @@ pub(crate) async fn upload(
         )
     })?;
     let max = state.artifacts.limits().max_count;
-    let mut entries = Vec::new();
+    // Every file is staged first and stored only once the whole upload is
+    // accepted: a refused upload (too many files, one too large, a broken
+    // body) leaves nothing behind.
+    let mut staged = Vec::new();
     loop {
         let field = multipart.next_field().await.map_err(|e| {
             ApiError::BadRequest("bad_multipart", format!("multipart body is malformed: {e}"))
@@ -66,7 +69,7 @@ pub(crate) async fn upload(
                 ),
             ));
         }
-        if entries.len() == max {
+        if staged.len() == max {
             return Err(ApiError::TooLarge(format!(
                 "a bundle holds at most {max} artifacts"
             )));
@@ -74,12 +77,12 @@ pub(crate) async fn upload(
         let filename = field.file_name().map(str::to_owned);
         // A body that breaks off or is malformed inside a file is the
         // client's multipart error; say what the parser found.
-        let index = entries.len();
+        let index = staged.len();
         let stream =
             field.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.body_text()));
-        let entry = state
+        let artifact = state
             .artifacts
-            .put_stream(filename, stream)
+            .stage(filename, stream)
             .await
             .map_err(|e| match e {
                 ArtifactError::Upload(detail) => ApiError::BadRequest(
@@ -88,13 +91,17 @@ pub(crate) async fn upload(
                 ),
                 other => other.into(),
             })?;
-        entries.push(entry);
+        staged.push(artifact);
     }
-    if entries.is_empty() {
+    if staged.is_empty() {
         return Err(ApiError::BadRequest(
             "no_file",
             "no artifact in the upload; send at least one multipart field named \"file\"".into(),
         ));
+    }
+    let mut entries = Vec::with_capacity(staged.len());
+    for artifact in staged {
+        entries.push(state.artifacts.commit(artifact).await?);
     }
     let uri = state.artifacts.put_bundle(entries.clone()).await?;
     state.metrics.record_artifact("upload");

@@ -128,9 +128,7 @@ impl From<ArtifactError> for ApiError {
             }
             ArtifactError::NotFound { .. }
             | ArtifactError::IndexOutOfRange { .. }
-            | ArtifactError::BlobNotFound { .. } => {
-                ApiError::NotFound(e.to_string())
-            }
+            | ArtifactError::BlobNotFound { .. } => ApiError::NotFound(e.to_string()),
             _ if e.is_client_error() => ApiError::BadRequest("bad_artifact", e.to_string()),
             _ => ApiError::Internal(e.to_string()),
         }
