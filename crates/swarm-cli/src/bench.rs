@@ -240,7 +240,6 @@ fn weighted_quantile(samples: &mut [(Duration, usize)], p: f64) -> Duration {
 /// One committed block, as the bench saw it.
 #[derive(Clone, Debug)]
 struct BlockSeen {
-    number: u64,
     txs: usize,
     timestamp_ms: u64,
     seen_at: Instant,
@@ -297,7 +296,6 @@ impl Clock {
             *lock(&self.last_settlement) = Some(now);
         }
         lock(&self.blocks).push(BlockSeen {
-            number: block.header.number,
             txs: block.txs.len(),
             timestamp_ms: block.header.timestamp_ms,
             seen_at: now,
@@ -833,7 +831,7 @@ struct Report {
     request_latency_p99_ms: f64,
     tx_latency_p50_ms: f64,
     tx_latency_p99_ms: f64,
-    phase_latency: BTreeMap<&'static str, PhaseLatency>,
+    phase_latency: Vec<PhaseLatency>,
     recoveries_per_second_one_core: f64,
     signatures_per_second_one_core: f64,
     tx_rate_over_recovery_rate: f64,
@@ -852,6 +850,7 @@ struct Report {
 /// Request latency of one phase.
 #[derive(serde::Serialize)]
 struct PhaseLatency {
+    phase: &'static str,
     requests: usize,
     p50_ms: f64,
     p99_ms: f64,
@@ -1128,21 +1127,19 @@ async fn drive(
     let samples = std::mem::take(&mut *lock(&ctx.samples));
     let mut per_request: Vec<(Duration, usize)> = samples.iter().map(|s| (s.latency, 1)).collect();
     let mut per_tx: Vec<(Duration, usize)> = samples.iter().map(|s| (s.latency, s.txs)).collect();
-    let mut phase_latency = BTreeMap::new();
+    let mut phase_latency = Vec::new();
     for phase in Phase::ALL {
         let mut of: Vec<(Duration, usize)> = samples
             .iter()
             .filter(|s| s.phase == phase)
             .map(|s| (s.latency, 1))
             .collect();
-        phase_latency.insert(
-            phase.name(),
-            PhaseLatency {
-                requests: of.len(),
-                p50_ms: ms(weighted_quantile(&mut of, 0.50)),
-                p99_ms: ms(weighted_quantile(&mut of, 0.99)),
-            },
-        );
+        phase_latency.push(PhaseLatency {
+            phase: phase.name(),
+            requests: of.len(),
+            p50_ms: ms(weighted_quantile(&mut of, 0.50)),
+            p99_ms: ms(weighted_quantile(&mut of, 0.99)),
+        });
     }
     let refusals = std::mem::take(&mut *lock(&ctx.refusals));
     let secs = wall.as_secs_f64().max(f64::MIN_POSITIVE);
@@ -1458,9 +1455,9 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
             r.tx_latency_p50_ms, r.tx_latency_p99_ms
         ),
     );
-    for (name, p) in &r.phase_latency {
+    for p in &r.phase_latency {
         row(
-            &format!("  {name} requests"),
+            &format!("  {} requests", p.phase),
             format!(
                 "{:>5}  p50 {:.1} ms, p99 {:.1} ms",
                 p.requests, p.p50_ms, p.p99_ms

@@ -56,7 +56,7 @@ async fn spawn_node(data_dir: &std::path::Path, database_url: Option<&str>) -> N
     if let Some(url) = database_url {
         cmd.arg("--database-url").arg(url);
     }
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     let client = Client::new(format!("http://127.0.0.1:{port}"));
     for _ in 0..500 {
         if let Ok(r) = client
@@ -71,6 +71,8 @@ async fn spawn_node(data_dir: &std::path::Path, database_url: Option<&str>) -> N
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("node did not come up on port {port}");
 }
 
