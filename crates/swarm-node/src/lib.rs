@@ -25,6 +25,7 @@ mod artifacts;
 mod chain;
 mod dev;
 mod follower;
+mod limits;
 mod metrics;
 mod node;
 pub mod sequencer;
@@ -38,6 +39,7 @@ pub use artifacts::{
 };
 pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 pub use dev::{dev_genesis, dev_key};
+pub use limits::{Rate, WriteLimits};
 pub use metrics::Metrics;
 pub use node::{open_store, start, NodeConfig, NodeError, RunningNode};
 pub use store::{SqlStore, Store, StoreError};

@@ -43,6 +43,8 @@ pub struct NodeConfig {
     pub public_url: Option<String>,
     /// Artifact bundles that no bounty references are deleted after this long.
     pub artifact_ttl: Duration,
+    /// Rate limits and quotas on writes.
+    pub limits: crate::limits::WriteLimits,
 }
 
 impl NodeConfig {
@@ -58,6 +60,7 @@ impl NodeConfig {
             artifact_limits: ArtifactLimits::default(),
             public_url: None,
             artifact_ttl: Duration::from_secs(3600),
+            limits: crate::limits::WriteLimits::default(),
         }
     }
 }
@@ -175,13 +178,14 @@ pub(crate) async fn load_state(
     Ok((registry, tip))
 }
 
-/// Deletes, every tenth of `ttl`, the artifact bundles older than `ttl` that no bounty references.
-async fn collect_artifact_garbage(
-    artifacts: Arc<ArtifactStore>,
-    view: Arc<ChainView>,
+/// Every tenth of `ttl`: deletes the artifact bundles older than `ttl` that
+/// no bounty references, and forgets idle rate-limit buckets.
+async fn housekeeping(
+    state: AppState,
     ttl: Duration,
     shutdown: CancellationToken,
 ) -> Result<(), NodeError> {
+    let (artifacts, view) = (state.artifacts.clone(), state.view.clone());
     let mut ticker = tokio::time::interval((ttl / 10).max(Duration::from_secs(1)));
     ticker.tick().await;
     loop {
@@ -199,6 +203,7 @@ async fn collect_artifact_garbage(
             // A failed sweep is retried at the next tick; it must not stop the node.
             Err(e) => tracing::warn!(error = %e, "artifact garbage collection failed"),
         }
+        state.limiter.prune();
     }
 }
 
@@ -286,13 +291,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         None
     };
 
-    tasks.push(tokio::spawn(collect_artifact_garbage(
-        artifacts.clone(),
-        view.clone(),
-        config.artifact_ttl,
-        shutdown.clone(),
-    )));
-
     let state = AppState::new(api::Shared {
         community: genesis.community.clone(),
         store: store.clone(),
@@ -302,16 +300,25 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         events,
         metrics,
         block_time,
+        limiter: crate::limits::Limiter::new(&config.limits),
         http: reqwest::Client::new(),
         shutdown: shutdown.clone(),
     });
+    tasks.push(tokio::spawn(housekeeping(
+        state.clone(),
+        config.artifact_ttl,
+        shutdown.clone(),
+    )));
     let app = api::app(state.clone());
     let token = shutdown.clone();
     tasks.push(tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-            .map_err(|source| NodeError::Listen { addr, source })
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await
+        .map_err(|source| NodeError::Listen { addr, source })
     }));
 
     tracing::info!(%addr, community = %genesis.community, "node started");

@@ -80,10 +80,21 @@ impl TestNode {
         database_url: Option<String>,
         genesis: Genesis,
     ) -> TestNode {
+        Self::start_configured(dir, database_url, genesis, |_| {}).await
+    }
+
+    /// Like [`TestNode::start_in`], with a last word on the configuration.
+    pub async fn start_configured(
+        dir: tempfile::TempDir,
+        database_url: Option<String>,
+        genesis: Genesis,
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> TestNode {
         let mut config = NodeConfig::new(genesis);
         config.data_dir = dir.path().to_path_buf();
         config.database_url = database_url.clone();
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        configure(&mut config);
         let node = start(config).await.unwrap();
         let client = Client::new(node.url());
         TestNode {
@@ -194,8 +205,29 @@ impl Client {
         panic!("block {n} never came");
     }
 
-    /// Uploads files as one bundle; returns (uri, per-artifact metadata).
+    /// The `Authorization` header value permitting `key` to upload `files`.
+    pub async fn upload_permission(&self, key: &PrivateKey, files: &[&[u8]]) -> String {
+        use sha2::Digest;
+        let auth = swarm_protocol::UploadAuth {
+            sha256s: files
+                .iter()
+                .map(|f| hex::encode(sha2::Sha256::digest(f)))
+                .collect(),
+        };
+        let signed = auth.sign(key, "dev", self.block().await + 100);
+        format!("Swarm {}", serde_json::to_string(&signed).unwrap())
+    }
+
+    /// Uploads files as one bundle, permitted by the funded `dev_key(0)`;
+    /// returns (uri, per-artifact metadata).
     pub async fn upload(&self, files: &[(&str, &[u8])]) -> (String, Value) {
+        self.upload_as(&crate::dev_key(0), files).await
+    }
+
+    /// Uploads files as one bundle, permitted by `key`.
+    pub async fn upload_as(&self, key: &PrivateKey, files: &[(&str, &[u8])]) -> (String, Value) {
+        let contents: Vec<&[u8]> = files.iter().map(|(_, b)| *b).collect();
+        let permission = self.upload_permission(key, &contents).await;
         let mut form = reqwest::multipart::Form::new();
         for (name, bytes) in files {
             form = form.part(
@@ -206,6 +238,7 @@ impl Client {
         let r = self
             .http
             .post(format!("{}/artifacts", self.base))
+            .header("authorization", permission)
             .multipart(form)
             .send()
             .await

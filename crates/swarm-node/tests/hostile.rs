@@ -521,7 +521,10 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
     let answer = http(addr, "GET", "/status", &[], Vec::new()).await;
     assert_eq!(answer.status, 200);
 
+    let block = tip(&state);
     let cases = table(&Ctx {
+        permit: permit(&owner, "dev", block + 256, &[]),
+        block,
         owner: owner.clone(),
         arbiter: arbiter.clone(),
         engine: engine.clone(),
@@ -664,6 +667,12 @@ fn check(case: &Case, answer: &Answer) -> Result<(), String> {
 
 /// What the cases are built from.
 struct Ctx {
+    /// An `Authorization` header permitting `owner` to upload nothing in
+    /// particular: enough for every upload that fails before the check of
+    /// its sha256s.
+    permit: String,
+    /// The block when the table was built.
+    block: u64,
     owner: PrivateKey,
     arbiter: PrivateKey,
     engine: PrivateKey,
@@ -1603,18 +1612,22 @@ fn artifact_cases(ctx: &Ctx) -> Vec<Case> {
         Case::get("artifact index beyond u64", format!("/artifacts/{uri}/99999999999999999999999"))
             .expect(400, "bad_index", "is not an artifact index"),
         Case::post("upload that is JSON, not multipart", "/artifacts", "application/json", br#"{"file": "eicar"}"#.to_vec())
-            .expect(400, "bad_multipart", "expected a multipart/form-data body: the content type is \"application/json\""),
+        .header("Authorization", &ctx.permit)
+        .expect(400, "bad_multipart", "expected a multipart/form-data body: the content type is \"application/json\""),
         Case::post("upload without a boundary", "/artifacts", "multipart/form-data", b"--x\r\n\r\n--x--\r\n".to_vec())
-            .expect(400, "bad_multipart", "Invalid `boundary`"),
+        .header("Authorization", &ctx.permit)
+        .expect(400, "bad_multipart", "Invalid `boundary`"),
         Case::post(
             "upload with a wrong field name",
             "/artifacts",
             &form_type(),
             multipart(BOUNDARY, &[("upload", "a.txt", b"wrong field")]),
         )
+        .header("Authorization", &ctx.permit)
         .expect(400, "bad_field", "unexpected multipart field \"upload\""),
         Case::post("upload without any file", "/artifacts", &form_type(), multipart(BOUNDARY, &[]))
-            .expect(400, "no_file", "no artifact in the upload"),
+        .header("Authorization", &ctx.permit)
+        .expect(400, "no_file", "no artifact in the upload"),
         Case::post(
             "upload cut off in the middle",
             "/artifacts",
@@ -1622,6 +1635,7 @@ fn artifact_cases(ctx: &Ctx) -> Vec<Case> {
             format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\r\nhalf an artifa")
                 .into_bytes(),
         )
+        .header("Authorization", &ctx.permit)
         .expect(400, "bad_multipart", "multipart body is malformed in artifact 0"),
         Case::post(
             "upload of an artifact over 32 MiB",
@@ -1629,14 +1643,16 @@ fn artifact_cases(ctx: &Ctx) -> Vec<Case> {
             &form_type(),
             multipart(BOUNDARY, &[("file", "big.bin", &oversize)]),
         )
+        .header("Authorization", &ctx.permit)
         .expect(413, "too_large", "is larger than the limit of 33554432 bytes"),
     ];
-    cases.extend(partial_uploads());
+    cases.extend(partial_uploads(&ctx.permit));
+    cases.extend(permission_cases(ctx));
     cases
 }
 
 /// Uploads refused after some of their artifacts were received whole.
-fn partial_uploads() -> Vec<Case> {
+fn partial_uploads(permit: &str) -> Vec<Case> {
     let too_many: Vec<Vec<u8>> = (0..257)
         .map(|i| format!("artifact number {i}").into_bytes())
         .collect();
@@ -1659,6 +1675,7 @@ fn partial_uploads() -> Vec<Case> {
                 body
             },
         )
+        .header("Authorization", permit)
         .expect(400, "bad_multipart", "multipart body is malformed in artifact 1"),
         Case::post(
             "upload of an artifact followed by one over 32 MiB",
@@ -1666,9 +1683,11 @@ fn partial_uploads() -> Vec<Case> {
             &form_type(),
             multipart(BOUNDARY, &[("file", "small.bin", b"a small artifact before a big one"), ("file", "big.bin", &oversize)]),
         )
+        .header("Authorization", permit)
         .expect(413, "too_large", "\"big.bin\" is larger than the limit of 33554432 bytes"),
         Case::post("upload of 257 artifacts", "/artifacts", &form_type(), multipart(BOUNDARY, &parts))
-            .expect(413, "too_large", "a bundle holds at most 256 artifacts"),
+        .header("Authorization", permit)
+        .expect(413, "too_large", "a bundle holds at most 256 artifacts"),
     ]
 }
 
@@ -1681,7 +1700,9 @@ async fn refused_uploads_leave_no_artifact_behind() {
     let addr = node.node.addr();
     let blobs = node.dir.path().join("artifacts").join("blobs");
     let mut problems = Vec::new();
-    for case in partial_uploads() {
+    let owner = swarm_node::dev_key(0);
+    let permit = permit(&owner, "dev", node.client.block().await + 256, &[]);
+    for case in partial_uploads(&permit) {
         let before = count_files(&blobs);
         let answer = http(addr, case.method, &case.path, &case.headers, (case.body)(0)).await;
         if let Err(why) = check(&case, &answer) {
@@ -1696,5 +1717,169 @@ async fn refused_uploads_leave_no_artifact_behind() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    node.node.shutdown().await.unwrap();
+}
+
+/// An `Authorization` header: `key`'s signed permission to upload `files`.
+fn permit(key: &PrivateKey, community: &str, expires: u64, files: &[&[u8]]) -> String {
+    use sha2::Digest;
+    let auth = swarm_protocol::UploadAuth {
+        sha256s: files
+            .iter()
+            .map(|f| hex::encode(sha2::Sha256::digest(f)))
+            .collect(),
+    };
+    format!(
+        "Swarm {}",
+        serde_json::to_string(&auth.sign(key, community, expires)).unwrap()
+    )
+}
+
+/// `POST /artifacts` without a valid permission of a funded account.
+fn permission_cases(ctx: &Ctx) -> Vec<Case> {
+    let file: &[u8] = b"an artifact nobody may upload";
+    let body = || multipart(BOUNDARY, &[("file", "x.bin", file)]);
+    let upload = |name: &'static str| Case::post(name, "/artifacts", &form_type(), body());
+    let stranger = PrivateKey::random();
+    let mut forged: serde_json::Value =
+        serde_json::from_str(ctx.permit.strip_prefix("Swarm ").unwrap()).unwrap();
+    let other = permit(&stranger, "dev", ctx.block + 256, &[file]);
+    let other: serde_json::Value =
+        serde_json::from_str(other.strip_prefix("Swarm ").unwrap()).unwrap();
+    forged["signature"] = other["signature"].clone();
+    vec![
+        upload("upload without Authorization").expect(
+            401,
+            "unauthorized",
+            "needs an `Authorization: Swarm <signed artifacts:Upload>` header; none was sent",
+        ),
+        upload("upload with a bearer token")
+            .header("Authorization", "Bearer abc")
+            .expect(401, "unauthorized", "the scheme is not Swarm"),
+        upload("upload permission that is not JSON")
+            .header("Authorization", "Swarm {nope")
+            .expect(401, "unauthorized", "it is not a signed envelope"),
+        upload("upload permission signed by another key")
+            .header("Authorization", &format!("Swarm {forged}"))
+            .expect(
+                401,
+                "unauthorized",
+                "upload permission refused: signature was made by",
+            ),
+        upload("upload permission for another community")
+            .header(
+                "Authorization",
+                &permit(&ctx.owner, "elsewhere", ctx.block + 256, &[file]),
+            )
+            .expect(
+                401,
+                "unauthorized",
+                "upload permission is for community \"elsewhere\"",
+            ),
+        upload("expired upload permission")
+            .header(
+                "Authorization",
+                &permit(&ctx.owner, "dev", ctx.block.saturating_sub(1), &[file]),
+            )
+            .expect(401, "unauthorized", "expired at block"),
+        upload("upload permission of an account without NCT")
+            .header(
+                "Authorization",
+                &permit(&stranger, "dev", ctx.block + 256, &[file]),
+            )
+            .expect(
+                403,
+                "forbidden",
+                "holds no NCT; only funded accounts may upload",
+            ),
+        upload("upload of an artifact the permission does not name")
+            .header("Authorization", &ctx.permit)
+            .expect(
+                403,
+                "forbidden",
+                "is not among the sha256s the upload permission",
+            ),
+    ]
+}
+
+/// SPEC §4 limits: over a token bucket, 429 with `Retry-After`; nothing applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_over_the_rate_limit_get_429_with_retry_after() {
+    let node =
+        TestNode::start_configured(tempfile::tempdir().unwrap(), None, test_genesis(), |c| {
+            c.limits = swarm_node::WriteLimits {
+                transactions_per_account: swarm_node::Rate::new(1, 2),
+                upload_bytes_per_account_hour: Some(10),
+                ..swarm_node::WriteLimits::unlimited()
+            };
+        })
+        .await;
+    let key = PrivateKey::random();
+    let block = node.client.block().await;
+    let mint = |n: u128| {
+        Tx::new(
+            key.address(),
+            "dev",
+            block + 100,
+            swarm_protocol::Mint {
+                to: key.address(),
+                amount: Amount::from_wei(n),
+            },
+        )
+        .sign(&key)
+    };
+    let (first, _) = node.client.submit(&[mint(1)], true).await;
+    let (second, _) = node.client.submit(&[mint(2)], true).await;
+    assert_eq!((first, second), (200, 200));
+    let response = node
+        .client
+        .http
+        .post(format!("{}/transactions", node.url()))
+        .json(&mint(3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    assert!(body["errors"]
+        .as_str()
+        .unwrap()
+        .contains("too many transactions from"));
+    let balance = node
+        .client
+        .result(&format!("/balances/{}/nct", key.address()))
+        .await;
+    assert_eq!(balance, "3", "only the two admitted mints count");
+
+    // The upload quota is 10 bytes an hour: 11 are refused, nothing stored.
+    let owner = swarm_node::dev_key(0);
+    let eleven: &[u8] = b"eleven byte";
+    let permission = node.client.upload_permission(&owner, &[eleven]).await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(eleven.to_vec()).file_name("e"),
+    );
+    let response = node
+        .client
+        .http
+        .post(format!("{}/artifacts", node.url()))
+        .header("authorization", permission)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        count_files(&node.dir.path().join("artifacts").join("blobs")),
+        0
+    );
     node.node.shutdown().await.unwrap();
 }

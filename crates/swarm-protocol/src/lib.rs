@@ -67,6 +67,6 @@ pub use registry::{
 pub use tx::{
     AddArbiter, ArtifactMetadata, ArtifactType, Assert, Deprecate, Mint, PostBounty, RemoveArbiter,
     Reveal, SetFees, SetWindows, SignedTx, StakeDeposit, StakeWithdraw, Transfer, Tx, TxBody,
-    TxKind, Undeprecate, VerifiedTx, Vote, MAX_EXPIRY_BLOCKS, MAX_RAW_TX_BYTES,
-    MAX_REVEAL_METADATA_BYTES,
+    TxKind, Undeprecate, UploadAuth, VerifiedTx, VerifiedUpload, Vote, MAX_EXPIRY_BLOCKS,
+    MAX_RAW_TX_BYTES, MAX_REVEAL_METADATA_BYTES, UPLOAD_AUTH_NAME,
 };

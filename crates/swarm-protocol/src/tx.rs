@@ -117,6 +117,85 @@ impl SignedTx {
     }
 }
 
+/// The name of the signed permission to upload artifacts (SPEC §4).
+pub const UPLOAD_AUTH_NAME: &str = "artifacts:Upload";
+
+/// `artifacts:Upload`: the signed permission, sent in the `Authorization`
+/// header of `POST /artifacts`, to upload the artifacts with these sha256s.
+/// It uses the transaction envelope (so the same keys and signing code
+/// serve), but it is not a registry transaction and is never included.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadAuth {
+    /// Lowercase hex sha256 of every artifact the upload will carry.
+    pub sha256s: Vec<String>,
+}
+
+/// An upload permission whose signature was checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedUpload {
+    /// The uploader.
+    pub from: Address,
+    /// The community the permission is for.
+    pub community: String,
+    /// Last block in which it may be used.
+    pub expires: u64,
+    /// What it permits.
+    pub auth: UploadAuth,
+}
+
+impl UploadAuth {
+    /// Signs the permission as `key` for `community`, valid through block `expires`.
+    pub fn sign(&self, key: &PrivateKey, community: &str, expires: u64) -> SignedTx {
+        let out = WireTxOut {
+            name: UPLOAD_AUTH_NAME,
+            from: &key.address(),
+            community,
+            expires,
+            data: self,
+        };
+        // Strings only: serialization cannot fail.
+        let raw = serde_json::to_string(&out).unwrap_or_default();
+        let signature = key.sign_hash(&keccak256(raw.as_bytes()));
+        SignedTx { raw, signature }
+    }
+}
+
+impl SignedTx {
+    /// Decodes and verifies an `artifacts:Upload` permission.
+    pub fn verify_upload(&self) -> Result<VerifiedUpload, TxError> {
+        if self.raw.len() > MAX_RAW_TX_BYTES {
+            return Err(TxError::TooLarge {
+                size: self.raw.len(),
+                max: MAX_RAW_TX_BYTES,
+            });
+        }
+        let wire: WireTx<'_> =
+            serde_json::from_str(&self.raw).map_err(|e| TxError::Malformed(e.to_string()))?;
+        if wire.name != UPLOAD_AUTH_NAME {
+            return Err(TxError::UnknownName(wire.name));
+        }
+        let auth: UploadAuth = serde_json::from_str(wire.data.get())
+            .map_err(|e| TxError::Malformed(format!("data of {UPLOAD_AUTH_NAME}: {e}")))?;
+        let signer = self
+            .signature
+            .recover(&self.hash())
+            .map_err(|e| TxError::BadSignature(e.to_string()))?;
+        if signer != wire.from {
+            return Err(TxError::WrongSigner {
+                from: wire.from,
+                signer,
+            });
+        }
+        Ok(VerifiedUpload {
+            from: wire.from,
+            community: wire.community,
+            expires: wire.expires,
+            auth,
+        })
+    }
+}
+
 /// The wire form of a transaction, before its data is decoded by name.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -569,6 +648,37 @@ mod tests {
         assert!(err.contains("not a non-negative decimal"), "{err}");
         let huge = "x".repeat(MAX_RAW_TX_BYTES + 1);
         assert!(matches!(Tx::from_raw(&huge), Err(TxError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn upload_permission_signs_and_verifies() {
+        let key = PrivateKey::random();
+        let auth = UploadAuth {
+            sha256s: vec!["ab".repeat(32)],
+        };
+        let signed = auth.sign(&key, "dev", 12);
+        let v = signed.verify_upload().unwrap();
+        assert_eq!(
+            (v.from, v.community.as_str(), v.expires),
+            (key.address(), "dev", 12)
+        );
+        assert_eq!(v.auth, auth);
+        // It is not a transaction, and a transaction is not a permission.
+        assert_eq!(
+            signed.verify(),
+            Err(TxError::UnknownName(UPLOAD_AUTH_NAME.into()))
+        );
+        let transfer = transfer(&key).sign(&key);
+        assert!(matches!(
+            transfer.verify_upload(),
+            Err(TxError::UnknownName(_))
+        ));
+        let mut forged = signed.clone();
+        forged.signature = auth.sign(&PrivateKey::random(), "dev", 12).signature;
+        assert!(matches!(
+            forged.verify_upload(),
+            Err(TxError::WrongSigner { .. })
+        ));
     }
 
     #[test]

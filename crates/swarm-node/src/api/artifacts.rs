@@ -1,15 +1,59 @@
 //! Artifact endpoints: multipart upload, listing, download, stat.
 
 use axum::body::Body;
-use axum::extract::{Multipart, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Extension, Multipart, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use serde::Serialize;
+use swarm_protocol::{SignedTx, VerifiedUpload};
 use tokio_util::io::ReaderStream;
 
 use super::{ok, ApiError, AppState, Path};
 use crate::artifacts::{ArtifactEntry, ArtifactError};
+
+/// Checks the `Authorization: Swarm <signed artifacts:Upload>` header: a
+/// valid signature, this community, not expired, and a funded account.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<VerifiedUpload, ApiError> {
+    const HOW: &str =
+        "POST /artifacts needs an `Authorization: Swarm <signed artifacts:Upload>` header";
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::Unauthorized(format!("{HOW}; none was sent")));
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized(format!("{HOW}; the header is not ASCII")))?;
+    let Some(envelope) = text.strip_prefix("Swarm ") else {
+        return Err(ApiError::Unauthorized(format!(
+            "{HOW}; the scheme is not Swarm"
+        )));
+    };
+    let signed: SignedTx = serde_json::from_str(envelope)
+        .map_err(|e| ApiError::Unauthorized(format!("{HOW}; it is not a signed envelope: {e}")))?;
+    let permit = signed
+        .verify_upload()
+        .map_err(|e| ApiError::Unauthorized(format!("upload permission refused: {e}")))?;
+    if permit.community != state.community {
+        return Err(ApiError::Unauthorized(format!(
+            "upload permission is for community {:?}, this is {:?}",
+            super::reads::short(&permit.community),
+            state.community
+        )));
+    }
+    let (expiry, balance) = state
+        .view
+        .read(|r| (r.check_expiry(permit.expires), r.balance(&permit.from)));
+    expiry.map_err(|e| ApiError::Unauthorized(format!("upload permission refused: {e}")))?;
+    if balance.is_zero() {
+        return Err(ApiError::Forbidden(format!(
+            "{} holds no NCT; only funded accounts may upload artifacts",
+            permit.from
+        )));
+    }
+    Ok(permit)
+}
 
 #[derive(Serialize)]
 struct Uploaded {
@@ -26,9 +70,12 @@ struct Uploaded {
               (status = 413, description = "An artifact or the count over the limit")))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    state.limiter.upload_from_ip(peer.map(|p| p.0 .0.ip()))?;
+    let permit = authorize(&state, &headers)?;
     let mut multipart = multipart.map_err(|e| {
         let content_type = headers
             .get(header::CONTENT_TYPE)
@@ -99,6 +146,18 @@ pub(crate) async fn upload(
             "no artifact in the upload; send at least one multipart field named \"file\"".into(),
         ));
     }
+    for artifact in &staged {
+        let sha256 = &artifact.entry().sha256;
+        if !permit.auth.sha256s.iter().any(|s| s == sha256) {
+            return Err(ApiError::Forbidden(format!(
+                "artifact {:?} (sha256 {sha256}) is not among the sha256s the upload permission of {} names",
+                artifact.entry().filename,
+                permit.from
+            )));
+        }
+    }
+    let bytes: u64 = staged.iter().map(|a| a.entry().size).sum();
+    state.limiter.charge_upload(&permit.from, bytes)?;
     let mut entries = Vec::with_capacity(staged.len());
     for artifact in staged {
         entries.push(state.artifacts.commit(artifact).await?);

@@ -61,6 +61,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Time between blocks.
     pub block_time: Duration,
+    /// Rate limits and quotas on writes.
+    pub(crate) limiter: crate::limits::Limiter,
     /// HTTP client for forwarding submissions to the sequencer.
     pub http: reqwest::Client,
     /// Cancelled when the node shuts down; long-lived connections end then.

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Extension, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -91,6 +93,12 @@ fn verify_all(txs: Vec<SignedTx>) -> Vec<Result<(SignedTx, VerifiedTx), TxError>
         .collect()
 }
 
+/// The sender's rate limit, then its artifacts.
+async fn check_rate(state: &AppState, verified: &VerifiedTx) -> Result<(), ApiError> {
+    state.limiter.transaction_from(&verified.from())?;
+    check_artifacts(state, verified).await
+}
+
 /// Checks what the registry cannot: that a bounty's artifact bundle exists
 /// and holds as many artifacts as it claims.
 async fn check_artifacts(state: &AppState, verified: &VerifiedTx) -> Result<(), ApiError> {
@@ -139,6 +147,7 @@ async fn check_artifacts(state: &AppState, verified: &VerifiedTx) -> Result<(), 
               (status = 422, description = "Breaks a protocol rule")))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Query(query): Query<HashMap<String, String>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -167,6 +176,9 @@ pub(crate) async fn submit(
         }
     };
     let (txs, batch) = parse_body(&body)?;
+    state
+        .limiter
+        .transactions_from_ip(peer.map(|p| p.0 .0.ip()), txs.len())?;
     let Some(sequencer) = state.sequencer.clone() else {
         return forward(&state, &body, wait).await;
     };
@@ -185,7 +197,7 @@ pub(crate) async fn submit(
     for (i, c) in checked.into_iter().enumerate() {
         match c {
             Err(e) => results.push(Some(Err(e.into()))),
-            Ok((signed, verified)) => match check_artifacts(&state, &verified).await {
+            Ok((signed, verified)) => match check_rate(&state, &verified).await {
                 Err(e) => results.push(Some(Err(e))),
                 Ok(()) => {
                     results.push(None);
