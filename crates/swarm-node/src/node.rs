@@ -207,6 +207,79 @@ async fn housekeeping(
     }
 }
 
+/// Leads (sequences) or follows, and takes over as sequencer when the
+/// node holding the lock goes away.
+struct Role {
+    state: AppState,
+    public_url: String,
+    config: SequencerConfig,
+    shutdown: CancellationToken,
+}
+
+impl Role {
+    /// Becomes the sequencer continuing `registry` at `tip`: records this
+    /// node's URL, starts the sequencer task and publishes its handle.
+    async fn lead(
+        &self,
+        registry: Registry,
+        tip: Option<BlockHeader>,
+    ) -> Result<JoinHandle<Result<(), StoreError>>, NodeError> {
+        let s = &self.state;
+        s.store.set_sequencer_url(&self.public_url).await?;
+        let sequencer = Sequencer::new(
+            registry,
+            tip.as_ref(),
+            s.store.clone(),
+            s.view.clone(),
+            s.events.clone(),
+            s.metrics.clone(),
+            self.config.clone(),
+        );
+        let (handle, task) = sequencer::spawn(sequencer, self.shutdown.clone());
+        *s.sequencer.write().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(task)
+    }
+
+    /// Follows until this node takes the sequencer lock, then leads.
+    async fn follow_then_lead(
+        &self,
+    ) -> Result<Option<JoinHandle<Result<(), StoreError>>>, NodeError> {
+        let s = &self.state;
+        let promoted = crate::follower::follow(
+            s.store.clone(),
+            s.view.clone(),
+            s.events.clone(),
+            s.block_time,
+            self.shutdown.clone(),
+        )
+        .await?;
+        if !promoted {
+            return Ok(None);
+        }
+        tracing::info!("took over as sequencer");
+        // The follower replayed every committed block before returning.
+        let task = self.lead(s.view.read(|r| r.clone()), s.view.tip()).await?;
+        Ok(Some(task))
+    }
+}
+
+/// Waits for a sequencer task; its end, for whatever reason, ends the node.
+async fn sequence_until_done(
+    task: Option<JoinHandle<Result<(), StoreError>>>,
+    shutdown: CancellationToken,
+) -> Result<(), NodeError> {
+    let result = match task {
+        None => Ok(()),
+        Some(task) => match task.await {
+            Ok(result) => result.map_err(NodeError::from),
+            Err(e) => Err(NodeError::Task(e.to_string())),
+        },
+    };
+    // Serving reads of a chain that no longer advances would mislead every client.
+    shutdown.cancel();
+    result
+}
+
 /// Opens the store named by the configuration.
 pub async fn open_store(config: &NodeConfig) -> Result<SqlStore, NodeError> {
     Ok(match &config.database_url {
@@ -249,53 +322,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let shutdown = CancellationToken::new();
     let mut tasks: Vec<JoinHandle<Result<(), NodeError>>> = Vec::new();
 
-    let sequencer = if store.try_lock_sequencer().await? {
-        let url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
-        store.set_sequencer_url(&url).await?;
-        let seq = Sequencer::new(
-            registry,
-            tip.as_ref(),
-            store.clone(),
-            view.clone(),
-            events.clone(),
-            metrics.clone(),
-            SequencerConfig {
-                block_time,
-                snapshot_every: config.snapshot_every,
-            },
-        );
-        let (handle, task) = sequencer::spawn(seq, shutdown.clone());
-        let token = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let result = task.await;
-            // Whatever ended the sequencer ends the node: serving reads of a
-            // chain that no longer advances would mislead every client.
-            token.cancel();
-            match result {
-                Ok(r) => r.map_err(NodeError::from),
-                Err(e) => Err(NodeError::Task(e.to_string())),
-            }
-        }));
-        Some(handle)
-    } else {
-        tasks.push(tokio::spawn(crate::follower::follow(
-            store.clone(),
-            view.clone(),
-            events.clone(),
-            block_time,
-            shutdown.clone(),
-        )));
-        None
-    };
-
     let state = AppState::new(api::Shared {
         community: genesis.community.clone(),
         store: store.clone(),
         view,
-        sequencer,
+        sequencer: std::sync::RwLock::new(None),
         artifacts,
         events,
         metrics,
@@ -304,6 +335,37 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         http: reqwest::Client::new(),
         shutdown: shutdown.clone(),
     });
+    let role = Role {
+        state: state.clone(),
+        public_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        config: SequencerConfig {
+            block_time,
+            snapshot_every: config.snapshot_every,
+        },
+        shutdown: shutdown.clone(),
+    };
+    if store.try_lock_sequencer().await? {
+        let task = role.lead(registry, tip).await?;
+        tasks.push(tokio::spawn(sequence_until_done(
+            Some(task),
+            shutdown.clone(),
+        )));
+    } else {
+        drop(registry);
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            match role.follow_then_lead().await {
+                Ok(task) => sequence_until_done(task, token).await,
+                Err(e) => {
+                    token.cancel();
+                    Err(e)
+                }
+            }
+        }));
+    }
     tasks.push(tokio::spawn(housekeeping(
         state.clone(),
         config.artifact_ttl,

@@ -51,8 +51,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The committed state.
     pub view: Arc<ChainView>,
-    /// The sequencer, when this node is it.
-    pub sequencer: Option<SequencerHandle>,
+    /// The sequencer, when this node is it (a follower may become it).
+    pub sequencer: std::sync::RwLock<Option<SequencerHandle>>,
     /// Artifact storage.
     pub artifacts: Arc<ArtifactStore>,
     /// Committed blocks, as they are committed.
@@ -77,6 +77,16 @@ impl AppState {
     /// Wraps the shared parts.
     pub fn new(shared: Shared) -> Self {
         AppState(Arc::new(shared))
+    }
+}
+
+impl Shared {
+    /// The sequencer, when this node is it.
+    pub fn sequencer(&self) -> Option<SequencerHandle> {
+        self.sequencer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

@@ -119,7 +119,7 @@ pub(crate) async fn status(State(state): State<AppState>) -> Response {
         block: tip.as_ref().map(|t| t.number).unwrap_or(0),
         block_hash: tip.map(|t| t.hash.to_string()),
         block_time_ms: state.block_time.as_millis() as u64,
-        sequencer: state.sequencer.is_some(),
+        sequencer: state.sequencer().is_some(),
         bounties,
         supply,
         version: env!("CARGO_PKG_VERSION"),

@@ -179,7 +179,7 @@ pub(crate) async fn submit(
     state
         .limiter
         .transactions_from_ip(peer.map(|p| p.0 .0.ip()), txs.len())?;
-    let Some(sequencer) = state.sequencer.clone() else {
+    let Some(sequencer) = state.sequencer() else {
         return forward(&state, &body, wait).await;
     };
 
