@@ -45,3 +45,37 @@ pub fn document() -> utoipa::openapi::OpenApi {
 pub(crate) async fn serve() -> Response {
     Json(document()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn documents_every_route() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for route in [
+            "/status",
+            "/bounties",
+            "/bounties/parameters",
+            "/bounties/{guid}",
+            "/bounties/{guid}/assertions",
+            "/bounties/{guid}/assertions/{index}",
+            "/bounties/{guid}/votes",
+            "/bounties/{guid}/votes/{index}",
+            "/balances/{address}/nct",
+            "/balances/{address}/staking/total",
+            "/balances/{address}/staking/withdrawable",
+            "/staking/parameters",
+            "/blocks/{number}",
+            "/transactions",
+            "/transactions/{hash}",
+            "/artifacts",
+            "/artifacts/{uri}",
+            "/artifacts/{uri}/{index}",
+            "/artifacts/{uri}/{index}/stat",
+            "/events",
+        ] {
+            assert!(paths.contains_key(route), "{route} is not documented");
+        }
+        assert!(paths["/transactions"]["post"]["responses"]["422"].is_object());
+    }
+}
