@@ -61,6 +61,7 @@ pub use hash::{keccak256, H256};
 pub use hex_text::HexError;
 pub use keys::{KeyError, PrivateKey, Signature};
 pub use keystore::{KdfStrength, Keystore, KeystoreError};
+pub use math::mul_div;
 pub use registry::{
     Assertion, Bounty, Deprecation, Registry, Revealed, Round, Settlement, StakeEntry, VoteRecord,
 };

@@ -3,7 +3,7 @@
 /// `floor(a * b / d)` with a 256-bit intermediate product, so that
 /// `bid * losers_pot` cannot overflow however large the bids are.
 /// Returns `None` when `d == 0` or the quotient does not fit 128 bits.
-pub(crate) fn mul_div(a: u128, b: u128, d: u128) -> Option<u128> {
+pub fn mul_div(a: u128, b: u128, d: u128) -> Option<u128> {
     if d == 0 {
         return None;
     }

@@ -1,0 +1,1 @@
+//! swarm-engines: ready-made engines.

@@ -1,0 +1,552 @@
+//! A typed client for the node's HTTP API (SPEC §4).
+//!
+//! Every call unwraps the `{"status": "OK", "result": ...}` envelope and turns
+//! a FAIL into [`ClientError::Api`] with the node's code and message. A 429
+//! is retried after the `Retry-After` the node asks for; a 5xx or a
+//! connection failure is retried with exponential backoff, a bounded number
+//! of times. Retrying a submission is safe: a transaction is identified by
+//! its hash, so a second copy is refused as a replay, never applied twice.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use swarm_protocol::{
+    Address, Amount, Bounty, Guid, Parameters, PrivateKey, SignedTx, Tx, TxBody, UploadAuth, H256,
+};
+
+use crate::events::{EventStream, NodeEvent};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The node refused the request: its status, code and message.
+    #[error("node refused ({status} {code}): {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The node's stable error code (`bid_too_low`, `replayed`, ...).
+        code: String,
+        /// The node's message.
+        message: String,
+    },
+    /// The node could not be reached or the transfer failed, after retries.
+    #[error("cannot reach the node at {url}: {source}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// The cause.
+        source: reqwest::Error,
+    },
+    /// The node answered something that is not the expected JSON.
+    #[error("unexpected answer from {url}: {detail}")]
+    Decode {
+        /// The URL.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// An artifact larger than the caller's cap.
+    #[error("artifact {uri}/{index} is larger than {max} bytes")]
+    TooLarge {
+        /// Bundle.
+        uri: String,
+        /// Index.
+        index: usize,
+        /// The cap.
+        max: u64,
+    },
+}
+
+impl ClientError {
+    /// The node's error code, for API errors.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Result of client calls.
+pub(crate) type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// How the client retries.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// First backoff; doubles each time.
+    pub initial_backoff: Duration,
+    /// Longest backoff.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 8,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The node's status.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Status {
+    /// Community name.
+    pub community: String,
+    /// Last committed block.
+    pub block: u64,
+    /// Target time between blocks.
+    pub block_time_ms: u64,
+    /// Whether this node sequences.
+    pub sequencer: bool,
+}
+
+/// Community parameters as `GET /bounties/parameters` gives them.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CommunityParameters {
+    /// The rules.
+    #[serde(flatten)]
+    pub parameters: Parameters,
+    /// Community name.
+    pub community: String,
+    /// Owner.
+    pub owner: Address,
+    /// Whitelisted arbiters.
+    pub arbiters: Vec<Address>,
+    /// Whether new bounties are refused.
+    pub deprecated: bool,
+}
+
+/// A submission's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Submitted {
+    /// The transaction hash.
+    pub hash: H256,
+    /// `included` (committed) or `pending` (accepted into the open block).
+    pub status: String,
+    /// The block it is (or will be) in.
+    pub block_number: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BatchItem {
+    Ok(Submitted),
+    Err {
+        errors: String,
+        code: String,
+        status: u16,
+    },
+}
+
+/// Metadata of a stored artifact (`filesize` on the wire).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ArtifactInfo {
+    /// File name.
+    pub filename: String,
+    /// Size in bytes.
+    #[serde(rename = "filesize")]
+    pub size: u64,
+    /// MIME type.
+    pub mimetype: String,
+    /// sha256 hex.
+    pub sha256: String,
+    /// sha1 hex.
+    pub sha1: String,
+    /// md5 hex.
+    pub md5: String,
+}
+
+impl ArtifactInfo {
+    /// As bounty metadata for `bounty:Post`.
+    pub fn to_metadata(&self) -> swarm_protocol::ArtifactMetadata {
+        swarm_protocol::ArtifactMetadata {
+            filename: Some(self.filename.clone()),
+            filesize: Some(self.size),
+            mimetype: Some(self.mimetype.clone()),
+            sha256: Some(self.sha256.clone()),
+            sha1: Some(self.sha1.clone()),
+            md5: Some(self.md5.clone()),
+            ..Default::default()
+        }
+    }
+}
+
+/// An uploaded bundle.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Uploaded {
+    /// The bundle uri for `bounty:Post`.
+    pub uri: String,
+    /// Per-artifact metadata.
+    pub artifacts: Vec<ArtifactInfo>,
+}
+
+/// A transaction receipt.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Receipt {
+    /// Hash.
+    pub hash: H256,
+    /// Block of inclusion.
+    pub block_number: u64,
+    /// Position in the block.
+    pub index: u32,
+    /// Transaction name.
+    pub name: String,
+    /// Sender.
+    pub from: Address,
+    /// Events it produced.
+    pub events: Vec<NodeEvent>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: String,
+    #[serde(default)]
+    result: serde_json::Value,
+    #[serde(default)]
+    errors: serde_json::Value,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// A client of one node.
+#[derive(Clone, Debug)]
+pub struct NodeClient {
+    base: String,
+    http: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+/// How many blocks ahead signed transactions expire.
+const EXPIRY_BLOCKS: u64 = 100;
+
+impl NodeClient {
+    /// A client of the node at `base` (such as `http://127.0.0.1:31337`).
+    pub fn new(base: impl Into<String>) -> Self {
+        NodeClient {
+            base: base.into().trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The node's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a request built by `build`, retrying 429, 5xx and transport
+    /// failures; returns the status and body of the final answer.
+    async fn execute(
+        &self,
+        url: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<(u16, Bytes)> {
+        let mut backoff = self.retry.initial_backoff;
+        let mut attempt = 1;
+        loop {
+            let last = attempt >= self.retry.attempts.max(1);
+            match build().send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let retryable = status == 429 || status >= 500;
+                    if !retryable || last {
+                        let body =
+                            response
+                                .bytes()
+                                .await
+                                .map_err(|source| ClientError::Transport {
+                                    url: url.to_owned(),
+                                    source,
+                                })?;
+                        return Ok((status, body));
+                    }
+                    let wait = if status == 429 {
+                        retry_after.unwrap_or(backoff)
+                    } else {
+                        backoff
+                    };
+                    tracing::debug!(%url, status, ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(source) => {
+                    if last {
+                        return Err(ClientError::Transport {
+                            url: url.to_owned(),
+                            source,
+                        });
+                    }
+                    tracing::debug!(%url, error = %source, ?backoff, "retrying");
+                    tokio::time::sleep(backoff).await;
+                }
+            }
+            attempt += 1;
+            backoff = (backoff * 2).min(self.retry.max_backoff);
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(url: &str, status: u16, body: &[u8]) -> Result<T> {
+        let envelope: Envelope = serde_json::from_slice(body).map_err(|e| ClientError::Decode {
+            url: url.to_owned(),
+            detail: format!("{e} (status {status})"),
+        })?;
+        if envelope.status != "OK" {
+            let message = match envelope.errors {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            return Err(ClientError::Api {
+                status,
+                code: envelope.code.unwrap_or_default(),
+                message,
+            });
+        }
+        serde_json::from_value(envelope.result).map_err(|e| ClientError::Decode {
+            url: url.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        let (status, body) = self.execute(&url, || self.http.get(&url)).await?;
+        Self::decode(&url, status, &body)
+    }
+
+    /// Like `get`, with 404 as `None`.
+    async fn get_optional<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        match self.get(path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /status`.
+    pub async fn status(&self) -> Result<Status> {
+        self.get("/status").await
+    }
+
+    /// `GET /bounties/parameters`.
+    pub async fn parameters(&self) -> Result<CommunityParameters> {
+        self.get("/bounties/parameters").await
+    }
+
+    /// `GET /bounties/{guid}`.
+    pub async fn bounty(&self, guid: &Guid) -> Result<Option<Bounty>> {
+        self.get_optional(&format!("/bounties/{guid}")).await
+    }
+
+    /// `GET /bounties?page=`: newest first, 50 a page.
+    pub async fn bounties(&self, page: usize) -> Result<Vec<Bounty>> {
+        self.get(&format!("/bounties?page={page}")).await
+    }
+
+    /// `GET /balances/{address}/nct`.
+    pub async fn balance(&self, address: &Address) -> Result<Amount> {
+        self.get(&format!("/balances/{address}/nct")).await
+    }
+
+    /// `GET /balances/{address}/staking/total`.
+    pub async fn stake_total(&self, address: &Address) -> Result<Amount> {
+        self.get(&format!("/balances/{address}/staking/total"))
+            .await
+    }
+
+    /// `GET /balances/{address}/staking/withdrawable`.
+    pub async fn stake_withdrawable(&self, address: &Address) -> Result<Amount> {
+        self.get(&format!("/balances/{address}/staking/withdrawable"))
+            .await
+    }
+
+    /// `GET /transactions/{hash}`; `None` until included.
+    pub async fn receipt(&self, hash: &H256) -> Result<Option<Receipt>> {
+        self.get_optional(&format!("/transactions/{hash}")).await
+    }
+
+    /// `POST /transactions`: submits signed transactions as one batch; one
+    /// result per transaction, in order.
+    pub async fn submit(
+        &self,
+        txs: &[SignedTx],
+        wait: bool,
+    ) -> Result<Vec<Result<Submitted, ClientError>>> {
+        let url = format!("{}/transactions?wait={wait}", self.base);
+        let body = serde_json::to_vec(txs).map_err(|e| ClientError::Decode {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
+        let (status, answer) = self
+            .execute(&url, || {
+                self.http
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        let items: Vec<BatchItem> = Self::decode(&url, status, &answer)?;
+        Ok(items
+            .into_iter()
+            .map(|item| match item {
+                BatchItem::Ok(s) => Ok(s),
+                BatchItem::Err {
+                    errors,
+                    code,
+                    status,
+                } => Err(ClientError::Api {
+                    status,
+                    code,
+                    message: errors,
+                }),
+            })
+            .collect())
+    }
+
+    /// Signs `body` as `key` for `community`, expiring 100 blocks from now.
+    pub async fn sign(
+        &self,
+        key: &PrivateKey,
+        community: &str,
+        body: impl Into<TxBody>,
+    ) -> Result<SignedTx> {
+        let block = self.status().await?.block;
+        Ok(Tx::new(key.address(), community, block + EXPIRY_BLOCKS, body).sign(key))
+    }
+
+    /// Signs and submits one transaction; with `wait`, returns once it is included.
+    pub async fn send(
+        &self,
+        key: &PrivateKey,
+        community: &str,
+        body: impl Into<TxBody>,
+        wait: bool,
+    ) -> Result<Submitted> {
+        let tx = self.sign(key, community, body).await?;
+        let mut results = self.submit(std::slice::from_ref(&tx), wait).await?;
+        results.pop().unwrap_or_else(|| {
+            Err(ClientError::Decode {
+                url: self.base.clone(),
+                detail: "empty answer to a submission".into(),
+            })
+        })
+    }
+
+    /// `POST /artifacts`: uploads files as one bundle, permitted by `key`.
+    pub async fn upload(
+        &self,
+        key: &PrivateKey,
+        community: &str,
+        files: &[(String, Bytes)],
+    ) -> Result<Uploaded> {
+        use sha2::Digest;
+        let url = format!("{}/artifacts", self.base);
+        let auth = UploadAuth {
+            sha256s: files
+                .iter()
+                .map(|(_, b)| hex::encode(sha2::Sha256::digest(b)))
+                .collect(),
+        };
+        let block = self.status().await?.block;
+        let permission = auth.sign(key, community, block + EXPIRY_BLOCKS);
+        let header = format!(
+            "Swarm {}",
+            serde_json::to_string(&permission).map_err(|e| ClientError::Decode {
+                url: url.clone(),
+                detail: e.to_string(),
+            })?
+        );
+        let (status, body) = self
+            .execute(&url, || {
+                let mut form = reqwest::multipart::Form::new();
+                for (name, bytes) in files {
+                    form = form.part(
+                        "file",
+                        reqwest::multipart::Part::stream(bytes.clone()).file_name(name.clone()),
+                    );
+                }
+                self.http
+                    .post(&url)
+                    .header(reqwest::header::AUTHORIZATION, &header)
+                    .multipart(form)
+            })
+            .await?;
+        Self::decode(&url, status, &body)
+    }
+
+    /// `GET /artifacts/{uri}`: the bundle's artifacts.
+    pub async fn manifest(&self, uri: &str) -> Result<Vec<ArtifactInfo>> {
+        self.get(&format!("/artifacts/{uri}")).await
+    }
+
+    /// `GET /artifacts/{uri}/{index}`, refusing more than `max` bytes.
+    pub async fn download(&self, uri: &str, index: usize, max: u64) -> Result<Bytes> {
+        let url = format!("{}/artifacts/{uri}/{index}", self.base);
+        let transport = |source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let mut backoff = self.retry.initial_backoff;
+        let mut attempt = 1;
+        let mut response = loop {
+            match self.http.get(&url).send().await {
+                Ok(r) if r.status().is_server_error() && attempt < self.retry.attempts => {}
+                Ok(r) => break r,
+                Err(e) if attempt >= self.retry.attempts => return Err(transport(e)),
+                Err(_) => {}
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.retry.max_backoff);
+            attempt += 1;
+        };
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body = response.bytes().await.map_err(transport)?;
+            return Self::decode::<serde_json::Value>(&url, status, &body).and_then(|_| {
+                Err(ClientError::Decode {
+                    url: url.clone(),
+                    detail: format!("status {status}"),
+                })
+            });
+        }
+        let too_large = || ClientError::TooLarge {
+            uri: uri.to_owned(),
+            index,
+            max,
+        };
+        if response.content_length().is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if out.len() as u64 + chunk.len() as u64 > max {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// The event stream from block `since` on (or only live events with
+    /// `None`), reconnecting by itself.
+    pub fn events(&self, since: Option<u64>) -> EventStream {
+        EventStream::new(&self.base, since)
+    }
+}

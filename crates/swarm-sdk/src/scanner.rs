@@ -1,0 +1,301 @@
+//! What an engine author implements: a [`Scanner`] (SPEC §5.1), and the
+//! verdict it returns with its [`ScanMetadata`] (SPEC §5.2).
+//!
+//! `ScanMetadata` serializes exactly as polyswarm-artifact's `Verdict`
+//! metadata, so the metadata an engine reveals reads the same as the
+//! original marketplace's.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use swarm_protocol::{ArtifactMetadata, Guid};
+
+/// Whether an artifact is a file or a URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactKind {
+    /// A file; `content` is its bytes.
+    File,
+    /// A URL; `content` is the URL's text.
+    Url,
+}
+
+/// One artifact of a bounty, fetched and ready to scan.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    /// The bounty.
+    pub bounty_guid: Guid,
+    /// Position in the bounty.
+    pub index: usize,
+    /// File or URL.
+    pub kind: ArtifactKind,
+    /// The bytes (file) or the URL text.
+    pub content: Bytes,
+    /// What the ambassador said about it (filename, mimetype, hashes).
+    pub metadata: ArtifactMetadata,
+}
+
+/// An engine's opinion of an artifact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Asserted as malicious.
+    Malicious,
+    /// Asserted as benign.
+    Benign,
+    /// Not asserted on: the engine has a suspicion but will not bet on it.
+    Suspicious,
+    /// Not asserted on: the engine cannot tell.
+    Unknown,
+}
+
+impl Verdict {
+    /// Whether this verdict is asserted on (bets NCT): Malicious or Benign.
+    pub fn asserts(self) -> bool {
+        matches!(self, Verdict::Malicious | Verdict::Benign)
+    }
+
+    /// The verdict bit: malicious.
+    pub fn is_malicious(self) -> bool {
+        self == Verdict::Malicious
+    }
+}
+
+/// The scanner that produced a verdict.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScannerInfo {
+    /// The engine's own version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The wrapped product's version (e.g. ClamAV's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_version: Option<String>,
+    /// The signature database's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signatures_version: Option<String>,
+    /// Where it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+}
+
+/// Operating system and architecture of a scanner.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    /// e.g. `linux`.
+    pub operating_system: String,
+    /// e.g. `x86_64`.
+    pub architecture: String,
+}
+
+impl Environment {
+    /// This process's platform.
+    pub fn current() -> Self {
+        Environment {
+            operating_system: std::env::consts::OS.to_owned(),
+            architecture: std::env::consts::ARCH.to_owned(),
+        }
+    }
+}
+
+/// A STIX signature.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stix {
+    /// The STIX schema.
+    pub schema: String,
+    /// The signature.
+    pub signature: serde_json::Value,
+}
+
+/// Metadata of a verdict (polyswarm-artifact's `Verdict` schema).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScanMetadata {
+    /// The malware family; `""` when none.
+    #[serde(default)]
+    pub malware_family: String,
+    /// Product name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// Whether the verdict came from a heuristic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heuristic: Option<bool>,
+    /// Domains seen in the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<Vec<String>>,
+    /// IP addresses seen in the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_addresses: Option<Vec<String>>,
+    /// STIX signatures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stix: Option<Vec<Stix>>,
+    /// The scanner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanner: Option<ScannerInfo>,
+    /// Anything else.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl ScanMetadata {
+    /// Metadata naming a malware family.
+    pub fn family(name: impl Into<String>) -> Self {
+        ScanMetadata {
+            malware_family: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the scanner information.
+    pub fn with_scanner(mut self, scanner: ScannerInfo) -> Self {
+        self.scanner = Some(scanner);
+        self
+    }
+}
+
+/// The result of scanning one artifact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScanResult {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// How sure, from 0 to 1; drives the bid.
+    pub confidence: f64,
+    /// What the engine found.
+    pub metadata: ScanMetadata,
+}
+
+impl ScanResult {
+    /// Malicious, with `confidence`, naming `family`.
+    pub fn malicious(confidence: f64, family: impl Into<String>) -> Self {
+        ScanResult {
+            verdict: Verdict::Malicious,
+            confidence,
+            metadata: ScanMetadata::family(family),
+        }
+    }
+
+    /// Benign with `confidence`.
+    pub fn benign(confidence: f64) -> Self {
+        ScanResult {
+            verdict: Verdict::Benign,
+            confidence,
+            metadata: ScanMetadata::default(),
+        }
+    }
+
+    /// No opinion: not asserted on.
+    pub fn unknown() -> Self {
+        ScanResult {
+            verdict: Verdict::Unknown,
+            confidence: 0.0,
+            metadata: ScanMetadata::default(),
+        }
+    }
+
+    /// The confidence clamped into 0..=1 (NaN counts as 0).
+    pub fn clamped_confidence(&self) -> f64 {
+        if self.confidence.is_nan() {
+            0.0
+        } else {
+            self.confidence.clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// Why a scan failed. A failed scan never becomes an assertion.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// The backend (daemon, library) is unavailable.
+    #[error("scanner backend unavailable: {0}")]
+    Unavailable(String),
+    /// The scan ran past its deadline.
+    #[error("scan timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// The artifact could not be scanned.
+    #[error("cannot scan artifact: {0}")]
+    Artifact(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// An engine's scanning logic: the one thing an engine author implements.
+///
+/// ```
+/// use swarm_sdk::{Artifact, ScanError, ScanResult, Scanner};
+///
+/// struct Eicar;
+///
+/// impl Scanner for Eicar {
+///     async fn scan(&self, artifact: &Artifact) -> Result<ScanResult, ScanError> {
+///         if artifact.content.starts_with(b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR") {
+///             Ok(ScanResult::malicious(1.0, "EICAR-Test-File"))
+///         } else {
+///             Ok(ScanResult::benign(0.8))
+///         }
+///     }
+/// }
+/// ```
+pub trait Scanner: Send + Sync + 'static {
+    /// Prepares the backend; may be called again after a failure.
+    fn setup(&self) -> impl std::future::Future<Output = Result<(), ScanError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Scans one artifact.
+    fn scan(
+        &self,
+        artifact: &Artifact,
+    ) -> impl std::future::Future<Output = Result<ScanResult, ScanError>> + Send;
+
+    /// Releases the backend.
+    fn teardown(&self) -> impl std::future::Future<Output = Result<(), ScanError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_json_matches_polyswarm_artifact() {
+        let m = ScanMetadata::family("EICAR").with_scanner(ScannerInfo {
+            version: Some("1.0".into()),
+            vendor_version: Some("ClamAV 1.0.7".into()),
+            signatures_version: None,
+            environment: Some(Environment {
+                operating_system: "linux".into(),
+                architecture: "x86_64".into(),
+            }),
+        });
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "malware_family": "EICAR",
+                "scanner": {
+                    "version": "1.0",
+                    "vendor_version": "ClamAV 1.0.7",
+                    "environment": {"operating_system": "linux", "architecture": "x86_64"}
+                }
+            })
+        );
+        // Extra fields survive a round trip; a missing family reads as "".
+        let parsed: ScanMetadata =
+            serde_json::from_value(serde_json::json!({"heuristic": true, "vendor": "x"})).unwrap();
+        assert_eq!(parsed.malware_family, "");
+        assert_eq!(parsed.extra["vendor"], "x");
+    }
+
+    #[test]
+    fn only_malicious_and_benign_assert() {
+        assert!(Verdict::Malicious.asserts() && Verdict::Benign.asserts());
+        assert!(!Verdict::Suspicious.asserts() && !Verdict::Unknown.asserts());
+        let r = ScanResult {
+            confidence: f64::NAN,
+            ..ScanResult::unknown()
+        };
+        assert_eq!(r.clamped_confidence(), 0.0);
+    }
+}
