@@ -23,7 +23,7 @@
 //! hex digits, so a `uri` such as `../../etc/passwd` is refused with
 //! [`ArtifactError::BadUri`] before it can reach the file system.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -38,6 +38,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::RwLock;
 
 /// How many leading bytes are kept to guess the mimetype.
+/// Most bundle lengths kept in the cache before it starts over.
+const MAX_CACHED_LENS: usize = 100_000;
 const SNIFF_LEN: usize = 8 * 1024;
 /// Longest stored filename, in bytes.
 const MAX_FILENAME_BYTES: usize = 255;
@@ -256,6 +258,8 @@ pub struct ArtifactStore {
     /// blob between a bundle's existence check and its manifest's rename.
     /// (In-process only: one node owns one artifact directory.)
     gc_lock: RwLock<()>,
+    /// Artifact counts of bundles, by uri.
+    lens: std::sync::Mutex<HashMap<String, usize>>,
 }
 
 impl ArtifactStore {
@@ -271,6 +275,7 @@ impl ArtifactStore {
             root,
             limits,
             gc_lock: RwLock::new(()),
+            lens: std::sync::Mutex::new(HashMap::new()),
         };
         store.clean_tmp()?;
         Ok(store)
@@ -499,8 +504,24 @@ impl ArtifactStore {
 
     /// Number of artifacts in bundle `uri` (to check `bounty:Post`'s
     /// `num_artifacts`).
+    ///
+    /// Manifests never change, so the answer is cached (every bounty post
+    /// asks); garbage collection clears the cache.
     pub async fn bundle_len(&self, uri: &str) -> Result<usize, ArtifactError> {
-        Ok(self.manifest(uri).await?.artifacts.len())
+        if let Some(n) = self.lock_lens().get(uri) {
+            return Ok(*n);
+        }
+        let n = self.manifest(uri).await?.artifacts.len();
+        let mut lens = self.lock_lens();
+        if lens.len() >= MAX_CACHED_LENS {
+            lens.clear();
+        }
+        lens.insert(uri.to_owned(), n);
+        Ok(n)
+    }
+
+    fn lock_lens(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.lens.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Entry `index` of bundle `uri`
@@ -571,6 +592,7 @@ impl ArtifactStore {
         older_than: Duration,
     ) -> Result<GcStats, ArtifactError> {
         let _exclusive = self.gc_lock.write().await;
+        self.lock_lens().clear();
         let now = SystemTime::now();
         let mut stats = GcStats::default();
         let mut live: HashSet<String> = HashSet::new();

@@ -265,7 +265,14 @@ impl Sequencer {
             .collect()
     }
 
-    async fn seal(&mut self) -> Result<(), StoreError> {
+    /// Seals the open block and starts committing it in the background;
+    /// the next block opens at once and takes transactions while the
+    /// commit runs. Only one commit is in flight: a previous one is finished
+    /// (and published) first, so blocks commit and publish in order.
+    async fn seal(&mut self, in_flight: &mut Option<Commit>) -> Result<(), StoreError> {
+        if let Some(commit) = in_flight.take() {
+            self.publish(commit.await)?;
+        }
         let hashes: Vec<H256> = self.pending.iter().map(|t| t.hash).collect();
         let header = BlockHeader::seal(self.open, self.parent, now_ms(), &hashes);
         let block = CommittedBlock {
@@ -274,6 +281,7 @@ impl Sequencer {
             events: std::mem::take(&mut self.pending_events),
         };
         let verified = std::mem::take(&mut self.pending_verified);
+        let waiters = std::mem::take(&mut self.waiters);
         let snapshot = if block.header.number % self.config.snapshot_every.max(1) == 0 {
             Some(
                 serde_json::to_vec(&self.working)
@@ -282,19 +290,35 @@ impl Sequencer {
         } else {
             None
         };
-        let started = std::time::Instant::now();
-        self.store.commit_block(&block, snapshot.as_deref()).await?;
-        self.metrics
-            .record_block(block.txs.len(), started.elapsed());
-
-        self.view.advance(&block, &verified)?;
-        for waiter in self.waiters.drain(..) {
-            let _ = waiter.send(block.header.number);
-        }
         self.parent = block.header.hash;
-        // Nobody listening is fine: events are in the store for later readers.
-        let _ = self.events.send(Arc::new(block));
+        let (store, view, metrics) = (self.store.clone(), self.view.clone(), self.metrics.clone());
+        *in_flight = Some(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            store.commit_block(&block, snapshot.as_deref()).await?;
+            metrics.record_block(block.txs.len(), started.elapsed());
+            // Readers see the block only once it is durable.
+            view.advance(&block, &verified)?;
+            Ok(Sealed {
+                block: Arc::new(block),
+                waiters,
+            })
+        }));
         self.open_next();
+        Ok(())
+    }
+
+    /// Tells the waiters of a committed block and publishes its events.
+    fn publish(
+        &mut self,
+        result: Result<Result<Sealed, StoreError>, tokio::task::JoinError>,
+    ) -> Result<(), StoreError> {
+        let sealed =
+            result.map_err(|e| StoreError::Corrupt(format!("block commit task failed: {e}")))??;
+        for waiter in sealed.waiters {
+            let _ = waiter.send(sealed.block.header.number);
+        }
+        // Nobody listening is fine: events are in the store for later readers.
+        let _ = self.events.send(sealed.block);
         Ok(())
     }
 
@@ -308,6 +332,7 @@ impl Sequencer {
         let mut ticker = tokio::time::interval(self.config.block_time);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
+        let mut in_flight: Option<Commit> = None;
         loop {
             tokio::select! {
                 biased;
@@ -316,16 +341,29 @@ impl Sequencer {
                     while let Ok(Command::Submit { txs, wait, reply }) = commands.try_recv() {
                         let _ = reply.send(self.submit(txs, wait));
                     }
-                    self.seal().await?;
+                    self.seal(&mut in_flight).await?;
+                    if let Some(commit) = in_flight.take() {
+                        self.publish(commit.await)?;
+                    }
                     return Ok(());
                 }
-                _ = ticker.tick() => self.seal().await?,
+                result = async { match in_flight.as_mut() {
+                    Some(commit) => commit.await,
+                    None => std::future::pending().await,
+                } } => {
+                    in_flight = None;
+                    self.publish(result)?;
+                }
+                _ = ticker.tick() => self.seal(&mut in_flight).await?,
                 command = commands.recv() => match command {
                     Some(Command::Submit { txs, wait, reply }) => {
                         let _ = reply.send(self.submit(txs, wait));
                     }
                     None => {
-                        self.seal().await?;
+                        self.seal(&mut in_flight).await?;
+                        if let Some(commit) = in_flight.take() {
+                            self.publish(commit.await)?;
+                        }
                         return Ok(());
                     }
                 },
@@ -333,6 +371,16 @@ impl Sequencer {
         }
     }
 }
+
+/// A committed block, ready to be announced.
+struct Sealed {
+    block: Arc<CommittedBlock>,
+    waiters: Vec<oneshot::Sender<u64>>,
+}
+
+/// A block's commit in progress, on its own task so that it runs beside
+/// the sequencer's intake.
+type Commit = tokio::task::JoinHandle<Result<Sealed, StoreError>>;
 
 /// Starts the sequencer task; returns its handle and join handle.
 pub(crate) fn spawn(
