@@ -12,10 +12,13 @@
 //! 5. the node settles each bounty by itself at the next block (its only
 //!    arbiter voted).
 //!
-//! At most one wave starts per block and at most `--concurrency` are in
-//! flight, so the node always has posts, assertions, reveals and votes of
-//! different waves to work on. Every transaction is signed ahead of need on
-//! the blocking thread pool and sent over HTTP as a pre-serialized batch.
+//! At most one wave starts per block, after the reveals and votes due in
+//! that block were answered, and at most `--concurrency` are in flight, so
+//! the node always has posts, assertions, reveals and votes of different
+//! waves to work on. Since blocks stretch when the node is loaded, the
+//! offered load follows the node's pace. Every transaction is signed ahead
+//! of need on the blocking thread pool and sent over HTTP as a
+//! pre-serialized batch.
 //! Which block is open comes from the node's committed-block broadcast (the
 //! in-process source of `GET /events`), so the clock costs no HTTP.
 //!
@@ -26,7 +29,6 @@
 //! recoveries the node's transaction rate amounts to.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,12 +38,14 @@ use clap::{Args, Subcommand};
 use futures_util::stream::{self, StreamExt};
 use rand::Rng;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use swarm_node::{dev_genesis, dev_key, CommittedBlock, NodeConfig, RunningNode};
 use swarm_protocol::{
     commitment, keccak256, Amount, ArtifactType, Assert, Bits256, Event, Genesis, Guid, NctAmount,
-    Parameters, PostBounty, PrivateKey, Reveal, SignedTx, StakeDeposit, Tx, TxBody, Vote, H256,
+    Parameters, PostBounty, PrivateKey, Reveal, SignedTx, StakeDeposit, Tx, TxBody, UploadAuth,
+    Vote, H256,
 };
 
 /// Most transactions the node takes in one `POST /transactions` batch.
@@ -87,21 +91,27 @@ pub(crate) struct NodeBenchArgs {
     #[arg(long, default_value_t = 100)]
     block_time_ms: u64,
     /// Bounties per wave; every request carries one role's transactions for
-    /// one wave, so this is also the batch size (at most 1,000).
-    #[arg(long, default_value_t = 500)]
+    /// one wave, so this is also the batch size (at most 1,000). With 100 ms
+    /// blocks, 200 keeps a 2-core machine busy without piling several
+    /// waves into one block.
+    #[arg(long, default_value_t = 200)]
     batch: usize,
-    /// Most waves in flight at once (one wave starts per block at most).
-    #[arg(long, default_value_t = 6)]
+    /// Most waves in flight at once (one wave starts per block at most; a
+    /// lifecycle spans about duration + R + 2 blocks).
+    #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Assertion round length of each bounty, in blocks (assertions go in
-    /// the block after the post, so at least 2 unless they land together).
-    #[arg(long, default_value_t = 2)]
+    /// Assertion round length of each bounty, in blocks. Every round is a
+    /// few blocks long because a loaded node spends most of each block
+    /// interval committing, and a request that waits out one commit must
+    /// still find its round open.
+    #[arg(long, default_value_t = 4)]
     duration: u64,
-    /// Reveal window R of the bench genesis, in blocks.
-    #[arg(long, default_value_t = 1)]
+    /// Reveal window R of the bench genesis, in blocks (1 is the tightest
+    /// schedule, and fails under load: see `duration`).
+    #[arg(long, default_value_t = 4)]
     reveal_window: u64,
     /// Vote window V of the bench genesis, in blocks.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 4)]
     vote_window: u64,
     /// Submit with `?wait=true`, so latency includes block inclusion.
     #[arg(long)]
@@ -122,12 +132,16 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
 
 /// The accounts of the bench.
 struct Keys {
+    /// Posts every bounty: `dev_key(2)`.
     ambassador: PrivateKey,
+    /// `dev_key(3)`, `dev_key(4)`, ...
     engines: Vec<PrivateKey>,
+    /// The dev genesis's only arbiter, `dev_key(1)`.
     arbiter: PrivateKey,
 }
 
 impl Keys {
+    /// The ambassador, `engines` engines and the arbiter.
     fn new(engines: u32) -> Self {
         Keys {
             ambassador: dev_key(2),
@@ -156,6 +170,7 @@ fn bench_genesis(args: &NodeBenchArgs, keys: &Keys) -> Genesis {
     genesis
 }
 
+/// Refuses flags that cannot make a run.
 fn check_args(args: &NodeBenchArgs) -> anyhow::Result<()> {
     if args.lifecycles == 0 {
         bail!("--lifecycles must be at least 1");
@@ -240,8 +255,13 @@ fn weighted_quantile(samples: &mut [(Duration, usize)], p: f64) -> Duration {
 /// One committed block, as the bench saw it.
 #[derive(Clone, Debug)]
 struct BlockSeen {
+    /// Transactions in it.
     txs: usize,
+    /// When the node sealed it (its header's timestamp).
     timestamp_ms: u64,
+    /// When the bench heard of its commit, in Unix milliseconds.
+    seen_unix_ms: f64,
+    /// When the bench heard of its commit.
     seen_at: Instant,
 }
 
@@ -284,6 +304,7 @@ impl Clock {
         clock
     }
 
+    /// Records a committed block and announces it.
     fn saw(&self, block: &CommittedBlock, tx: &watch::Sender<u64>) {
         let now = Instant::now();
         let settled = block
@@ -298,6 +319,7 @@ impl Clock {
         lock(&self.blocks).push(BlockSeen {
             txs: block.txs.len(),
             timestamp_ms: block.header.timestamp_ms,
+            seen_unix_ms: unix_ms(),
             seen_at: now,
         });
         tx.send_replace(block.header.number);
@@ -323,12 +345,14 @@ impl Clock {
             ),
         }
     }
+}
 
-    /// Waits until a block after `number` is committed.
-    async fn wait_after(&self, number: u64, limit: Duration) -> anyhow::Result<u64> {
-        self.wait_open(number + 2, limit).await?;
-        Ok(*self.committed.borrow())
-    }
+/// Now, in Unix milliseconds.
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
 }
 
 /// Locks a mutex, taking the data even if another task panicked holding it.
@@ -367,27 +391,42 @@ impl Batch {
 
 /// A wave of bounties with every transaction signed.
 struct SignedWave {
+    /// The bounties, in batch order.
     guids: Vec<Guid>,
+    /// The ambassador's posts.
     posts: Batch,
     /// Per engine.
     asserts: Vec<Batch>,
     /// Per engine.
     reveals: Vec<Batch>,
+    /// The arbiter's votes.
     votes: Batch,
-    /// Thread time spent signing and serializing it.
-    sign_time: Duration,
+}
+
+impl SignedWave {
+    /// Signed transactions in the wave.
+    fn len(&self) -> usize {
+        let batches = std::iter::once(&self.posts)
+            .chain(&self.asserts)
+            .chain(&self.reveals)
+            .chain(std::iter::once(&self.votes));
+        batches.map(|b| b.items.len()).sum()
+    }
 }
 
 /// What one wave's bounties look like before signing.
 struct WavePlan {
+    /// Fresh bounty guids.
     guids: Vec<Guid>,
     /// Per engine, per bounty: (nonce, verdicts).
     secrets: Vec<Vec<(H256, Bits256)>>,
     /// Per bounty.
     votes: Vec<Bits256>,
+    /// Last block in which the wave's transactions are valid.
     expires: u64,
 }
 
+/// Random guids, nonces, verdicts and votes for a wave of `size` bounties.
 fn plan_wave(size: usize, engines: usize, expires: u64) -> WavePlan {
     let mut rng = rand::thread_rng();
     let guids = (0..size).map(|_| Guid::new_v4()).collect();
@@ -419,9 +458,8 @@ async fn sign_batch(
     community: Arc<str>,
     expires: u64,
     bodies: Vec<TxBody>,
-) -> anyhow::Result<(Batch, Duration)> {
-    tokio::task::spawn_blocking(move || -> anyhow::Result<(Batch, Duration)> {
-        let started = Instant::now();
+) -> anyhow::Result<Batch> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Batch> {
         let from = key.address();
         let items = bodies
             .into_iter()
@@ -430,7 +468,7 @@ async fn sign_batch(
                 serde_json::to_string(&signed).context("serializing a signed transaction")
             })
             .collect::<anyhow::Result<Vec<String>>>()?;
-        Ok((Batch { items }, started.elapsed()))
+        Ok(Batch { items })
     })
     .await
     .context("a signing thread failed")?
@@ -438,11 +476,17 @@ async fn sign_batch(
 
 /// What every wave needs to build its transactions.
 struct WaveTemplate {
+    /// Who signs what.
     keys: Arc<Keys>,
+    /// The community every transaction names.
     community: Arc<str>,
+    /// The one artifact bundle every bounty points at.
     uri: String,
+    /// Each bounty's reward: the minimum for one artifact.
     amount: Amount,
+    /// Each engine's bid: the minimum.
     bid: Amount,
+    /// Each bounty's assertion round, in blocks.
     duration: u64,
 }
 
@@ -536,12 +580,9 @@ async fn sign_wave(t: &WaveTemplate, size: usize, expires: u64) -> anyhow::Resul
         votes,
     ));
 
-    let mut sign_time = Duration::ZERO;
     let mut batches = Vec::with_capacity(jobs.len());
     for result in futures_util::future::join_all(jobs).await {
-        let (batch, time) = result?;
-        sign_time += time;
-        batches.push(batch);
+        batches.push(result?);
     }
     let engines = t.keys.engines.len();
     let mut batches = batches.into_iter();
@@ -564,7 +605,6 @@ async fn sign_wave(t: &WaveTemplate, size: usize, expires: u64) -> anyhow::Resul
         asserts,
         reveals,
         votes,
-        sign_time,
     })
 }
 
@@ -573,15 +613,21 @@ async fn sign_wave(t: &WaveTemplate, size: usize, expires: u64) -> anyhow::Resul
 /// The four kinds of request of a lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
+    /// `bounty:Post` by the ambassador.
     Post,
+    /// `bounty:Assert` by an engine.
     Assert,
+    /// `bounty:Reveal` by an engine.
     Reveal,
+    /// `bounty:Vote` by the arbiter.
     Vote,
 }
 
 impl Phase {
+    /// Every phase, in lifecycle order.
     const ALL: [Phase; 4] = [Phase::Post, Phase::Assert, Phase::Reveal, Phase::Vote];
 
+    /// The phase's name in the report.
     fn name(self) -> &'static str {
         match self {
             Phase::Post => "post",
@@ -595,8 +641,11 @@ impl Phase {
 /// One answered request.
 #[derive(Clone, Copy, Debug)]
 struct Sample {
+    /// What was submitted.
     phase: Phase,
+    /// From sending the request to having decoded the answer.
     latency: Duration,
+    /// Transactions in the request.
     txs: usize,
 }
 
@@ -604,23 +653,36 @@ struct Sample {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum BatchItem {
-    Err { errors: String, code: String },
-    Ok { block_number: u64 },
+    /// Refused.
+    Err {
+        /// What is wrong.
+        errors: String,
+        /// The error code, such as `wrong_round`.
+        code: String,
+    },
+    /// Accepted into a block (pending or included).
+    Ok {
+        /// The block.
+        block_number: u64,
+    },
 }
 
 /// The envelope of a batch answer.
 #[derive(Deserialize)]
 struct BatchAnswer {
+    /// One item per submitted transaction, in order.
     result: Vec<BatchItem>,
 }
 
 /// Refusals, by phase and code, with one message each.
 #[derive(Default)]
 struct Refusals {
+    /// (phase, code) -> (count, first message).
     by_code: BTreeMap<(Phase, String), (usize, String)>,
 }
 
 impl Refusals {
+    /// Counts `count` refusals.
     fn add(&mut self, phase: Phase, code: &str, message: &str, count: usize) {
         let entry = self
             .by_code
@@ -629,20 +691,73 @@ impl Refusals {
         entry.0 += count;
     }
 
+    /// All refusals.
     fn total(&self) -> usize {
         self.by_code.values().map(|v| v.0).sum()
     }
 }
 
+/// Time-bound phases (reveals and votes) per block they are sent at, until
+/// answered: the wave dispatcher waits for those of the open block, so
+/// that starting a wave never delays them.
+#[derive(Default)]
+struct Load {
+    /// Per block: phases that are sent as soon as it opens and have not been
+    /// answered yet.
+    due: BTreeMap<u64, usize>,
+}
+
+/// A phase due at a block, registered in [`Load::due`] until dropped.
+struct Due<'a> {
+    /// Where it is registered.
+    ctx: &'a Ctx,
+    /// The block the phase is sent at.
+    block: u64,
+}
+
+impl<'a> Due<'a> {
+    /// Registers a phase due at `block`.
+    fn new(ctx: &'a Ctx, block: u64) -> Self {
+        ctx.load
+            .send_modify(|l| *l.due.entry(block).or_insert(0) += 1);
+        Due { ctx, block }
+    }
+}
+
+impl Drop for Due<'_> {
+    /// Unregisters the phase.
+    fn drop(&mut self) {
+        let block = self.block;
+        self.ctx.load.send_modify(|l| {
+            if let Some(n) = l.due.get_mut(&block) {
+                *n -= 1;
+                if *n == 0 {
+                    l.due.remove(&block);
+                }
+            }
+        });
+    }
+}
+
 /// What all waves share.
 struct Ctx {
+    /// Reveals and votes due, per block.
+    load: watch::Sender<Load>,
+    /// The HTTP client every role uses.
     http: reqwest::Client,
+    /// The node's base URL.
     url: String,
+    /// Whether to submit with `?wait=true`.
     wait: bool,
+    /// Which block is open.
     clock: Arc<Clock>,
+    /// The node's block time.
     block_time: Duration,
+    /// Every answered `POST /transactions`.
     samples: Mutex<Vec<Sample>>,
+    /// Every refused transaction.
     refusals: Mutex<Refusals>,
+    /// Transactions accepted into a block.
     accepted: AtomicU64,
 }
 
@@ -650,6 +765,24 @@ impl Ctx {
     /// A limit for waits that only a stuck node exceeds.
     fn stuck_limit(&self) -> Duration {
         (self.block_time * 50).max(Duration::from_secs(30))
+    }
+
+    /// Waits until no reveal or vote due in the open block is unanswered.
+    async fn wait_quiet(&self) -> anyhow::Result<()> {
+        let mut rx = self.load.subscribe();
+        let clock = &self.clock;
+        let quiet = |l: &Load| l.due.keys().next().is_none_or(|b| *b > clock.open_block());
+        let reached = tokio::time::timeout(self.stuck_limit(), rx.wait_for(quiet))
+            .await
+            .map(|r| r.map(|_| ()));
+        match reached {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => bail!("the load tracker closed"),
+            Err(_) => bail!(
+                "requests stayed in flight for {}s (the node is stuck?)",
+                self.stuck_limit().as_secs()
+            ),
+        }
     }
 
     /// Submits the selected items of `batch`; per item, the block it was
@@ -700,6 +833,7 @@ impl Ctx {
         outcome
     }
 
+    /// `POST /transactions` with a JSON array; the per-item answers.
     async fn post(&self, body: String) -> anyhow::Result<Vec<BatchItem>> {
         let response = self
             .http
@@ -728,6 +862,7 @@ impl Ctx {
 
 /// How far each bounty of a wave got, by what was accepted.
 struct WaveOutcome {
+    /// The bounties.
     guids: Vec<Guid>,
     /// Per bounty: all of its transactions were accepted.
     accepted: Vec<bool>,
@@ -767,6 +902,8 @@ async fn run_wave(ctx: &Ctx, wave: SignedWave, duration: u64, reveal_window: u64
         }
     }
 
+    let reveal_due = Due::new(ctx, expiration);
+    let vote_due = Due::new(ctx, expiration + reveal_window);
     let phase = async {
         ctx.clock.wait_open(expiration, ctx.stuck_limit()).await?;
         let revealed = futures_util::future::join_all(
@@ -776,6 +913,7 @@ async fn run_wave(ctx: &Ctx, wave: SignedWave, duration: u64, reveal_window: u64
                 .map(|(batch, keep)| ctx.submit(Phase::Reveal, batch, keep)),
         )
         .await;
+        drop(reveal_due);
         for r in &revealed {
             for (c, ok) in complete.iter_mut().zip(r) {
                 *c &= ok.is_some();
@@ -785,6 +923,7 @@ async fn run_wave(ctx: &Ctx, wave: SignedWave, duration: u64, reveal_window: u64
             .wait_open(expiration + reveal_window, ctx.stuck_limit())
             .await?;
         let voted = ctx.submit(Phase::Vote, &wave.votes, &posted).await;
+        drop(vote_due);
         for (c, ok) in complete.iter_mut().zip(&voted) {
             *c &= ok.is_some();
         }
@@ -807,68 +946,133 @@ async fn run_wave(ctx: &Ctx, wave: SignedWave, duration: u64, reveal_window: u64
 /// Everything measured, for the table and the JSON object.
 #[derive(serde::Serialize)]
 struct Report {
+    /// SQLite (temporary) or the PostgreSQL URL.
     store: String,
+    /// Engines per bounty.
     engines: u32,
+    /// Arbiters voting (always 1).
     arbiters: u32,
+    /// The node's block time.
     block_time_ms: u64,
+    /// Each bounty's assertion round.
     duration_blocks: u64,
+    /// R.
     reveal_window: u64,
+    /// V.
     vote_window: u64,
+    /// Bounties per wave (and transactions per request).
     batch: usize,
+    /// Most waves in flight.
     concurrency: usize,
+    /// Whether requests used `?wait=true`.
     wait_for_inclusion: bool,
+    /// Lifecycles asked for.
     lifecycles_requested: usize,
+    /// Lifecycles whose every transaction was accepted and that settled with all of them.
     lifecycles_complete: usize,
+    /// Posted bounties that settled (complete or not).
     bounties_settled: usize,
+    /// 1 post + E assertions + E reveals + 1 vote.
     transactions_per_lifecycle: usize,
+    /// Transactions in the blocks committed during the run.
     transactions_included: u64,
+    /// Transactions refused (or lost with their request).
     transactions_refused: usize,
+    /// From sending the first post to seeing the last settlement.
     wall_seconds: f64,
+    /// Complete lifecycles per wall second.
     lifecycles_per_second: f64,
+    /// Included transactions per wall second.
     transactions_per_second: f64,
+    /// `POST /transactions` requests answered.
     requests: usize,
+    /// Median latency of a request.
     request_latency_p50_ms: f64,
+    /// 99th percentile latency of a request.
     request_latency_p99_ms: f64,
+    /// Median latency of a transaction (its request's).
     tx_latency_p50_ms: f64,
+    /// 99th percentile latency of a transaction (its request's).
     tx_latency_p99_ms: f64,
+    /// Request latency by phase.
     phase_latency: Vec<PhaseLatency>,
+    /// Signature recoveries per second on one thread, before the load.
     recoveries_per_second_one_core: f64,
+    /// Signatures per second on one thread, before the load.
     signatures_per_second_one_core: f64,
+    /// transactions/s divided by recoveries/s.
     tx_rate_over_recovery_rate: f64,
-    client_signing_cpu_seconds: f64,
+    /// Transactions the bench signed.
+    signed_transactions: usize,
+    /// Of them, signed while the clock ran (the rest before).
+    signed_during_run: usize,
+    /// Estimated core-seconds the bench spent signing.
+    client_signing_core_seconds: f64,
+    /// Blocks committed during the run.
     blocks: usize,
+    /// Mean transactions per block.
     transactions_per_block_mean: f64,
+    /// Most transactions in one block.
     transactions_per_block_max: usize,
+    /// Mean time between block seals.
     block_interval_mean_ms: f64,
+    /// Longest time between block seals.
     block_interval_max_ms: f64,
+    /// Mean store commit time per block, from the node's metrics.
     block_commit_mean_ms: Option<f64>,
+    /// Mean time from sealing a block to the announcement of its commit.
+    block_closed_mean_ms: f64,
+    /// Longest time from sealing a block to the announcement of its commit.
+    block_closed_max_ms: f64,
+    /// balances + escrow + staked + treasury == minted at the end.
     supply_ok: bool,
+    /// The supply from `GET /status`.
     supply: serde_json::Value,
+    /// Refusals by phase and code.
     refusals: Vec<RefusalReport>,
 }
 
 /// Request latency of one phase.
 #[derive(serde::Serialize)]
 struct PhaseLatency {
+    /// `post`, `assert`, `reveal` or `vote`.
     phase: &'static str,
+    /// Requests answered.
     requests: usize,
+    /// Median request latency.
     p50_ms: f64,
+    /// 99th percentile request latency.
     p99_ms: f64,
 }
 
 /// One kind of refusal.
 #[derive(serde::Serialize)]
 struct RefusalReport {
+    /// Which phase.
     phase: &'static str,
+    /// The node's error code.
     code: String,
+    /// How many transactions.
     count: usize,
+    /// The first message.
     example: String,
 }
 
+/// The arithmetic mean (0 for none).
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        0.0
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+}
+
+/// Milliseconds, fractional.
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// `swarm bench node`: calibrate, start the node, drive it, report.
 async fn bench_node(args: NodeBenchArgs) -> anyhow::Result<()> {
     check_args(&args)?;
     if !args.json {
@@ -897,17 +1101,12 @@ async fn bench_node(args: NodeBenchArgs) -> anyhow::Result<()> {
             None => format!("cannot start the bench node in {}", dir.path().display()),
         })?;
     let clock = Clock::follow(&node);
-    let result = drive(
-        &args,
-        &node,
-        clock,
-        keys,
-        genesis,
+    let calibration = Calibration {
         recoveries,
         signatures,
-        dir.path(),
-    )
-    .await;
+    };
+    let store = describe_store(&args, dir.path());
+    let result = drive(&args, &node, clock, keys, genesis, calibration, store).await;
     let stopped = node.shutdown().await;
     let report = result?;
     stopped.context("the bench node failed while stopping")?;
@@ -927,18 +1126,29 @@ async fn bench_node(args: NodeBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Single-thread signature rates, measured before the load.
+#[derive(Clone, Copy)]
+struct Calibration {
+    /// Recoveries per second.
+    recoveries: f64,
+    /// Signatures per second.
+    signatures: f64,
+}
+
 /// Stakes, uploads, runs every wave and checks the outcome.
-#[allow(clippy::too_many_arguments)]
 async fn drive(
     args: &NodeBenchArgs,
     node: &RunningNode,
     clock: Arc<Clock>,
     keys: Arc<Keys>,
     genesis: Genesis,
-    recoveries: f64,
-    signatures: f64,
-    data_dir: &std::path::Path,
+    calibration: Calibration,
+    store: String,
 ) -> anyhow::Result<Report> {
+    let Calibration {
+        recoveries,
+        signatures,
+    } = calibration;
     let url = node.url();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -947,6 +1157,7 @@ async fn drive(
     let params: Parameters = genesis.parameters.resolve();
     let block_time = Duration::from_millis(args.block_time_ms);
     let ctx = Arc::new(Ctx {
+        load: watch::channel(Load::default()).0,
         http,
         url: url.clone(),
         wait: args.wait,
@@ -965,7 +1176,7 @@ async fn drive(
         params.minimum_stake,
     )
     .await?;
-    let uri = upload(&ctx).await?;
+    let uri = upload(&ctx, &keys.ambassador, &genesis.community).await?;
     let commit_before = commit_stats(&ctx).await;
 
     let template = Arc::new(WaveTemplate {
@@ -1011,29 +1222,33 @@ async fn drive(
             args.lifecycles,
             sizes.len(),
             args.batch,
-            describe_store(args, data_dir)
+            store
         );
     }
 
+    let per_lifecycle = 2 + 2 * args.engines as usize;
+    let mut signed_txs = 0;
     let started = Instant::now();
     let included_before: usize = lock(&clock.blocks).iter().map(|b| b.txs).sum();
     let settled_before = clock.settled.load(Ordering::SeqCst);
     let semaphore = Arc::new(Semaphore::new(args.concurrency));
     let mut running = tokio::task::JoinSet::new();
-    let mut sign_time = Duration::ZERO;
+    let presigned: usize = sizes.iter().take(wave_rx.len()).sum();
     let mut last_start = 0u64;
     while let Some(wave) = wave_rx.recv().await {
         let wave = wave?;
-        sign_time += wave.sign_time;
+        signed_txs += wave.len();
         let permit = semaphore
             .clone()
             .acquire_owned()
             .await
             .context("the wave semaphore closed")?;
-        // At most one wave starts per block.
+        // At most one wave starts per block, and only once the node has
+        // answered this block's reveals and votes.
         if last_start > 0 {
-            clock.wait_after(last_start, ctx.stuck_limit()).await?;
+            clock.wait_open(last_start + 1, ctx.stuck_limit()).await?;
         }
+        ctx.wait_quiet().await?;
         last_start = clock.open_block();
         let ctx = ctx.clone();
         let (duration, reveal_window) = (args.duration, args.reveal_window);
@@ -1119,6 +1334,12 @@ async fn drive(
         .windows(2)
         .map(|w| w[1].timestamp_ms.saturating_sub(w[0].timestamp_ms) as f64)
         .collect();
+    // From sealing a block until its commit is announced, the sequencer takes
+    // no transaction; the rest of the interval the next block is open.
+    let closed: Vec<f64> = blocks
+        .iter()
+        .map(|b| (b.seen_unix_ms - b.timestamp_ms as f64).max(0.0))
+        .collect();
     let block_commit_mean_ms = match (commit_before, commit_after) {
         (Some((s0, c0)), Some((s1, c1))) if c1 > c0 => Some((s1 - s0) / (c1 - c0) * 1000.0),
         _ => None,
@@ -1145,7 +1366,7 @@ async fn drive(
     let secs = wall.as_secs_f64().max(f64::MIN_POSITIVE);
     let tps = included as f64 / secs;
     Ok(Report {
-        store: describe_store(args, data_dir),
+        store,
         engines: args.engines,
         arbiters: 1,
         block_time_ms: args.block_time_ms,
@@ -1158,7 +1379,7 @@ async fn drive(
         lifecycles_requested: args.lifecycles,
         lifecycles_complete: complete,
         bounties_settled: settled,
-        transactions_per_lifecycle: 2 + 2 * engines,
+        transactions_per_lifecycle: per_lifecycle,
         transactions_included: included,
         transactions_refused: refusals.total(),
         wall_seconds: secs,
@@ -1173,7 +1394,9 @@ async fn drive(
         recoveries_per_second_one_core: recoveries,
         signatures_per_second_one_core: signatures,
         tx_rate_over_recovery_rate: tps / recoveries,
-        client_signing_cpu_seconds: sign_time.as_secs_f64(),
+        signed_transactions: signed_txs,
+        signed_during_run: signed_txs.saturating_sub(presigned * per_lifecycle),
+        client_signing_core_seconds: signed_txs as f64 / signatures,
         blocks: blocks.len(),
         transactions_per_block_mean: if blocks.is_empty() {
             0.0
@@ -1181,13 +1404,11 @@ async fn drive(
             blocks.iter().map(|b| b.txs).sum::<usize>() as f64 / blocks.len() as f64
         },
         transactions_per_block_max: blocks.iter().map(|b| b.txs).max().unwrap_or(0),
-        block_interval_mean_ms: if intervals.is_empty() {
-            0.0
-        } else {
-            intervals.iter().sum::<f64>() / intervals.len() as f64
-        },
+        block_interval_mean_ms: mean(&intervals),
         block_interval_max_ms: intervals.iter().copied().fold(0.0, f64::max),
         block_commit_mean_ms,
+        block_closed_mean_ms: mean(&closed),
+        block_closed_max_ms: closed.iter().copied().fold(0.0, f64::max),
         supply_ok,
         supply,
         refusals: refusals
@@ -1203,6 +1424,7 @@ async fn drive(
     })
 }
 
+/// The store in words, without a password.
 fn describe_store(args: &NodeBenchArgs, data_dir: &std::path::Path) -> String {
     match &args.database_url {
         Some(url) => {
@@ -1222,8 +1444,8 @@ fn describe_store(args: &NodeBenchArgs, data_dir: &std::path::Path) -> String {
             format!("PostgreSQL {shown}")
         }
         None => format!(
-            "SQLite {}",
-            PathBuf::from(data_dir).join("chain.sqlite").display()
+            "SQLite {} (a temporary directory, removed after the run)",
+            data_dir.join("chain.sqlite").display()
         ),
     }
 }
@@ -1245,6 +1467,7 @@ async fn submit_one(ctx: &Ctx, signed: &SignedTx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The arbiter stakes `amount` and waits until it is included.
 async fn stake(
     ctx: &Ctx,
     arbiter: &PrivateKey,
@@ -1264,22 +1487,36 @@ async fn stake(
         .context("the arbiter cannot stake")
 }
 
-/// Uploads the one artifact every bounty points at; returns its bundle uri.
-async fn upload(ctx: &Ctx) -> anyhow::Result<String> {
+/// Uploads the one artifact every bounty points at, with the ambassador's
+/// signed permission; returns its bundle uri.
+async fn upload(ctx: &Ctx, key: &PrivateKey, community: &str) -> anyhow::Result<String> {
     #[derive(Deserialize)]
+    /// The part of the answer the bench needs.
     struct Uploaded {
+        /// The bundle uri.
         uri: String,
     }
     #[derive(Deserialize)]
+    /// The envelope.
     struct Answer {
+        /// The upload.
         result: Uploaded,
     }
-    let part =
-        reqwest::multipart::Part::bytes(b"swarm bench artifact\n".to_vec()).file_name("bench.txt");
+    let content = b"swarm bench artifact\n".to_vec();
+    let permission = UploadAuth {
+        sha256s: vec![hex::encode(Sha256::digest(&content))],
+    }
+    .sign(key, community, ctx.clock.open_block() + EXPIRY_AHEAD);
+    let permission = serde_json::to_string(&permission).context("serializing the permission")?;
+    let part = reqwest::multipart::Part::bytes(content).file_name("bench.txt");
     let form = reqwest::multipart::Form::new().part("file", part);
     let response = ctx
         .http
         .post(format!("{}/artifacts", ctx.url))
+        .header(
+            reqwest::header::AUTHORIZATION,
+            format!("Swarm {permission}"),
+        )
         .multipart(form)
         .send()
         .await
@@ -1301,11 +1538,13 @@ async fn upload(ctx: &Ctx) -> anyhow::Result<String> {
 
 /// What `GET /bounties/{guid}` says about one bounty.
 struct BountyCheck {
+    /// It has a settlement.
     settled: bool,
     /// Every engine asserted and revealed, and the arbiter voted.
     full: bool,
 }
 
+/// `GET /bounties/{guid}`: settled, with every assertion revealed and the vote.
 async fn check_bounty(ctx: &Ctx, guid: Guid, engines: usize) -> anyhow::Result<BountyCheck> {
     let response = ctx
         .http
@@ -1391,6 +1630,7 @@ async fn commit_stats(ctx: &Ctx) -> Option<(f64, f64)> {
 
 // ---- output ------------------------------------------------------------------------------
 
+/// Prints the report as a table, or as one JSON object.
 fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
     if json {
         println!(
@@ -1492,15 +1732,23 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
     row(
         "block commit (node)",
         match r.block_commit_mean_ms {
-            Some(m) => format!("{m:.2} ms mean (swarm_block_commit_seconds)"),
+            Some(m) => format!("{m:.1} ms mean (swarm_block_commit_seconds)"),
             None => "unknown (no /metrics)".to_owned(),
         },
     );
     row(
+        "block closed",
+        format!(
+            "{:.1} ms mean, {:.1} ms max from sealing to the commit's announcement \
+             (no transaction is taken meanwhile)",
+            r.block_closed_mean_ms, r.block_closed_max_ms
+        ),
+    );
+    row(
         "client signing",
         format!(
-            "{:.2} s of thread time (sharing this machine's cores with the node)",
-            r.client_signing_cpu_seconds
+            "{} signatures, about {:.2} core-seconds at the rate above; {} signed during the run",
+            r.signed_transactions, r.client_signing_core_seconds, r.signed_during_run
         ),
     );
     row(

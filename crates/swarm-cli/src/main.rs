@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use swarm_protocol::Genesis;
 
 mod bench;
+mod participants;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +42,15 @@ enum Command {
     /// Measure throughput.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run an engine against a marketplace.
+    #[command(subcommand)]
+    Engine(participants::EngineCommand),
+    /// Run an arbiter: stake, decide ground truth, vote.
+    #[command(subcommand)]
+    Arbiter(participants::ArbiterCommand),
+    /// Run an ambassador: post bounties, report their outcomes.
+    #[command(subcommand)]
+    Ambassador(participants::AmbassadorCommand),
 }
 
 #[derive(Args)]
@@ -145,6 +155,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Node(args) => run_node(args).await,
             Command::Bench(command) => bench::run(command).await,
+            Command::Engine(command) => participants::engine(command).await,
+            Command::Arbiter(command) => participants::arbiter(command).await,
+            Command::Ambassador(command) => participants::ambassador(command).await,
         }
     });
     match result {

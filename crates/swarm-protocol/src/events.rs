@@ -228,7 +228,7 @@ pub struct Payout {
 pub struct BountySettled {
     /// The bounty.
     pub bounty_guid: Guid,
-    /// Consensus verdicts (bit i = malicious), when arbiters voted.
+    /// Consensus verdicts (bit i = malicious), whenever arbiters voted.
     pub consensus: Option<Bits256>,
     /// Every credit, ambassador first, then experts by assertion index, then arbiters by vote order.
     pub payouts: Vec<Payout>,

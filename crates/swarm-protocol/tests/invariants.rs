@@ -1362,7 +1362,7 @@ impl Sim {
             )
         })?;
         let (a, v) = (b.assertions.len(), b.votes.len());
-        ensure(out.consensus.is_some() == (a > 0 && v > 0), || {
+        ensure(out.consensus.is_some() == (v > 0), || {
             format!(
                 "bounty {guid}: consensus {:?} with A={a}, V={v}",
                 out.consensus

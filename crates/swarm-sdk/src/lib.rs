@@ -1,15 +1,33 @@
 //! swarm-sdk: everything a marketplace participant needs.
+mod ambassador;
+mod arbiter;
 mod bid;
 mod client;
 mod events;
+mod filter;
+mod journal;
+mod microengine;
 mod scanner;
 
+pub use ambassador::{
+    Ambassador, AmbassadorBuilder, AmbassadorError, AmbassadorReport, BountyOutcome, BountyRequest,
+    BountySource, DirectorySource, EicarSource, LowBalance, EICAR,
+};
+pub use arbiter::{
+    Arbiter, ArbiterBuilder, ArbiterError, ArbiterReport, GroundTruth, ScannerTruth, Sha256Table,
+    TableError,
+};
 pub use bid::{BidBounds, BidStrategy, Multiplier};
 pub use client::{
     ArtifactInfo, ClientError, CommunityParameters, NodeClient, Receipt, RetryPolicy, Status,
     Submitted, Uploaded,
 };
 pub use events::{EventStream, NodeEvent};
+pub use filter::{Comparison, Filter, FilterError, Filters};
+pub use journal::{
+    CommittedAssertion, Journal, JournalEntry, JournalError, Record, DEFAULT_COMPACT_AFTER,
+};
+pub use microengine::{EngineError, EngineReport, Microengine, MicroengineBuilder};
 pub use scanner::{
     Artifact, ArtifactKind, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo,
     Stix, Verdict,

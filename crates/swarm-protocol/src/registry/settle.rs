@@ -30,7 +30,9 @@ pub(crate) fn settle(bounty: &Bounty) -> BountySettled {
     let unasserted = (0..n).filter(|i| !asserted.get(*i)).count() as u128;
 
     let mut payouts = Vec::with_capacity(1 + a + v);
-    let mut consensus = None;
+    // Whenever arbiters voted, the settlement reports what they decided,
+    // also when no engine asserted (the ambassador still wants the answer).
+    let consensus = (v > 0).then(|| consensus_of(bounty));
     let (ambassador, experts): (u128, Vec<u128>) = match (a, v) {
         (0, 0) => (amount + bounty.fee.wei(), Vec::new()),
         (0, _) => (amount, Vec::new()),
@@ -44,8 +46,7 @@ pub(crate) fn settle(bounty: &Bounty) -> BountySettled {
             (bounty.fee.wei() + unasserted * p, experts)
         }
         (_, _) => {
-            let cons = consensus_of(bounty);
-            consensus = Some(cons);
+            let cons = consensus.unwrap_or_default();
             (unasserted * p, expert_rewards(bounty, &cons, p))
         }
     };

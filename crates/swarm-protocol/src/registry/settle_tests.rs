@@ -174,6 +174,8 @@ fn no_assertions_with_votes_pays_the_fee_to_arbiters() {
     assert_eq!(after[1], before[1].checked_add(half).unwrap());
     assert_eq!(after[2], before[2].checked_add(half).unwrap());
     assert_eq!(m.registry.treasury(), Amount::from_wei(bf.wei() % 2));
+    // The ambassador still learns the arbiters' answer: a tie is malicious.
+    assert_eq!(settlement_of(&m, &guid).consensus, Some(Bits256::first(1)));
 }
 
 #[test]

@@ -1,0 +1,519 @@
+//! The microengine runtime against a real node in this process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use swarm_node::dev_key;
+use swarm_node::test_utils::{test_genesis, Backend, TestNode};
+use swarm_protocol::{
+    commitment, Amount, ArtifactType, Bits256, Bounty, Guid, Mint, PostBounty, PrivateKey,
+    StakeDeposit, Vote, H256,
+};
+use swarm_sdk::{
+    Artifact, CommittedAssertion, EngineReport, Journal, Microengine, NodeClient, Record,
+    ScanError, ScanResult, Scanner,
+};
+use tokio::task::JoinHandle;
+
+const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// EICAR is malicious, anything else benign; files named `err*`, `panic*`
+/// and `slow*` fail, panic and overrun the deadline.
+#[derive(Clone, Default)]
+struct TestScanner {
+    scans: Arc<AtomicUsize>,
+}
+
+impl Scanner for TestScanner {
+    async fn scan(&self, artifact: &Artifact) -> Result<ScanResult, ScanError> {
+        self.scans.fetch_add(1, Ordering::SeqCst);
+        let name = artifact.metadata.filename.as_deref().unwrap_or("");
+        if name.starts_with("err") {
+            return Err(ScanError::Unavailable("backend down".into()));
+        }
+        if name.starts_with("panic") {
+            panic!("scanner bug on {name}");
+        }
+        if name.starts_with("slow") {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        if artifact.content.as_ref() == EICAR {
+            Ok(ScanResult::malicious(1.0, "EICAR-Test-File"))
+        } else {
+            Ok(ScanResult::benign(0.5))
+        }
+    }
+}
+
+/// A node with a staked arbiter, and what the tests do as ambassador and
+/// arbiter.
+struct Market {
+    node: TestNode,
+    client: NodeClient,
+    owner: PrivateKey,
+    arbiter: PrivateKey,
+}
+
+fn guid_v4() -> Guid {
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Guid::from_bytes(bytes)
+}
+
+impl Market {
+    async fn start() -> Market {
+        let node = TestNode::start(Backend::Sqlite, test_genesis()).await;
+        let client = NodeClient::new(node.url());
+        let arbiter = dev_key(1);
+        let staked = client
+            .send(
+                &arbiter,
+                "dev",
+                StakeDeposit {
+                    amount: Amount::from_nct(10_000_000),
+                },
+                true,
+            )
+            .await
+            .unwrap();
+        assert_eq!(staked.status, "included");
+        Market {
+            node,
+            client,
+            owner: dev_key(0),
+            arbiter,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.node.url()
+    }
+
+    /// A fresh engine key with 1000 NCT from the faucet.
+    async fn funded_key(&self) -> PrivateKey {
+        let key = PrivateKey::random();
+        self.client
+            .send(
+                &self.owner,
+                "dev",
+                Mint {
+                    to: key.address(),
+                    amount: Amount::from_nct(1000),
+                },
+                true,
+            )
+            .await
+            .unwrap();
+        key
+    }
+
+    /// Uploads `files` and posts them as a bounty of `duration` blocks.
+    async fn post(&self, files: &[(&str, &[u8])], duration: u64) -> Bounty {
+        let files: Vec<(String, Bytes)> = files
+            .iter()
+            .map(|(n, b)| (n.to_string(), Bytes::copy_from_slice(b)))
+            .collect();
+        let uploaded = self
+            .client
+            .upload(&self.owner, "dev", &files)
+            .await
+            .unwrap();
+        let guid = guid_v4();
+        let post = PostBounty {
+            guid,
+            artifact_type: ArtifactType::File,
+            amount: Amount::from_nct(files.len() as u128),
+            uri: uploaded.uri,
+            num_artifacts: files.len() as u32,
+            duration,
+            metadata: Some(uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()),
+        };
+        let posted = self
+            .client
+            .send(&self.owner, "dev", post, true)
+            .await
+            .unwrap();
+        assert_eq!(posted.status, "included");
+        self.bounty(&guid).await
+    }
+
+    async fn bounty(&self, guid: &Guid) -> Bounty {
+        self.client.bounty(guid).await.unwrap().unwrap()
+    }
+
+    /// Votes `votes` on `bounty` as soon as round 2 opens.
+    async fn vote(&self, bounty: &Bounty, votes: Bits256) {
+        self.node
+            .client
+            .wait_for_block(bounty.reveal_deadline())
+            .await;
+        let vote = Vote {
+            bounty_guid: bounty.guid,
+            votes,
+        };
+        let sent = self
+            .client
+            .send(&self.arbiter, "dev", vote, true)
+            .await
+            .unwrap();
+        assert_eq!(sent.status, "included");
+    }
+
+    /// Artifact downloads served so far, from `/metrics`.
+    async fn downloads(&self) -> u64 {
+        let text = reqwest::get(format!("{}/metrics", self.url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with("swarm_artifact_requests_total{op=\"download\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|n| n.parse::<f64>().unwrap() as u64)
+            .unwrap_or(0)
+    }
+
+    /// Waits until the node holds an assertion by `key` on `guid`.
+    async fn wait_for_assertion(&self, guid: &Guid, key: &PrivateKey) -> Bounty {
+        for _ in 0..400 {
+            let b = self.bounty(guid).await;
+            if b.assertion_of(&key.address()).is_some() {
+                return b;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no assertion on {guid}");
+    }
+}
+
+fn journal_of(dir: &Path, key: &PrivateKey) -> PathBuf {
+    dir.join(format!("{}.journal", key.address()))
+}
+
+/// Starts `engine`; returns once it is listening (its journal exists).
+async fn spawn(
+    engine: Microengine<TestScanner>,
+) -> JoinHandle<Result<EngineReport, swarm_sdk::EngineError>> {
+    let journal = engine.journal_path().unwrap().to_path_buf();
+    let started = std::fs::metadata(&journal).map(|m| m.len()).ok();
+    let handle = tokio::spawn(engine.run());
+    for _ in 0..500 {
+        // The journal is opened (and, if new, created) after the engine
+        // has read the tip its event stream starts from.
+        let now = std::fs::metadata(&journal).map(|m| m.len()).ok();
+        if now.is_some() && (started.is_none() || now != started) {
+            break;
+        }
+        if started.is_some() {
+            // An existing journal: give the engine a moment to read the tip.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    handle
+}
+
+async fn finish(handle: JoinHandle<Result<EngineReport, swarm_sdk::EngineError>>) -> EngineReport {
+    tokio::time::timeout(Duration::from_secs(15), handle)
+        .await
+        .expect("the engine finished its bounties in time")
+        .expect("the engine task did not panic")
+        .expect("the engine ran without error")
+}
+
+#[test]
+fn eicar_is_the_68_byte_test_string() {
+    assert_eq!(EICAR.len(), 68);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eicar_engine_asserts_reveals_and_is_paid() {
+    let m = Market::start().await;
+    let key = m.funded_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Microengine::builder(TestScanner::default())
+        .node(m.url())
+        .key(key.clone())
+        .journal(dir.path())
+        .testing(1)
+        .build()
+        .unwrap();
+    let handle = spawn(engine).await;
+
+    let bounty = m
+        .post(&[("eicar.com", EICAR), ("hello.txt", b"hello world")], 20)
+        .await;
+    m.vote(&bounty, Bits256::from_indices([0])).await;
+    let report = finish(handle).await;
+
+    assert_eq!(report.bounties_seen, 1);
+    assert_eq!(report.assertions, 1);
+    assert_eq!(report.artifacts_asserted, 2);
+    assert_eq!(report.artifacts_downloaded, 2);
+    assert_eq!(report.reveals, 1);
+    assert_eq!(report.settled, 1);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    // Right on both artifacts and alone: bids back plus the whole reward.
+    assert!(report.net_wei() > 0, "{report:?}");
+
+    let settled = m.bounty(&bounty.guid).await;
+    let (_, assertion) = settled.assertion_of(&key.address()).unwrap();
+    assert_eq!(assertion.mask, Bits256::from_indices([0, 1]));
+    let revealed = assertion.revealed.as_ref().unwrap();
+    assert_eq!(revealed.verdicts, Bits256::from_indices([0]));
+    assert_eq!(revealed.metadata[0]["malware_family"], "EICAR-Test-File");
+    let outcome = &settled.settlement.as_ref().unwrap().outcome;
+    let paid: Amount = outcome
+        .payouts
+        .iter()
+        .filter(|p| p.account == key.address())
+        .map(|p| p.amount)
+        .sum();
+    assert_eq!(paid, report.payouts);
+    let balance = m.client.balance(&key.address()).await.unwrap();
+    assert!(balance > Amount::from_nct(1000), "{balance}");
+    // Everything settled: the journal holds nothing in flight.
+    let journal = Journal::open(journal_of(dir.path(), &key)).unwrap();
+    assert!(journal.entries().is_empty());
+    assert!(journal.checkpoint().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_scans_assert_nothing_and_the_engine_runs_on() {
+    let m = Market::start().await;
+    let key = m.funded_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Microengine::builder(TestScanner::default())
+        .node(m.url())
+        .key(key.clone())
+        .journal(dir.path())
+        .safety_margin_blocks(5)
+        .testing(2)
+        .build()
+        .unwrap();
+    let handle = spawn(engine).await;
+
+    let first = m
+        .post(
+            &[
+                ("err.bin", b"one"),
+                ("panic.bin", b"two"),
+                ("slow.bin", b"three"),
+                ("eicar.com", EICAR),
+            ],
+            20,
+        )
+        .await;
+    let second = m.post(&[("again.com", EICAR)], 20).await;
+    m.vote(&first, Bits256::from_indices([3])).await;
+    m.vote(&second, Bits256::from_indices([0])).await;
+    let report = finish(handle).await;
+
+    let b = m.bounty(&first.guid).await;
+    let (_, a) = b.assertion_of(&key.address()).unwrap();
+    assert_eq!(a.mask, Bits256::from_indices([3]));
+    assert_eq!(
+        a.revealed.as_ref().unwrap().verdicts,
+        Bits256::from_indices([3])
+    );
+    let b = m.bounty(&second.guid).await;
+    assert!(b.assertion_of(&key.address()).unwrap().1.revealed.is_some());
+
+    assert_eq!(report.errors_of("scan_error"), 1, "{report:?}");
+    assert_eq!(report.errors_of("scan_panic"), 1, "{report:?}");
+    assert_eq!(report.errors_of("scan_timeout"), 1, "{report:?}");
+    assert_eq!(report.assertions, 2);
+    assert_eq!(report.artifacts_asserted, 2);
+    assert_eq!(report.reveals, 2);
+    assert_eq!(report.settled, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_artifacts_are_never_downloaded() {
+    let m = Market::start().await;
+    let key = m.funded_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scanner = TestScanner::default();
+    let scans = Arc::clone(&scanner.scans);
+    let engine = Microengine::builder(scanner)
+        .node(m.url())
+        .key(key.clone())
+        .journal(dir.path())
+        .reject("mimetype == text/plain".parse().unwrap())
+        .testing(2)
+        .build()
+        .unwrap();
+    let handle = spawn(engine).await;
+    let downloads_before = m.downloads().await;
+
+    // Only text: nothing to look at, skipped without a download.
+    let text_only = m.post(&[("notes.txt", b"just some text")], 20).await;
+    let mixed = m
+        .post(
+            &[
+                ("readme.txt", b"more text"),
+                ("blob.bin", b"\x00\x01\x02binary"),
+            ],
+            20,
+        )
+        .await;
+    assert_eq!(
+        mixed.metadata.as_ref().unwrap()[0].mimetype.as_deref(),
+        Some("text/plain")
+    );
+    m.vote(&mixed, Bits256::EMPTY).await;
+    let report = finish(handle).await;
+
+    assert_eq!(m.downloads().await - downloads_before, 1);
+    assert_eq!(report.artifacts_downloaded, 1);
+    assert_eq!(report.artifacts_filtered, 2);
+    assert_eq!(scans.load(Ordering::SeqCst), 1);
+    assert_eq!(report.bounties_seen, 2);
+    assert_eq!(report.bounties_skipped, 1);
+    let b = m.bounty(&text_only.guid).await;
+    assert!(b.assertions.is_empty());
+    let b = m.bounty(&mixed.guid).await;
+    let (_, a) = b.assertion_of(&key.address()).unwrap();
+    assert_eq!(a.mask, Bits256::from_indices([1]));
+    assert_eq!(report.settled, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_engine_reveals_what_it_asserted_before_the_crash() {
+    let m = Market::start().await;
+    let key = m.funded_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let build = || {
+        Microengine::builder(TestScanner::default())
+            .node(m.url())
+            .key(key.clone())
+            .journal(dir.path())
+            .testing(1)
+            .build()
+            .unwrap()
+    };
+    let crashed = spawn(build()).await;
+    let bounty = m
+        .post(&[("eicar.com", EICAR), ("hello.txt", b"hello world")], 20)
+        .await;
+    m.wait_for_assertion(&bounty.guid, &key).await;
+    // Crash before the reveal round.
+    crashed.abort();
+    assert!(crashed.await.unwrap_err().is_cancelled());
+    assert!(m.client.status().await.unwrap().block < bounty.expiration);
+    let journal = Journal::open(journal_of(dir.path(), &key)).unwrap();
+    let entry = journal.entry(&bounty.guid).unwrap();
+    assert!(!entry.revealed);
+    drop(journal);
+
+    let restarted = spawn(build()).await;
+    m.vote(&bounty, Bits256::from_indices([0])).await;
+    let report = finish(restarted).await;
+
+    assert_eq!(report.resumed, 1);
+    assert_eq!(report.reveals, 1);
+    assert_eq!(report.settled, 1);
+    assert_eq!(
+        report.assertions, 0,
+        "the restarted engine must not assert again"
+    );
+    assert!(report.payouts > Amount::ZERO);
+    let b = m.bounty(&bounty.guid).await;
+    assert_eq!(b.assertions.len(), 1);
+    let revealed = b.assertions[0].revealed.as_ref().unwrap();
+    assert_eq!(revealed.verdicts, Bits256::from_indices([0]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journaled_assertion_that_never_reached_the_node_is_resubmitted() {
+    let m = Market::start().await;
+    let key = m.funded_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bounty = m
+        .post(&[("eicar.com", EICAR), ("hello.txt", b"hello world")], 20)
+        .await;
+    // A crash after the journal write and before `bounty:Assert` went out.
+    let nonce = H256([0x5a; 32]);
+    let verdicts = Bits256::from_indices([0]);
+    let params = m.client.parameters().await.unwrap().parameters;
+    let committed = CommittedAssertion {
+        guid: bounty.guid,
+        nonce,
+        verdicts,
+        mask: Bits256::from_indices([0, 1]),
+        bids: vec![params.assertion_bid_minimum; 2],
+        fee: params.assertion_fee,
+        commitment: commitment(&verdicts, &nonce, &key.address()),
+        metadata: serde_json::json!([{"malware_family": "EICAR"}, {"malware_family": ""}]),
+        expiration: bounty.expiration,
+        reveal_deadline: bounty.reveal_deadline(),
+        vote_deadline: bounty.vote_deadline(),
+    };
+    let mut journal = Journal::open(journal_of(dir.path(), &key)).unwrap();
+    journal
+        .append(Record::Committed(committed.clone()))
+        .unwrap();
+    drop(journal);
+
+    let engine = Microengine::builder(TestScanner::default())
+        .node(m.url())
+        .key(key.clone())
+        .journal(dir.path())
+        .testing(1)
+        .build()
+        .unwrap();
+    let handle = spawn(engine).await;
+    m.vote(&bounty, Bits256::from_indices([0])).await;
+    let report = finish(handle).await;
+
+    assert_eq!(report.resumed, 1);
+    assert_eq!(report.assertions, 1);
+    assert_eq!(report.reveals, 1);
+    assert_eq!(report.settled, 1);
+    let b = m.bounty(&bounty.guid).await;
+    assert_eq!(b.assertions.len(), 1);
+    let (_, a) = b.assertion_of(&key.address()).unwrap();
+    assert_eq!(a.commitment, committed.commitment);
+    assert_eq!(a.revealed.as_ref().unwrap().nonce, nonce);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_the_engine_and_checkpoints() {
+    let m = Market::start().await;
+    let key = m.funded_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = tokio_util::sync::CancellationToken::new();
+    let engine = Microengine::builder(TestScanner::default())
+        .node(m.url())
+        .key(key.clone())
+        .journal(dir.path().join("engine.journal"))
+        .shutdown(token.clone())
+        .build()
+        .unwrap();
+    assert_eq!(
+        engine.journal_path().unwrap(),
+        dir.path().join("engine.journal")
+    );
+    let handle = spawn(engine).await;
+    m.node
+        .client
+        .wait_for_block(m.client.status().await.unwrap().block + 3)
+        .await;
+    token.cancel();
+    let report = tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(report, EngineReport::default());
+    let journal = Journal::open(dir.path().join("engine.journal")).unwrap();
+    assert!(journal.checkpoint().is_some());
+}
