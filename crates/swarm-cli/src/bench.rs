@@ -1334,8 +1334,8 @@ async fn drive(
         .windows(2)
         .map(|w| w[1].timestamp_ms.saturating_sub(w[0].timestamp_ms) as f64)
         .collect();
-    // From sealing a block until its commit is announced, the sequencer takes
-    // no transaction; the rest of the interval the next block is open.
+    // From sealing a block until its commit is announced (the next block
+    // already takes transactions meanwhile).
     let closed: Vec<f64> = blocks
         .iter()
         .map(|b| (b.seen_unix_ms - b.timestamp_ms as f64).max(0.0))
@@ -1737,10 +1737,10 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
         },
     );
     row(
-        "block closed",
+        "seal to announce",
         format!(
-            "{:.1} ms mean, {:.1} ms max from sealing to the commit's announcement \
-             (no transaction is taken meanwhile)",
+            "{:.1} ms mean, {:.1} ms max from sealing a block to announcing its commit \
+             (the next block takes transactions meanwhile)",
             r.block_closed_mean_ms, r.block_closed_max_ms
         ),
     );
