@@ -13,6 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use swarm_protocol::Genesis;
 
 mod bench;
+mod bench_sdk;
+mod dev;
 mod participants;
 
 #[derive(Parser)]
@@ -37,6 +39,8 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a whole local marketplace: node, ambassador, arbiter, engines.
+    Dev(dev::DevArgs),
     /// Run a marketplace node.
     Node(NodeArgs),
     /// Measure throughput.
@@ -78,9 +82,10 @@ struct NodeArgs {
     public_url: Option<String>,
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr at `default_level` unless `RUST_LOG` says otherwise.
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -143,7 +148,14 @@ async fn shutdown_signal() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // `swarm dev` shows a progress view and a summary; its participants'
+    // chatter would drown them.
+    let level = if matches!(cli.command, Command::Dev(_)) {
+        "warn"
+    } else {
+        "info"
+    };
+    init_logging(cli.log_format, level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -153,6 +165,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Dev(args) => dev::run(args).await,
             Command::Node(args) => run_node(args).await,
             Command::Bench(command) => bench::run(command).await,
             Command::Engine(command) => participants::engine(command).await,
