@@ -53,7 +53,7 @@ const MAX_BATCH: usize = 1000;
 
 /// How far past the block at signing time a pre-signed transaction stays
 /// valid (the node accepts at most 256).
-const EXPIRY_AHEAD: u64 = 250;
+pub(crate) const EXPIRY_AHEAD: u64 = 250;
 
 /// What each funded bench account starts with, in NCT.
 const BENCH_ALLOCATION_NCT: u128 = 1_000_000_000;
@@ -72,6 +72,9 @@ const CHECK_CONCURRENCY: usize = 32;
 pub(crate) enum BenchCommand {
     /// Run complete bounty lifecycles against a fresh in-process node over HTTP.
     Node(NodeBenchArgs),
+    /// Measure the microengine runtime's overhead against a minimal client,
+    /// and the EICAR engine's sha256 against `sha256sum`.
+    Sdk(crate::bench_sdk::SdkBenchArgs),
 }
 
 /// Flags of `swarm bench node`.
@@ -125,6 +128,7 @@ pub(crate) struct NodeBenchArgs {
 pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Node(args) => bench_node(args).await,
+        BenchCommand::Sdk(args) => crate::bench_sdk::bench_sdk(args).await,
     }
 }
 
@@ -154,13 +158,19 @@ impl Keys {
 /// The dev genesis with the bench's block time and windows, and every bench
 /// account funded so that no mint is needed.
 fn bench_genesis(args: &NodeBenchArgs, keys: &Keys) -> Genesis {
-    let mut genesis = dev_genesis();
+    let mut genesis = funded_genesis(std::iter::once(&keys.ambassador).chain(&keys.engines));
     let p = &mut genesis.parameters;
     p.block_time_ms = Some(args.block_time_ms);
     p.max_duration = Some(args.duration.max(2));
     p.assertion_reveal_window = Some(args.reveal_window);
     p.arbiter_vote_window = Some(args.vote_window);
-    let funded = std::iter::once(&keys.ambassador).chain(&keys.engines);
+    genesis
+}
+
+/// The dev genesis with every key of `funded` given
+/// [`BENCH_ALLOCATION_NCT`], so that no mint is needed.
+pub(crate) fn funded_genesis<'a>(funded: impl IntoIterator<Item = &'a PrivateKey>) -> Genesis {
+    let mut genesis = dev_genesis();
     for key in funded {
         genesis.allocations.insert(
             key.address(),
@@ -233,7 +243,7 @@ fn signing_rate(min: Duration) -> f64 {
 }
 
 /// The `p` quantile (0..=1) of latencies weighted by counts: nearest rank.
-fn weighted_quantile(samples: &mut [(Duration, usize)], p: f64) -> Duration {
+pub(crate) fn weighted_quantile(samples: &mut [(Duration, usize)], p: f64) -> Duration {
     samples.sort_by_key(|s| s.0);
     let total: usize = samples.iter().map(|s| s.1).sum();
     if total == 0 {
@@ -356,7 +366,7 @@ fn unix_ms() -> f64 {
 }
 
 /// Locks a mutex, taking the data even if another task panicked holding it.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
