@@ -340,9 +340,8 @@ pub struct BountyOutcome {
     pub artifacts: Vec<String>,
     /// The expected verdict per artifact (`Some(true)`: malicious).
     pub expected: Vec<Option<bool>>,
-    /// The arbiters' consensus per artifact, when any arbiter voted: the
-    /// settlement's, or — when no engine asserted, and the settlement names
-    /// none — the same rule applied to the votes seen.
+    /// The arbiters' consensus per artifact, as the settlement reports it
+    /// (whenever any arbiter voted).
     pub consensus: Option<Vec<bool>>,
     /// Assertions made on it.
     pub assertions: usize,
