@@ -223,7 +223,7 @@ async fn marketplace(
     }
 
     // The in-process participants.
-    let eicar = Microengine::builder(EicarExact::default())
+    let eicar = Microengine::builder(EicarExact)
         .node(client.base_url())
         .key(engines[0].key.clone())
         .bid_strategy(Arc::new(Multiplier::DEFAULT))
@@ -231,7 +231,7 @@ async fn marketplace(
         .shutdown(stop.clone())
         .build()?;
     let eicar_task = tokio::spawn(eicar.run());
-    let arbiter = Arbiter::builder(ScannerTruth::new(EicarExact::default()))
+    let arbiter = Arbiter::builder(ScannerTruth::new(EicarExact))
         .node(client.base_url())
         .key(arbiter_key)
         .shutdown(stop.clone())

@@ -812,6 +812,12 @@ impl<T: GroundTruth> Arbiter<T> {
                             tracing::info!(guid = %sent.guid, "already voted");
                             true
                         }
+                        Err(e) if e.code() == Some("replayed") => {
+                            // The client retried this very transaction after
+                            // its answer was lost: the vote is in.
+                            tracing::info!(guid = %sent.guid, "voted (the answer was lost)");
+                            true
+                        }
                         Err(e) => {
                             tracing::warn!(guid = %sent.guid, error = %e, "vote refused");
                             false

@@ -53,7 +53,8 @@
 //! * **Reveals are not missed.** Every `block` event at or past a bounty's
 //!   expiration reveals each journaled, unrevealed assertion whose reveal
 //!   window is open, retrying each block until the node has it
-//!   (`already_revealed` counts as done).
+//!   (`already_revealed` counts as done, and so does `replayed`: the
+//!   client's retry of a reveal whose answer a broken connection lost).
 //! * **Restarts resume.** On start the journal is replayed and each bounty
 //!   in it is checked against the node: an assertion that never reached the
 //!   node is resubmitted unchanged while round 0 is open, one that did is
@@ -1029,6 +1030,17 @@ impl<S: Scanner> Runtime<S> {
                 self.journal
                     .append(Record::Asserted { guid, txhash: None })?;
             }
+            Err(e) if e.code() == Some("replayed") => {
+                // This very transaction was included: the connection broke
+                // after the node took it, and the client's retry of the same
+                // signed bytes was refused as a replay. It counts as
+                // asserted; dropping it would leave a stake never revealed.
+                tracing::info!(bounty = %guid, "assertion included (its answer was lost)");
+                self.journal
+                    .append(Record::Asserted { guid, txhash: None })?;
+                self.report.assertions += 1;
+                self.report.artifacts_asserted += artifacts;
+            }
             Err(e) if transient(&e) => {
                 tracing::warn!(bounty = %guid, error = %e,
                     "assertion submission failed; checking the node");
@@ -1052,7 +1064,9 @@ impl<S: Scanner> Runtime<S> {
             let f = self.flight.entry(*guid).or_default();
             let a = &entry.assertion;
             if !entry.revealed && !f.reveal_given_up {
-                if tip >= a.reveal_deadline {
+                // A reveal still in flight may have made it in time: its
+                // answer decides.
+                if tip >= a.reveal_deadline && !f.revealing {
                     f.reveal_given_up = true;
                     self.report.error("reveal_missed");
                     tracing::warn!(bounty = %guid, "reveal window passed without a reveal");
@@ -1107,6 +1121,12 @@ impl<S: Scanner> Runtime<S> {
             Err(e) if e.code() == Some("already_revealed") => {
                 tracing::info!(bounty = %guid, "reveal already on the node");
                 self.journal.append(Record::Revealed { guid })?;
+            }
+            Err(e) if e.code() == Some("replayed") => {
+                // The retry of a reveal whose answer was lost: it is in.
+                tracing::info!(bounty = %guid, "revealed (its answer was lost)");
+                self.journal.append(Record::Revealed { guid })?;
+                self.report.reveals += 1;
             }
             Err(e) if e.code() == Some("no_assertion") => {
                 self.drop_entry(guid, "the assertion never reached the node")?;
@@ -1495,6 +1515,75 @@ mod tests {
         })
         .unwrap();
         assert_eq!(rt.report.settled, n as u64);
+    }
+
+    /// A submission whose answer a broken connection lost is retried by the
+    /// client with the same signed bytes, and the node answers `replayed`:
+    /// the transaction is in, and must not be abandoned.
+    #[tokio::test]
+    async fn replayed_submissions_count_as_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rt = runtime(Journal::open(dir.path().join("e.journal")).unwrap());
+        let c = committed(0);
+        let guid = c.guid;
+        rt.journal.append(Record::Committed(c)).unwrap();
+        let replayed = || ClientError::Api {
+            status: 409,
+            code: "replayed".into(),
+            message: "transaction 0x.. was already included (replay)".into(),
+        };
+        rt.on_submitted(guid, Err(replayed())).unwrap();
+        let entry = rt.journal.entry(&guid).expect("still journaled");
+        assert!(entry.asserted && !entry.revealed);
+        assert_eq!((rt.report.assertions, rt.report.artifacts_asserted), (1, 2));
+        assert!(rt.report.errors.is_empty(), "{:?}", rt.report.errors);
+
+        rt.flight.entry(guid).or_default().revealing = true;
+        rt.on_revealed(guid, Err(replayed())).unwrap();
+        assert!(rt.journal.entry(&guid).unwrap().revealed);
+        assert_eq!(rt.report.reveals, 1);
+        assert!(rt.report.errors.is_empty(), "{:?}", rt.report.errors);
+    }
+
+    /// The reveal window closing while a reveal is in flight is not a missed
+    /// reveal: the answer decides.
+    #[tokio::test]
+    async fn a_reveal_in_flight_is_not_declared_missed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rt = runtime(Journal::open(dir.path().join("e.journal")).unwrap());
+        let c = committed(0);
+        let guid = c.guid;
+        let deadline = c.reveal_deadline;
+        rt.journal.append(Record::Committed(c)).unwrap();
+        rt.journal
+            .append(Record::Asserted { guid, txhash: None })
+            .unwrap();
+        rt.flight.entry(guid).or_default().revealing = true;
+        rt.tip = deadline;
+        rt.check_due();
+        assert_eq!(rt.report.errors_of("reveal_missed"), 0);
+        rt.on_revealed(
+            guid,
+            Ok(Submitted {
+                hash: H256([3; 32]),
+                status: "included".into(),
+                block_number: deadline - 1,
+            }),
+        )
+        .unwrap();
+        assert_eq!(rt.report.reveals, 1);
+        // Without an answer in time, the next block gives it up.
+        let c = committed(1);
+        let late = c.guid;
+        rt.journal.append(Record::Committed(c)).unwrap();
+        rt.journal
+            .append(Record::Asserted {
+                guid: late,
+                txhash: None,
+            })
+            .unwrap();
+        rt.check_due();
+        assert_eq!(rt.report.errors_of("reveal_missed"), 1);
     }
 
     #[test]
