@@ -851,11 +851,20 @@ impl<S: BountySource> Ambassador<S> {
             duration,
             metadata: Some(uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()),
         };
-        let submitted = self
-            .client
-            .send(&self.key, community, post, true)
-            .await
-            .map_err(node_error(format!("cannot post bounty {guid}")))?;
+        let posted_block = match self.client.send(&self.key, community, post, true).await {
+            Ok(submitted) => submitted.block_number,
+            // The answer to an accepted post was lost and the client's retry
+            // was refused as a replay: the bounty is there all the same.
+            Err(e) if e.code() == Some("replayed") => self
+                .client
+                .bounty(&guid)
+                .await
+                .map_err(node_error(format!("cannot read bounty {guid}")))?
+                .filter(|b| b.author == self.key.address())
+                .map(|b| b.posted_block)
+                .ok_or_else(|| node_error(format!("cannot post bounty {guid}"))(e))?,
+            Err(e) => return Err(node_error(format!("cannot post bounty {guid}"))(e)),
+        };
         let mut expected = request.expected;
         expected.resize(n, None);
         let index = report.outcomes.len();
@@ -867,7 +876,7 @@ impl<S: BountySource> Ambassador<S> {
             assertions: 0,
             payouts: Vec::new(),
             settled_block: None,
-            posted_block: submitted.block_number,
+            posted_block,
             amount,
             fee: p.bounty_fee,
             timed_out: false,
@@ -880,7 +889,7 @@ impl<S: BountySource> Ambassador<S> {
             let rounds = Duration::from_millis(p.block_time_ms.saturating_mul(blocks));
             rounds.saturating_mul(2) + Duration::from_secs(10)
         });
-        tracing::info!(%guid, artifacts = n, amount = %amount, duration, block = submitted.block_number, "bounty posted");
+        tracing::info!(%guid, artifacts = n, amount = %amount, duration, block = posted_block, "bounty posted");
         Ok(Some((
             guid,
             InFlight {
