@@ -13,7 +13,8 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use swarm_protocol::{
-    Address, Amount, Bounty, Guid, Parameters, PrivateKey, SignedTx, Tx, TxBody, UploadAuth, H256,
+    Address, Amount, Assertion, Bounty, Guid, Parameters, PrivateKey, SignedTx, Tx, TxBody,
+    UploadAuth, VoteRecord, H256,
 };
 
 use crate::events::{EventStream, NodeEvent};
@@ -187,6 +188,34 @@ pub struct Uploaded {
     pub artifacts: Vec<ArtifactInfo>,
 }
 
+/// A committed block: its header and transaction hashes.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BlockInfo {
+    /// Height.
+    pub number: u64,
+    /// This block's hash.
+    pub hash: H256,
+    /// The previous block's hash.
+    pub parent_hash: H256,
+    /// When it was sealed, in Unix milliseconds.
+    pub timestamp_ms: u64,
+    /// Its transactions, in order.
+    pub transactions: Vec<H256>,
+}
+
+/// Stake bounds, as `GET /staking/parameters` gives them.
+#[derive(Clone, Debug, Deserialize)]
+pub struct StakingParameters {
+    /// Stake needed to vote.
+    pub minimum_stake: Amount,
+    /// Most an arbiter may stake.
+    pub maximum_stake: Amount,
+    /// Blocks before a deposit can be withdrawn.
+    pub stake_duration: u64,
+    /// Whitelisted arbiters.
+    pub arbiters: Vec<Address>,
+}
+
 /// A transaction receipt.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Receipt {
@@ -353,6 +382,31 @@ impl NodeClient {
     /// `GET /bounties/{guid}`.
     pub async fn bounty(&self, guid: &Guid) -> Result<Option<Bounty>> {
         self.get_optional(&format!("/bounties/{guid}")).await
+    }
+
+    /// `GET /bounties/{guid}/assertions`.
+    pub async fn assertions(&self, guid: &Guid) -> Result<Vec<Assertion>> {
+        self.get(&format!("/bounties/{guid}/assertions")).await
+    }
+
+    /// `GET /bounties/{guid}/votes`.
+    pub async fn votes(&self, guid: &Guid) -> Result<Vec<VoteRecord>> {
+        self.get(&format!("/bounties/{guid}/votes")).await
+    }
+
+    /// `GET /blocks/{number}`; `None` until committed.
+    pub async fn block(&self, number: u64) -> Result<Option<BlockInfo>> {
+        self.get_optional(&format!("/blocks/{number}")).await
+    }
+
+    /// `GET /staking/parameters`.
+    pub async fn staking_parameters(&self) -> Result<StakingParameters> {
+        self.get("/staking/parameters").await
+    }
+
+    /// `GET /artifacts/{uri}/{index}/stat`.
+    pub async fn artifact_stat(&self, uri: &str, index: usize) -> Result<ArtifactInfo> {
+        self.get(&format!("/artifacts/{uri}/{index}/stat")).await
     }
 
     /// `GET /bounties?page=`: newest first, 50 a page.

@@ -19,8 +19,8 @@ pub use arbiter::{
 };
 pub use bid::{BidBounds, BidStrategy, Multiplier};
 pub use client::{
-    ArtifactInfo, ClientError, CommunityParameters, NodeClient, Receipt, RetryPolicy, Status,
-    Submitted, Uploaded,
+    ArtifactInfo, BlockInfo, ClientError, CommunityParameters, NodeClient, Receipt, RetryPolicy,
+    StakingParameters, Status, Submitted, Uploaded,
 };
 pub use events::{EventStream, NodeEvent};
 pub use filter::{Comparison, Filter, FilterError, Filters};

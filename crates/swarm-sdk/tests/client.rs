@@ -1,0 +1,106 @@
+//! The typed client against a real node: every endpoint, and the FAIL
+//! envelope turned into a typed error with the node's code.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+use swarm_node::dev_key;
+use swarm_node::test_utils::{test_genesis, Backend, TestNode};
+use swarm_protocol::{Amount, ArtifactType, Guid, Mint, PostBounty, StakeDeposit, Transfer};
+use swarm_sdk::{ClientError, NodeClient};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_through_the_typed_client() {
+    let node = TestNode::start(Backend::Sqlite, test_genesis()).await;
+    let client = NodeClient::new(node.url());
+    let status = client.status().await.unwrap();
+    assert_eq!(status.community, "dev");
+    assert!(status.sequencer);
+    let params = client.parameters().await.unwrap();
+    assert_eq!(params.arbiters, vec![dev_key(1).address()]);
+    let staking = client.staking_parameters().await.unwrap();
+    assert_eq!(staking.minimum_stake, params.parameters.minimum_stake);
+
+    let me = dev_key(40);
+    let mint = Mint {
+        to: me.address(),
+        amount: Amount::from_nct(50),
+    };
+    let minted = client.send(&me, "dev", mint, true).await.unwrap();
+    assert_eq!(minted.status, "included");
+    assert_eq!(
+        client.balance(&me.address()).await.unwrap(),
+        Amount::from_nct(50)
+    );
+    let receipt = client.receipt(&minted.hash).await.unwrap().unwrap();
+    assert_eq!(
+        (receipt.name.as_str(), receipt.from),
+        ("nct:Mint", me.address())
+    );
+    let block = client.block(minted.block_number).await.unwrap().unwrap();
+    assert!(block.transactions.contains(&minted.hash));
+    assert!(client.block(1_000_000).await.unwrap().is_none());
+
+    let arbiter = dev_key(1);
+    let deposit = StakeDeposit {
+        amount: staking.minimum_stake,
+    };
+    client.send(&arbiter, "dev", deposit, true).await.unwrap();
+    assert_eq!(
+        client.stake_total(&arbiter.address()).await.unwrap(),
+        staking.minimum_stake
+    );
+    assert_eq!(
+        client.stake_withdrawable(&arbiter.address()).await.unwrap(),
+        Amount::ZERO
+    );
+
+    let files = vec![("a.txt".to_owned(), Bytes::from_static(b"hello"))];
+    let uploaded = client.upload(&me, "dev", &files).await.unwrap();
+    assert_eq!(
+        client.manifest(&uploaded.uri).await.unwrap(),
+        uploaded.artifacts
+    );
+    assert_eq!(
+        client.artifact_stat(&uploaded.uri, 0).await.unwrap(),
+        uploaded.artifacts[0]
+    );
+    assert_eq!(
+        client.download(&uploaded.uri, 0, 100).await.unwrap(),
+        Bytes::from_static(b"hello")
+    );
+    let too_small = client.download(&uploaded.uri, 0, 4).await.unwrap_err();
+    assert!(
+        matches!(too_small, ClientError::TooLarge { .. }),
+        "{too_small}"
+    );
+
+    let guid = Guid::new_v4();
+    let post = PostBounty {
+        guid,
+        artifact_type: ArtifactType::File,
+        amount: Amount::from_nct(1),
+        uri: uploaded.uri.clone(),
+        num_artifacts: 1,
+        duration: 10,
+        metadata: Some(uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()),
+    };
+    client.send(&me, "dev", post, true).await.unwrap();
+    let bounty = client.bounty(&guid).await.unwrap().unwrap();
+    assert_eq!(bounty.author, me.address());
+    assert!(client.assertions(&guid).await.unwrap().is_empty());
+    assert!(client.votes(&guid).await.unwrap().is_empty());
+    assert_eq!(client.bounties(0).await.unwrap()[0].guid, guid);
+    assert!(client.bounty(&Guid::new_v4()).await.unwrap().is_none());
+
+    // A refusal comes back typed, with the node's code and message.
+    let broke = dev_key(41);
+    let pay = Transfer {
+        to: me.address(),
+        amount: Amount::from_nct(1),
+    };
+    let err = client.send(&broke, "dev", pay, true).await.unwrap_err();
+    assert_eq!(err.code(), Some("insufficient_balance"), "{err}");
+    assert!(err.to_string().contains("has 0 NCT, needs 1 NCT"), "{err}");
+    node.node.shutdown().await.unwrap();
+}
