@@ -12,9 +12,10 @@
 //!    (fsync'd, as in production);
 //! 2. the same engine with its journal in memory;
 //! 3. the *limit*: a hand-written minimal client doing the same work
-//!    without the runtime. It reads the same WebSocket event stream, and for
-//!    each bounty downloads every artifact with plain reqwest (at most
-//!    `--concurrency` downloads at a time, like the engine's
+//!    without the runtime. It reads the same WebSocket event stream (with
+//!    the SDK's [`EventStream`], a plain reader), and for each bounty
+//!    downloads every artifact with plain reqwest (a client of its own, at
+//!    most `--concurrency` downloads at a time, like the engine's
 //!    `max_concurrency`), then signs and submits one `bounty:Assert`
 //!    (`?wait=false`; the commitment uses one nonce drawn at start). No
 //!    balance check, no journal, no `GET /status` before signing.
@@ -24,8 +25,9 @@
 //! The rate is artifacts asserted (downloaded + scanned + asserted, as the
 //! node's committed blocks show) per second, from sending the first post to
 //! the commit of the block holding the last assertion. The bare download
-//! rate (`GET /artifacts/{uri}/{i}` in a loop at the same concurrency) is
-//! measured first, as context.
+//! rate (`GET /artifacts/{uri}/{i}` in a loop at the same concurrency) and
+//! the time of an append + `fsync` in the journal's directory are measured
+//! first, as context.
 //!
 //! **Part 2: sha256.** 32 MiB of seeded random bytes are written to a
 //! temporary file, and the same bytes with the EICAR string over the first
@@ -87,7 +89,7 @@ const WARM_UP_WAIT: Duration = Duration::from_secs(5);
 pub(crate) struct SdkBenchArgs {
     /// Bounties posted for each client (enough that the fastest client
     /// takes many block times: the clock stops at a block's commit).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 2000)]
     bounties: usize,
     /// Artifacts in each bounty (one bundle, reused by every bounty).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]

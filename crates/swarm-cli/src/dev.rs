@@ -216,6 +216,9 @@ async fn marketplace(
             .stdout(out)
             .stderr(err)
             .kill_on_drop(true)
+            // Its own process group, so that stopping it also stops whatever
+            // the shell started.
+            .process_group(0)
             .spawn()
             .with_context(|| format!("cannot start engine {:?}", e.name))?;
         e.child = Some(child);
@@ -255,27 +258,29 @@ async fn marketplace(
     let ambassador_task = tokio::spawn(ambassador.run());
 
     let progress = progress_bar(client.clone(), args.bounties, stop.clone());
-    let report = tokio::select! {
-        r = ambassador_task => r.context("the ambassador task failed")??,
-        crashed = watch_children(&mut engines) => {
-            stop.cancel();
-            progress.abandon();
-            return Err(crashed);
-        }
+    let outcome = tokio::select! {
+        r = ambassador_task => match r {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(e)) => Err(anyhow::Error::from(e)),
+            Err(e) => Err(anyhow::anyhow!("the ambassador task failed: {e}")),
+        },
+        crashed = watch_children(&mut engines) => Err(crashed),
         _ = tokio::time::sleep(Duration::from_secs(args.timeout_secs)) => {
-            stop.cancel();
-            progress.abandon();
-            bail!("the run did not finish within {} s", args.timeout_secs);
+            Err(anyhow::anyhow!("the run did not finish within {} s", args.timeout_secs))
         }
     };
-    progress.finish_and_clear();
     stop.cancel();
+    if outcome.is_ok() {
+        progress.finish_and_clear();
+    } else {
+        progress.abandon();
+    }
     for e in engines.iter_mut() {
         if let Some(child) = e.child.as_mut() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+            stop_child(child).await;
         }
     }
+    let report = outcome?;
     let _ = eicar_task.await;
     let _ = arbiter_task.await;
 
@@ -304,6 +309,36 @@ async fn marketplace(
         bail!("engine {:?} never asserted{log}", idle.name);
     }
     Ok(())
+}
+
+/// Stops an engine's whole process group: SIGTERM, then SIGKILL for what
+/// is still alive after 5 s. (Waiting for the shell alone is not enough: the
+/// engine it started may still be shutting down.)
+async fn stop_child(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let group = format!("-{pid}");
+        let signal = |sig: &'static str| {
+            let group = group.clone();
+            async move {
+                Command::new("kill")
+                    .args([sig, "--", &group])
+                    .stderr(Stdio::null())
+                    .status()
+                    .await
+                    .is_ok_and(|s| s.success())
+            }
+        };
+        signal("-TERM").await;
+        for _ in 0..50 {
+            if !signal("-0").await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        signal("-KILL").await;
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
 }
 
 /// Fails as soon as an external engine exits; waits forever otherwise.

@@ -20,7 +20,9 @@ use std::time::Duration;
 use rand::Rng;
 use swarm_node::test_utils::{fresh_postgres_database, Client};
 use swarm_node::{dev_genesis, dev_key};
-use swarm_protocol::{Address, Amount, Mint, PrivateKey, SignedTx, Transfer, Tx, TxBody, H256};
+use swarm_protocol::{
+    Address, Amount, Mint, PrivateKey, SignedTx, Transfer, Tx, TxBody, H256, WEI_PER_NCT,
+};
 
 const ROUNDS: usize = 5;
 const CLIENTS: u32 = 6;
@@ -28,6 +30,15 @@ const CLIENTS: u32 = 6;
 struct Node {
     child: Child,
     client: Client,
+}
+
+impl Drop for Node {
+    /// A failing test must not leave its node running (it would also hold
+    /// the test's stderr open).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn free_port() -> u16 {
@@ -83,20 +94,30 @@ struct Ledger {
     acknowledged: Vec<H256>,
 }
 
-async fn drive(client: Client, me: PrivateKey, peers: Vec<Address>, ledger: Arc<Mutex<Ledger>>) {
+/// Sends transactions as `me` until the node dies. Every transaction of the
+/// whole test is distinct (`round` is in its amount): two identical ones
+/// would share a hash, and the audit would count one inclusion twice.
+async fn drive(
+    client: Client,
+    me: PrivateKey,
+    peers: Vec<Address>,
+    ledger: Arc<Mutex<Ledger>>,
+    round: u64,
+) {
     let mut n: u64 = 0;
+    let unique = |n: u64| u128::from(round) * 1_000_000 + u128::from(n);
     loop {
         n += 1;
         let body: TxBody = if n % 3 == 0 {
             Transfer {
                 to: peers[(n as usize) % peers.len()],
-                amount: Amount::from_wei(u128::from(n)),
+                amount: Amount::from_wei(unique(n)),
             }
             .into()
         } else {
             Mint {
                 to: me.address(),
-                amount: Amount::from_nct(u128::from(n % 7 + 1)),
+                amount: Amount::from_wei(u128::from(n % 7 + 1) * WEI_PER_NCT + unique(n)),
             }
             .into()
         };
@@ -156,6 +177,7 @@ async fn kill_and_check(backend: &str, database_url: Option<String>) {
                 k.clone(),
                 addresses.clone(),
                 ledger.clone(),
+                round as u64,
             )));
         }
         let delay = rng.gen_range(300..1500);
@@ -184,6 +206,12 @@ async fn kill_and_check(backend: &str, database_url: Option<String>) {
         expected.insert(*a, genesis.allocations[a].0.wei() as i128);
     }
     let mut minted: i128 = expected.values().sum();
+    let distinct: std::collections::HashSet<H256> = everything.iter().map(|(h, _, _)| *h).collect();
+    assert_eq!(
+        distinct.len(),
+        everything.len(),
+        "the test sent a transaction twice"
+    );
     for (hash, key, body) in &everything {
         let (status, _) = client.get(&format!("/transactions/{hash}")).await;
         assert!(

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -295,6 +296,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
     let genesis_text = store.init_genesis(&config.genesis.to_toml()).await?;
     let genesis = Genesis::from_toml(&genesis_text)?;
+    // The lock comes before the state: once this node holds it nobody else
+    // commits, so the blocks it loads are all there are. Loading first
+    // could miss a block a dying sequencer was still committing.
+    let leader = store.try_lock_sequencer().await?;
     let (registry, tip) = load_state(store.as_ref(), &genesis).await?;
     let params = registry.parameters().clone();
     let block_time = config
@@ -347,7 +352,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         },
         shutdown: shutdown.clone(),
     };
-    if store.try_lock_sequencer().await? {
+    if leader {
         let task = role.lead(registry, tip).await?;
         tasks.push(tokio::spawn(sequence_until_done(
             Some(task),
@@ -373,6 +378,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     )));
     let app = api::app(state.clone());
     let token = shutdown.clone();
+    // Without TCP_NODELAY a response body waits for the client's delayed
+    // ACK (~40 ms): artifact downloads ran at 27/s instead of 2,600/s.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tasks.push(tokio::spawn(async move {
         axum::serve(
             listener,
