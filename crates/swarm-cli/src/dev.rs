@@ -70,6 +70,9 @@ const DEV_PASSWORD: &str = "swarm-dev";
 /// NCT each engine starts with.
 const ENGINE_FUNDS: u128 = 1_000;
 
+/// Reward of each dev bounty: enough that being right pays more than the fees.
+const BOUNTY_NCT: u128 = 2;
+
 /// Assertion round of the dev bounties, in blocks.
 const BOUNTY_DURATION: u64 = 5;
 
@@ -251,6 +254,7 @@ async fn marketplace(
         .node(client.base_url())
         .key(ambassador_key)
         .duration(BOUNTY_DURATION)
+        .amount(Amount::from_nct(BOUNTY_NCT))
         .interval(Duration::from_millis(args.block_time_ms))
         .max_in_flight(8)
         .shutdown(stop.clone())
