@@ -16,6 +16,7 @@ mod bench;
 mod bench_sdk;
 mod dev;
 mod participants;
+mod scan;
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +44,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Run a marketplace node.
     Node(NodeArgs),
+    /// Scan files with an engine, without a marketplace (one JSON line per file).
+    Scan(scan::ScanArgs),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -163,21 +166,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let is_scan = matches!(cli.command, Command::Scan(_));
     let result = runtime.block_on(async {
+        let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
         match cli.command {
-            Command::Dev(args) => dev::run(args).await,
-            Command::Node(args) => run_node(args).await,
-            Command::Bench(command) => bench::run(command).await,
-            Command::Engine(command) => participants::engine(command).await,
-            Command::Arbiter(command) => participants::arbiter(command).await,
-            Command::Ambassador(command) => participants::ambassador(command).await,
+            Command::Dev(args) => done(dev::run(args).await),
+            Command::Node(args) => done(run_node(args).await),
+            Command::Scan(args) => scan::run(args).await,
+            Command::Bench(command) => done(bench::run(command).await),
+            Command::Engine(command) => done(participants::engine(command).await),
+            Command::Arbiter(command) => done(participants::arbiter(command).await),
+            Command::Ambassador(command) => done(participants::ambassador(command).await),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // `swarm scan` keeps 1 for "malicious found".
+            if is_scan {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
