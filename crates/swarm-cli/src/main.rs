@@ -17,6 +17,7 @@ mod bench_sdk;
 mod dev;
 mod participants;
 mod scan;
+mod wallet;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +47,9 @@ enum Command {
     Node(NodeArgs),
     /// Scan files with an engine, without a marketplace (one JSON line per file).
     Scan(scan::ScanArgs),
+    /// Keystore files and balances.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
             Command::Dev(args) => done(dev::run(args).await),
             Command::Node(args) => done(run_node(args).await),
             Command::Scan(args) => scan::run(args).await,
+            Command::Wallet(command) => done(wallet::run(command).await),
             Command::Bench(command) => done(bench::run(command).await),
             Command::Engine(command) => done(participants::engine(command).await),
             Command::Arbiter(command) => done(participants::arbiter(command).await),
