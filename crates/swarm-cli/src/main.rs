@@ -14,6 +14,7 @@ use swarm_protocol::Genesis;
 
 mod bench;
 mod bench_sdk;
+mod bounty;
 mod dev;
 mod participants;
 mod scan;
@@ -47,6 +48,9 @@ enum Command {
     Node(NodeArgs),
     /// Scan files with an engine, without a marketplace (one JSON line per file).
     Scan(scan::ScanArgs),
+    /// Post a bounty on files, or show one.
+    #[command(subcommand)]
+    Bounty(bounty::BountyCommand),
     /// Keystore files and balances.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
             Command::Node(args) => done(run_node(args).await),
             Command::Scan(args) => scan::run(args).await,
             Command::Wallet(command) => done(wallet::run(command).await),
+            Command::Bounty(command) => done(bounty::run(command).await),
             Command::Bench(command) => done(bench::run(command).await),
             Command::Engine(command) => done(participants::engine(command).await),
             Command::Arbiter(command) => done(participants::arbiter(command).await),

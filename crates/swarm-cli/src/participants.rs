@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) struct Connection {
     /// The node's URL.
     #[arg(long, env = "SWARM_NODE", default_value = "http://127.0.0.1:31337")]
-    node: String,
+    pub(crate) node: String,
     /// Keystore v3 JSON file of the account.
     #[arg(long, env = "SWARM_KEYFILE")]
     keyfile: Option<PathBuf>,
@@ -42,7 +42,7 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// The account's key, from the keystore or the raw key.
-    fn key(&self) -> anyhow::Result<PrivateKey> {
+    pub(crate) fn key(&self) -> anyhow::Result<PrivateKey> {
         match (&self.keyfile, &self.private_key) {
             (Some(_), Some(_)) => bail!("give --keyfile or --private-key, not both"),
             (None, Some(hex)) => hex
