@@ -552,18 +552,8 @@ impl<S: BountySource> AmbassadorBuilder<S> {
 
     /// Checks the configuration.
     pub fn build(self) -> Result<Ambassador<S>, AmbassadorError> {
-        let client = self
-            .client
-            .ok_or_else(|| AmbassadorError::Config("no node URL".into()))?;
-        if !crate::arbiter::is_http_url(client.base_url()) {
-            return Err(AmbassadorError::Config(format!(
-                "node URL {:?} must start with http:// or https://",
-                client.base_url()
-            )));
-        }
-        let key = self
-            .key
-            .ok_or_else(|| AmbassadorError::Config("no key".into()))?;
+        let (client, key) = crate::client::checked_connection(self.client, self.key)
+            .map_err(AmbassadorError::Config)?;
         if self.max_in_flight == 0 {
             return Err(AmbassadorError::Config(
                 "max_in_flight must be at least 1".into(),

@@ -403,11 +403,6 @@ pub enum ArbiterError {
     },
 }
 
-/// Whether `url` is an `http://` or `https://` URL.
-pub(crate) fn is_http_url(url: &str) -> bool {
-    url.starts_with("http://") || url.starts_with("https://")
-}
-
 fn node_error(context: impl Into<String>) -> impl FnOnce(ClientError) -> ArbiterError {
     let context = context.into();
     move |error| ArbiterError::Node { context, error }
@@ -530,18 +525,8 @@ impl<T: GroundTruth> ArbiterBuilder<T> {
 
     /// Checks the configuration.
     pub fn build(self) -> Result<Arbiter<T>, ArbiterError> {
-        let client = self
-            .client
-            .ok_or_else(|| ArbiterError::Config("no node URL".into()))?;
-        if !is_http_url(client.base_url()) {
-            return Err(ArbiterError::Config(format!(
-                "node URL {:?} must start with http:// or https://",
-                client.base_url()
-            )));
-        }
-        let key = self
-            .key
-            .ok_or_else(|| ArbiterError::Config("no key".into()))?;
+        let (client, key) = crate::client::checked_connection(self.client, self.key)
+            .map_err(ArbiterError::Config)?;
         if self.max_concurrency == 0 {
             return Err(ArbiterError::Config(
                 "max_concurrency must be at least 1".into(),

@@ -252,6 +252,23 @@ pub struct NodeClient {
     retry: RetryPolicy,
 }
 
+/// The node and key every participant builder needs, checked: a node URL
+/// that is http(s), and a key. The message says what is missing.
+pub(crate) fn checked_connection(
+    client: Option<NodeClient>,
+    key: Option<PrivateKey>,
+) -> std::result::Result<(NodeClient, PrivateKey), String> {
+    let client = client.ok_or("no node URL given")?;
+    let url = client.base_url();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!(
+            "node URL {url:?} must start with http:// or https://"
+        ));
+    }
+    let key = key.ok_or("no key given")?;
+    Ok((client, key))
+}
+
 /// How many blocks ahead signed transactions expire.
 const EXPIRY_BLOCKS: u64 = 100;
 

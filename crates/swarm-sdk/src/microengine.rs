@@ -268,21 +268,9 @@ impl<S: Scanner> MicroengineBuilder<S> {
 
     /// The engine.
     pub fn build(self) -> Result<Microengine<S>, EngineError> {
-        let client = match (self.client, self.node) {
-            (Some(c), _) => c,
-            (None, Some(url)) => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(EngineError::Config(format!(
-                        "node URL {url:?} must start with http:// or https://"
-                    )));
-                }
-                NodeClient::new(url)
-            }
-            (None, None) => return Err(EngineError::Config("no node URL given".into())),
-        };
-        let key = self
-            .key
-            .ok_or_else(|| EngineError::Config("no key given".into()))?;
+        let client = self.client.or(self.node.map(NodeClient::new));
+        let (client, key) =
+            crate::client::checked_connection(client, self.key).map_err(EngineError::Config)?;
         let address = key.address();
         let journal = self.journal.map(|p| journal_file(&p, &address));
         Ok(Microengine {
