@@ -34,8 +34,11 @@ pub(crate) struct DevArgs {
     /// Bounties to post before the run ends.
     #[arg(long, default_value_t = 10)]
     bounties: usize,
-    /// Also run this engine command (repeatable); it gets SWARM_NODE,
-    /// SWARM_KEYFILE and SWARM_PASSWORD in its environment.
+    /// Also run this engine (repeatable): a built-in one by name (`eicar`,
+    /// `clamav`, `yara`, run as `swarm engine run NAME`) or a shell command,
+    /// such as the binary of a crate made by `swarm new`. It gets
+    /// SWARM_NODE, SWARM_KEYFILE, SWARM_PASSWORD and SWARM_JOURNAL (in the
+    /// data directory) in its environment.
     #[arg(long = "engine", value_name = "CMD")]
     engines: Vec<String>,
     /// Leave the node running after the run (until Ctrl-C).
@@ -137,7 +140,8 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         signal.cancel();
     });
 
-    let result = marketplace(&args, &client, &data_dir, stop.clone()).await;
+    // The participants stop at the end of the run; the node, with --keep, only on Ctrl-C.
+    let result = marketplace(&args, &client, &data_dir, stop.child_token()).await;
 
     if args.keep && result.is_ok() && !stop.is_cancelled() {
         eprintln!(
@@ -210,10 +214,11 @@ async fn marketplace(
         let err = out.try_clone()?;
         let child = Command::new("sh")
             .arg("-c")
-            .arg(&e.name)
+            .arg(engine_command(&e.name)?)
             .env("SWARM_NODE", client.base_url())
             .env("SWARM_KEYFILE", &keyfile)
             .env("SWARM_PASSWORD", DEV_PASSWORD)
+            .env("SWARM_JOURNAL", data_dir.join(format!("journal-{i}")))
             .env("SWARM_COMMUNITY", &community)
             .stdin(Stdio::null())
             .stdout(out)
@@ -313,6 +318,20 @@ async fn marketplace(
         bail!("engine {:?} never asserted{log}", idle.name);
     }
     Ok(())
+}
+
+/// Engines built into the `swarm` binary, run by name as `swarm engine run NAME`.
+const BUILT_IN_ENGINES: [&str; 3] = ["eicar", "clamav", "yara"];
+
+/// The shell command of an `--engine` value: a built-in engine's name
+/// becomes this binary's `engine run NAME`; anything else is run as is.
+fn engine_command(spec: &str) -> anyhow::Result<String> {
+    if !BUILT_IN_ENGINES.contains(&spec.trim()) {
+        return Ok(spec.to_owned());
+    }
+    let exe = std::env::current_exe().context("cannot find the swarm binary")?;
+    let exe = exe.to_string_lossy().replace('\'', "'\\''");
+    Ok(format!("'{exe}' engine run {}", spec.trim()))
 }
 
 /// Stops an engine's whole process group: SIGTERM, then SIGKILL for what
@@ -476,8 +495,16 @@ fn verdict_word(v: bool) -> &'static str {
 
 fn print_tables(engines: &[EngineSummary], bounties: &[BountySummary]) {
     println!(
-        "\n{:<24} {:>8} {:>6} {:>6} {:>14} {:>14} {:>14} {:>14}",
-        "engine", "asserted", "right", "wrong", "bids won", "bids lost", "NCT before", "NCT after"
+        "\n{:<24} {:<42} {:>8} {:>6} {:>6} {:>14} {:>14} {:>14} {:>14}",
+        "engine",
+        "address",
+        "asserted",
+        "right",
+        "wrong",
+        "bids won",
+        "bids lost",
+        "NCT before",
+        "NCT after"
     );
     for e in engines {
         let name = if e.name.chars().count() > 24 {
@@ -487,8 +514,9 @@ fn print_tables(engines: &[EngineSummary], bounties: &[BountySummary]) {
             e.name.clone()
         };
         println!(
-            "{:<24} {:>8} {:>6} {:>6} {:>14} {:>14} {:>14} {:>14}",
+            "{:<24} {:<42} {:>8} {:>6} {:>6} {:>14} {:>14} {:>14} {:>14}",
             name,
+            e.address,
             e.artifacts_asserted,
             e.right,
             e.wrong,

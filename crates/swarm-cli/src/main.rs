@@ -16,6 +16,7 @@ mod bench;
 mod bench_sdk;
 mod bounty;
 mod dev;
+mod new;
 mod participants;
 mod scan;
 mod wallet;
@@ -46,6 +47,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Run a marketplace node.
     Node(NodeArgs),
+    /// Scaffold an engine (or arbiter, or ambassador) crate.
+    New(new::NewArgs),
     /// Scan files with an engine, without a marketplace (one JSON line per file).
     Scan(scan::ScanArgs),
     /// Post a bounty on files, or show one.
@@ -181,6 +184,7 @@ fn main() -> ExitCode {
             Command::Dev(args) => done(dev::run(args).await),
             Command::Node(args) => done(run_node(args).await),
             Command::Scan(args) => scan::run(args).await,
+            Command::New(args) => done(new::run(args)),
             Command::Wallet(command) => done(wallet::run(command).await),
             Command::Bounty(command) => done(bounty::run(command).await),
             Command::Bench(command) => done(bench::run(command).await),

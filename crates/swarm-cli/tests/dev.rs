@@ -107,3 +107,126 @@ fn swarm_dev_fails_clearly_when_an_engine_crashes() {
         "the engine's log is shown: {stderr}"
     );
 }
+
+/// Parses an NCT amount as `swarm dev` prints it (`12.5`) into wei.
+fn nct_to_wei(text: &str) -> u128 {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    assert!(frac.len() <= 18, "{text}");
+    let frac = format!("{frac:0<18}");
+    whole.parse::<u128>().unwrap() * 10u128.pow(18) + frac.parse::<u128>().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_final_table_matches_the_node() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use swarm_sdk::swarm_protocol::{Address, Guid};
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_swarm"))
+        .args(["dev", "--bounties", "10", "--keep", "--seed", "11"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--block-time-ms", "50", "--timeout-secs", "180"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    // The node stays up once the run is over and the tables are printed.
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("the node stays up") {
+                let _ = up_tx.send(Ok(()));
+            }
+        }
+        let _ = up_tx.send(Err(log));
+    });
+    let up = up_rx.recv_timeout(std::time::Duration::from_secs(200));
+    assert!(matches!(up, Ok(Ok(()))), "swarm dev did not finish: {up:?}");
+    let table: Vec<String> = lines_rx.try_iter().collect();
+
+    // The engine table: header, then one row per engine until a blank line.
+    let start = table.iter().position(|l| l.starts_with("engine ")).unwrap();
+    let engine_rows: Vec<&String> = table[start + 1..]
+        .iter()
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(engine_rows.len(), 1, "{table:#?}");
+    // The bounty table.
+    let start = table.iter().position(|l| l.starts_with("bounty ")).unwrap();
+    let bounty_rows: Vec<&String> = table[start + 1..]
+        .iter()
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(bounty_rows.len(), 10, "{table:#?}");
+
+    let client = swarm_sdk::NodeClient::new(format!("http://127.0.0.1:{port}"));
+    let mut asserted_by: std::collections::HashMap<Address, usize> = Default::default();
+    for row in &bounty_rows {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        let guid: Guid = fields[0].parse().unwrap();
+        let assertions: usize = fields[1].parse().unwrap();
+        let bounty = client.bounty(&guid).await.unwrap().unwrap();
+        assert_eq!(bounty.assertions.len(), assertions, "{row}");
+        let consensus = bounty.settlement.unwrap().outcome.consensus.unwrap();
+        let words: Vec<&str> = (0..bounty.num_artifacts as usize)
+            .map(|i| {
+                if consensus.get(i) {
+                    "malicious"
+                } else {
+                    "benign"
+                }
+            })
+            .collect();
+        assert_eq!(fields[2..].join(" "), words.join(", "), "{row}");
+        for a in &bounty.assertions {
+            *asserted_by.entry(a.author).or_default() += a.mask.iter().count();
+        }
+    }
+    for row in engine_rows {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        let at = fields.iter().position(|f| f.starts_with("0x")).unwrap();
+        let address: Address = fields[at].parse().unwrap();
+        let numbers = &fields[at + 1..];
+        let (asserted, right, wrong): (usize, usize, usize) = (
+            numbers[0].parse().unwrap(),
+            numbers[1].parse().unwrap(),
+            numbers[2].parse().unwrap(),
+        );
+        assert_eq!(asserted, right + wrong, "{row}");
+        assert_eq!(asserted, asserted_by[&address], "{row}");
+        assert_eq!(wrong, 0, "the EICAR engine is always right: {row}");
+        let before = nct_to_wei(numbers[5]);
+        let after = nct_to_wei(numbers[6]);
+        let balance = client.balance(&address).await.unwrap();
+        assert_eq!(
+            after,
+            balance.wei(),
+            "NCT after is the node's balance: {row}"
+        );
+        assert_eq!(before, 1000 * 10u128.pow(18), "{row}");
+        assert!(after > before, "{row}");
+    }
+
+    // Ctrl-C stops the kept node cleanly.
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

@@ -3,6 +3,7 @@ mod ambassador;
 mod arbiter;
 mod bid;
 mod client;
+mod env;
 mod events;
 mod filter;
 mod journal;
@@ -22,6 +23,7 @@ pub use client::{
     ArtifactInfo, BlockInfo, ClientError, CommunityParameters, NodeClient, Receipt, RetryPolicy,
     StakingParameters, Status, Submitted, Uploaded,
 };
+pub use env::{shutdown_on_signal, Connection, ConnectionError, DEFAULT_NODE};
 pub use events::{EventStream, NodeEvent};
 pub use filter::{Comparison, Filter, FilterError, Filters};
 pub use journal::{
@@ -32,3 +34,9 @@ pub use scanner::{
     Artifact, ArtifactKind, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo,
     Stix, Verdict,
 };
+
+/// The protocol crate, for keys, addresses and amounts, so that a
+/// participant crate needs only this one dependency.
+pub use swarm_protocol;
+/// The cancellation token the runtimes' `shutdown` takes.
+pub use tokio_util::sync::CancellationToken;

@@ -36,6 +36,45 @@ pub struct Artifact {
     pub metadata: ArtifactMetadata,
 }
 
+impl Artifact {
+    /// A file outside any bounty, as `swarm scan` and an engine's own tests
+    /// scan it: a nil bounty guid, index 0, and its size as metadata.
+    pub fn file(content: impl Into<Bytes>) -> Self {
+        let content = content.into();
+        Artifact {
+            bounty_guid: Guid::nil(),
+            index: 0,
+            kind: ArtifactKind::File,
+            metadata: ArtifactMetadata {
+                filesize: Some(content.len() as u64),
+                ..ArtifactMetadata::default()
+            },
+            content,
+        }
+    }
+
+    /// A URL outside any bounty.
+    pub fn url(url: impl Into<String>) -> Self {
+        let url = url.into();
+        Artifact {
+            bounty_guid: Guid::nil(),
+            index: 0,
+            kind: ArtifactKind::Url,
+            content: Bytes::from(url.clone().into_bytes()),
+            metadata: ArtifactMetadata {
+                uri: Some(url),
+                ..ArtifactMetadata::default()
+            },
+        }
+    }
+
+    /// Names the artifact, as an ambassador's `filename` metadata does.
+    pub fn with_filename(mut self, name: impl Into<String>) -> Self {
+        self.metadata.filename = Some(name.into());
+        self
+    }
+}
+
 /// An engine's opinion of an artifact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -286,6 +325,18 @@ mod tests {
             serde_json::from_value(serde_json::json!({"heuristic": true, "vendor": "x"})).unwrap();
         assert_eq!(parsed.malware_family, "");
         assert_eq!(parsed.extra["vendor"], "x");
+    }
+
+    #[test]
+    fn artifacts_outside_a_bounty() {
+        let f = Artifact::file(&b"abc"[..]).with_filename("a.txt");
+        assert_eq!(f.kind, ArtifactKind::File);
+        assert_eq!(f.metadata.filesize, Some(3));
+        assert_eq!(f.metadata.filename.as_deref(), Some("a.txt"));
+        let u = Artifact::url("https://example.com/");
+        assert_eq!(u.kind, ArtifactKind::Url);
+        assert_eq!(&u.content[..], b"https://example.com/");
+        assert_eq!(u.metadata.uri.as_deref(), Some("https://example.com/"));
     }
 
     #[test]
