@@ -1,4 +1,5 @@
-//! `swarm wallet new|show|balance`: keystore v3 files and what they hold.
+//! `swarm wallet new|show|balance|faucet`: keystore v3 files, what they
+//! hold, and NCT from a development community's faucet.
 //!
 //! The password comes from `SWARM_PASSWORD` or, in a terminal, a prompt.
 
@@ -6,11 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use swarm_protocol::{Address, KdfStrength, Keystore, PrivateKey};
+use swarm_protocol::{Address, Amount, KdfStrength, Keystore, Mint, PrivateKey};
 use swarm_sdk::NodeClient;
 
 /// `swarm wallet` subcommands.
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub(crate) enum WalletCommand {
     /// Create a key and write it as an encrypted keystore v3 file.
     New(NewArgs),
@@ -18,6 +19,23 @@ pub(crate) enum WalletCommand {
     Show(ShowArgs),
     /// Show an account's NCT balance and stake.
     Balance(BalanceArgs),
+    /// Mint NCT to the key from the community's faucet (development
+    /// communities only).
+    Faucet(FaucetArgs),
+}
+
+/// `swarm wallet faucet` flags.
+#[derive(Args)]
+pub(crate) struct FaucetArgs {
+    /// NCT to mint (at most the faucet's max_per_mint).
+    #[arg(long, value_name = "NCT", default_value = "1000", value_parser = parse_nct)]
+    amount: Amount,
+    #[command(flatten)]
+    connection: crate::participants::Connection,
+}
+
+fn parse_nct(s: &str) -> Result<Amount, String> {
+    Amount::parse_nct(s).map_err(|e| e.to_string())
 }
 
 /// `swarm wallet new` flags.
@@ -140,6 +158,29 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<()> {
             println!("{address}");
             println!("  balance  {balance}");
             println!("  staked   {staked}");
+        }
+        WalletCommand::Faucet(args) => {
+            let key = args.connection.key()?;
+            let node = &args.connection.node;
+            let client = NodeClient::new(node.clone());
+            let community = client
+                .parameters()
+                .await
+                .with_context(|| format!("cannot reach the node {node}"))?
+                .community;
+            let mint = Mint {
+                to: key.address(),
+                amount: args.amount,
+            };
+            let signed = client.sign(&key, &community, mint).await?;
+            for result in client.submit(&[signed], true).await? {
+                result.with_context(|| {
+                    format!("the faucet of community {community:?} refused the mint")
+                })?;
+            }
+            let balance = client.balance(&key.address()).await?;
+            println!("{}", key.address());
+            println!("  balance  {}", balance.to_nct_string());
         }
     }
     Ok(())

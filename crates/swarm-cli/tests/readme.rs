@@ -1,0 +1,232 @@
+//! The README's commands, kept honest.
+//!
+//! Every `swarm` command line in the README's shell blocks must name a real
+//! subcommand and only flags that subcommand takes, and must be exercised
+//! by a test; the table in `exercised_by` says which, and this file runs the
+//! ones no other test does ("A marketplace by hand" and `--genesis`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn swarm() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_swarm"))
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap()
+}
+
+/// The `swarm ...` lines of the README's `sh` blocks, comments removed.
+fn readme_commands() -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    for line in readme().lines() {
+        if line.starts_with("```") {
+            in_sh = line == "```sh";
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        let code = line.split(" #").next().unwrap().trim();
+        if let Some(rest) = code.strip_prefix("cargo run --release -p swarm-cli -- ") {
+            commands.push(format!("swarm {rest}"));
+        } else if code.starts_with("swarm ") {
+            commands.push(code.to_owned());
+        }
+    }
+    commands
+}
+
+/// Where each README command runs in the test suite.
+fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
+    match subcommand {
+        ["dev"] => &["tests/dev.rs", "tests/new.rs"],
+        ["new"] => &["tests/new.rs", "tests/new_interactive.rs"],
+        ["node"] => &["tests/durability.rs", "tests/readme.rs"],
+        ["engine", "run"] | ["arbiter", "run"] | ["ambassador", "run"] => &["tests/readme.rs"],
+        ["scan"] => &["tests/scan.rs"],
+        ["wallet", "faucet"] => &["tests/readme.rs"],
+        ["wallet", _] => &["tests/wallet.rs"],
+        ["bounty", _] => &["tests/bounty.rs"],
+        _ => &[],
+    }
+}
+
+#[test]
+fn every_readme_command_is_real_and_tested() {
+    let commands = readme_commands();
+    assert!(commands.len() >= 15, "{commands:#?}");
+    for command in &commands {
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        // The subcommand: one word, or two for the grouped commands.
+        let depth = match words[0] {
+            "wallet" | "bounty" | "engine" | "arbiter" | "ambassador" => 2,
+            _ => 1,
+        };
+        let subcommand = &words[..depth];
+        let tests = exercised_by(subcommand);
+        assert!(!tests.is_empty(), "no test runs `{command}`");
+        for test in tests {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(test);
+            let source = std::fs::read_to_string(&path).unwrap();
+            let last = subcommand[depth - 1];
+            assert!(
+                source.contains(&format!("\"{last}\"")),
+                "{test} does not run `swarm {}`",
+                subcommand.join(" ")
+            );
+        }
+        let help = swarm().args(subcommand).arg("--help").output().unwrap();
+        assert!(
+            help.status.success(),
+            "`swarm {}` is not a command",
+            subcommand.join(" ")
+        );
+        let help = String::from_utf8_lossy(&help.stdout);
+        for flag in words.iter().filter(|w| w.starts_with("--")) {
+            let flag = flag.split('=').next().unwrap();
+            assert!(
+                help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                "`{command}`: `swarm {}` has no {flag}",
+                subcommand.join(" ")
+            );
+        }
+    }
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn hex_key(i: u32) -> String {
+    format!("0x{}", hex::encode(swarm_node::dev_key(i).to_bytes()))
+}
+
+/// "A marketplace by hand": a node started from a genesis file, then an
+/// engine, an arbiter and an ambassador, each its own `swarm` process, as
+/// the README runs them; the ambassador's `--check` passes.
+#[test]
+fn a_marketplace_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut genesis = swarm_node::dev_genesis();
+    genesis.parameters.block_time_ms = Some(50);
+    let genesis_file = dir.path().join("community.toml");
+    std::fs::write(&genesis_file, genesis.to_toml()).unwrap();
+    let port = free_port();
+    let node = format!("http://127.0.0.1:{port}");
+    let _node = Process(
+        swarm()
+            .args(["node", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--genesis")
+            .arg(&genesis_file)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the node never listened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let keyfile = dir.path().join("engine.json");
+    let wallet = |args: &[&str]| {
+        let output = swarm()
+            .arg("wallet")
+            .args(args)
+            .arg("--keyfile")
+            .arg(&keyfile)
+            .env("SWARM_NODE", &node)
+            .env("SWARM_PASSWORD", "by hand")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "wallet {args:?}: {stderr}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let address = wallet(&["new", "--light"]);
+    let minted = wallet(&["faucet"]);
+    assert!(minted.starts_with(address.trim()), "{minted}");
+    assert!(minted.contains("balance  1000"), "{minted}");
+    let _engine = Process(
+        swarm()
+            .args(["engine", "run", "eicar", "--keyfile"])
+            .arg(&keyfile)
+            .arg("--journal")
+            .arg(dir.path().join("journal"))
+            .env("SWARM_NODE", &node)
+            .env("SWARM_PASSWORD", "by hand")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _arbiter = Process(
+        swarm()
+            .args([
+                "arbiter",
+                "run",
+                "--private-key",
+                &hex_key(1),
+                "--truth",
+                "eicar",
+            ])
+            .env("SWARM_NODE", &node)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Let the engine and the arbiter subscribe.
+    std::thread::sleep(Duration::from_secs(2));
+    let ambassador = swarm()
+        .args(["ambassador", "run", "--private-key", &hex_key(0)])
+        .args(["--bounties", "3", "--check", "--interval-ms", "100"])
+        .args(["--duration", "5", "--json"])
+        .env("SWARM_NODE", &node)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ambassador.stderr);
+    assert!(ambassador.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&ambassador.stdout).unwrap();
+    let outcomes = report["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 3, "{report}");
+    for outcome in outcomes {
+        assert_eq!(outcome["assertions"], 1, "the engine asserted: {outcome}");
+    }
+
+    // More than the faucet gives at once is refused, and the error says so.
+    let refused = swarm()
+        .args(["wallet", "faucet", "--amount", "1000000000", "--keyfile"])
+        .arg(&keyfile)
+        .env("SWARM_NODE", &node)
+        .env("SWARM_PASSWORD", "by hand")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("refused the mint"), "{stderr}");
+}
