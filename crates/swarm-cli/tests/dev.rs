@@ -230,3 +230,22 @@ async fn the_final_table_matches_the_node() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn swarm_dev_fails_clearly_when_an_engine_never_asserts() {
+    let output = Command::new(env!("CARGO_BIN_EXE_swarm"))
+        .args(["dev", "--bounties", "2", "--listen", "127.0.0.1:0"])
+        .args(["--block-time-ms", "50", "--timeout-secs", "120"])
+        .args(["--engine", "echo listening; sleep 600"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("engine \"echo listening; sleep 600\" never asserted; its log is"),
+        "{stderr}"
+    );
+    // The run itself completed: the table is printed before the verdict.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("NCT after"), "{stdout}");
+}
