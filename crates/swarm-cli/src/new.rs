@@ -723,12 +723,33 @@ fn create(answers: &Answers, output_dir: &Path, sdk: &Path) -> anyhow::Result<Pa
                 .context("cannot write Cargo.lock")?;
         }
     }
+    format_sources(staging.path(), &rendered);
     let staged = staging.keep();
     if let Err(e) = std::fs::rename(&staged, &dir) {
         let _ = std::fs::remove_dir_all(&staged);
         return Err(e).with_context(|| format!("cannot create {}", dir.display()));
     }
     Ok(dir)
+}
+
+/// Lays out the generated Rust code as `cargo fmt` would, when rustfmt is
+/// installed (it comes with every rustup toolchain); without it the code
+/// is just as valid, only laid out by the template.
+fn format_sources(dir: &Path, rendered: &[(&'static str, String)]) {
+    let sources: Vec<PathBuf> = rendered
+        .iter()
+        .filter(|(path, _)| path.ends_with(".rs"))
+        .map(|(path, _)| dir.join(path))
+        .collect();
+    let formatted = std::process::Command::new("rustfmt")
+        .args(["--edition", "2021"])
+        .args(&sources)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !formatted.is_ok_and(|s| s.success()) {
+        tracing::debug!("rustfmt is not available; the generated code is left as rendered");
+    }
 }
 
 #[cfg(test)]

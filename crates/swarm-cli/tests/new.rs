@@ -297,7 +297,16 @@ fn bad_answers_are_refused_and_nothing_is_written() {
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 
     // An existing crate is never overwritten.
-    new_crate(out.path(), &["--name", "Twice"]);
+    let twice = new_crate(out.path(), &["--name", "Twice"]);
+    // The generated code is laid out as `cargo fmt` would.
+    let fmt = Command::new("rustfmt")
+        .args(["--edition", "2021", "--check"])
+        .arg(twice.join("src/lib.rs"))
+        .arg(twice.join("src/main.rs"))
+        .arg(twice.join("tests/participant.rs"))
+        .output()
+        .unwrap();
+    assert!(fmt.status.success(), "{}", text(&fmt));
     let again = swarm()
         .args(["new", "--no-input", "--name", "Twice", "--output-dir"])
         .arg(out.path())
