@@ -4,8 +4,9 @@
 //! each block atomically to a [`Store`] (SQLite by default, PostgreSQL for
 //! several nodes sharing one database), keeps artifacts content-addressed on
 //! disk ([`ArtifactStore`]), and serves the HTTP and WebSocket API of SPEC §4
-//! ([`api::app`]). The rules themselves live in `swarm-protocol`; the node
-//! adds ordering, durability and transport.
+//! ([`api::app`]) with the marketplace explorer, web pages at `/`. The
+//! rules themselves live in `swarm-protocol`; the node adds ordering,
+//! durability and transport.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,6 +25,7 @@ pub mod api;
 mod artifacts;
 mod chain;
 mod dev;
+mod explorer;
 mod follower;
 mod limits;
 mod metrics;
@@ -42,4 +44,4 @@ pub use dev::{dev_genesis, dev_key};
 pub use limits::{Rate, WriteLimits};
 pub use metrics::Metrics;
 pub use node::{open_store, start, NodeConfig, NodeError, RunningNode};
-pub use store::{SqlStore, Store, StoreError};
+pub use store::{BlockBucket, SqlStore, Store, StoreError};

@@ -148,6 +148,7 @@ pub fn app(state: AppState) -> Router {
         .route("/events", get(events::subscribe))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::serve))
+        .merge(crate::explorer::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(envelope_rejections))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -184,7 +185,8 @@ where
 /// The safety net under the handlers' own error handling: an error answer
 /// that is not JSON (a framework rejection such as 405 Method Not Allowed,
 /// or a layer's plain-text refusal) is rewritten into the FAIL envelope,
-/// keeping its status and headers.
+/// keeping its status and headers. The explorer's HTML error pages are
+/// answers meant for people and pass through.
 async fn envelope_rejections(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = reads::short(request.uri().path());
@@ -193,12 +195,12 @@ async fn envelope_rejections(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    let passes = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if passes {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -34,7 +34,7 @@ use swarm_protocol::{
     Transfer, Tx, TxBody, H256,
 };
 
-use super::{BlockSummary, Store, StoreError};
+use super::{BlockBucket, BlockSummary, Store, StoreError};
 use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 
 /// A fresh, empty database the suite can open store instances on.
@@ -66,6 +66,8 @@ macro_rules! store_conformance_tests {
             sequencer_lock_exclusive,
             reopen_sees_everything,
             racing_commits_one_wins,
+            block_activity_buckets,
+            transactions_by_sender,
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
@@ -913,4 +915,79 @@ pub async fn racing_commits_one_wins(db: &impl Database) {
             "round {round}"
         );
     }
+}
+
+/// `block_activity(since, width)`: blocks from `since` on grouped by
+/// timestamp into buckets of `width` ms, with first/last block and the
+/// transactions they hold — checked against a model for several windows.
+pub async fn block_activity_buckets(db: &impl Database) {
+    let store = db.open().await;
+    assert_eq!(store.block_activity(0, 1000).await.unwrap(), Vec::new());
+    assert!(
+        store.block_activity(0, 0).await.is_err(),
+        "a zero-width bucket is refused"
+    );
+    let blocks = ChainBuilder::new().chain(40);
+    commit_all(store.as_ref(), &blocks).await;
+    let start = blocks[0].header.timestamp_ms;
+    for (since, width) in [
+        (0, 1000),
+        (start, 200),
+        (start + 275, 300),
+        (start + 50 * 39, 60_000),
+        (start + 50 * 40, 1000),
+    ] {
+        let mut model: Vec<BlockBucket> = Vec::new();
+        for b in blocks.iter().filter(|b| b.header.timestamp_ms >= since) {
+            let bucket = b.header.timestamp_ms / width * width;
+            let n = b.txs.len() as u64;
+            match model.last_mut() {
+                Some(last) if last.start_ms == bucket => {
+                    last.last_block = b.header.number;
+                    last.transactions += n;
+                }
+                _ => model.push(BlockBucket {
+                    start_ms: bucket,
+                    first_block: b.header.number,
+                    last_block: b.header.number,
+                    transactions: n,
+                }),
+            }
+        }
+        assert_eq!(
+            store.block_activity(since, width).await.unwrap(),
+            model,
+            "since {since}, buckets of {width} ms"
+        );
+    }
+}
+
+/// `transactions_from(sender, limit)`: that sender's transactions only,
+/// newest first, at most `limit`.
+pub async fn transactions_by_sender(db: &impl Database) {
+    let store = db.open().await;
+    let blocks = ChainBuilder::new().chain(12);
+    commit_all(store.as_ref(), &blocks).await;
+    let all: Vec<TxRecord> = blocks.iter().flat_map(|b| b.txs.clone()).collect();
+    for signer in [1, 3] {
+        let sender = key(signer).address();
+        let mut model: Vec<TxRecord> = all.iter().filter(|t| t.from == sender).cloned().collect();
+        model.reverse();
+        assert!(
+            model.len() > 3,
+            "the chain has transactions from key {signer}"
+        );
+        assert_eq!(store.transactions_from(&sender, 1000).await.unwrap(), model);
+        assert_eq!(
+            store.transactions_from(&sender, 3).await.unwrap(),
+            model[..3].to_vec()
+        );
+    }
+    assert_eq!(
+        store
+            .transactions_from(&key(99).address(), 10)
+            .await
+            .unwrap(),
+        Vec::new()
+    );
 }

@@ -16,7 +16,7 @@ mod sql;
 pub mod conformance;
 
 use async_trait::async_trait;
-use swarm_protocol::H256;
+use swarm_protocol::{Address, H256};
 
 use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 
@@ -69,6 +69,19 @@ pub struct BlockSummary {
     pub transactions: Vec<H256>,
 }
 
+/// Blocks sealed within one time bucket (see [`Store::block_activity`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BlockBucket {
+    /// Start of the bucket: Unix milliseconds, a multiple of the bucket width.
+    pub start_ms: u64,
+    /// The first block sealed in the bucket.
+    pub first_block: u64,
+    /// The last block sealed in the bucket.
+    pub last_block: u64,
+    /// Transactions in the bucket's blocks.
+    pub transactions: u64,
+}
+
 /// Where the chain lives.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -106,6 +119,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         after: Option<(u64, u32)>,
         limit: u32,
     ) -> Result<Vec<EventRecord>>;
+
+    /// Blocks sealed at or after `since_ms` (Unix milliseconds), grouped
+    /// into buckets of `bucket_ms` by timestamp, oldest first; buckets
+    /// without a block are left out. Block timestamps never decrease, so a
+    /// bucket's blocks are consecutive. `bucket_ms` must not be zero.
+    async fn block_activity(&self, since_ms: u64, bucket_ms: u64) -> Result<Vec<BlockBucket>>;
+
+    /// Up to `limit` committed transactions sent by `sender`, newest first.
+    async fn transactions_from(&self, sender: &Address, limit: u32) -> Result<Vec<TxRecord>>;
 
     /// Records the URL at which the sequencer takes submissions.
     async fn set_sequencer_url(&self, url: &str) -> Result<()>;

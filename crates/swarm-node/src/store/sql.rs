@@ -14,7 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AnyPool, Connection, Executor, Row};
 use swarm_protocol::{keccak256, Address, Signature, SignedTx, H256};
 
-use super::{BlockSummary, Result, Store, StoreError};
+use super::{BlockBucket, BlockSummary, Result, Store, StoreError};
 use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 
 const SQLITE_SCHEMA: &str = r#"
@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (block_number, seq)
 );
 CREATE INDEX IF NOT EXISTS events_by_tx ON events (txhash);
+CREATE INDEX IF NOT EXISTS blocks_by_time ON blocks (timestamp_ms);
+CREATE INDEX IF NOT EXISTS transactions_by_sender ON transactions (sender, block_number, idx);
 CREATE TABLE IF NOT EXISTS snapshots (block_number INTEGER PRIMARY KEY, state BLOB NOT NULL);
 "#;
 
@@ -82,6 +84,8 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (block_number, seq)
 );
 CREATE INDEX IF NOT EXISTS events_by_tx ON events (txhash);
+CREATE INDEX IF NOT EXISTS blocks_by_time ON blocks (timestamp_ms);
+CREATE INDEX IF NOT EXISTS transactions_by_sender ON transactions (sender, block_number, idx);
 CREATE TABLE IF NOT EXISTS snapshots (block_number BIGINT PRIMARY KEY, state BYTEA NOT NULL);
 "#;
 
@@ -564,6 +568,67 @@ impl Store for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_event).collect()
+    }
+
+    async fn block_activity(&self, since_ms: u64, bucket_ms: u64) -> Result<Vec<BlockBucket>> {
+        if bucket_ms == 0 {
+            return Err(StoreError::Corrupt(
+                "block_activity: a bucket of 0 ms".into(),
+            ));
+        }
+        // Blocks first, then their transactions counted per block range:
+        // both use an index, and empty blocks cost no join.
+        let rows = sqlx::query(
+            "SELECT timestamp_ms / $2 AS bucket, MIN(number) AS first_block, \
+             MAX(number) AS last_block FROM blocks WHERE timestamp_ms >= $1 \
+             GROUP BY timestamp_ms / $2 ORDER BY bucket",
+        )
+        .bind(to_i64(since_ms)?)
+        .bind(to_i64(bucket_ms)?)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut buckets = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let bucket = to_u64(row.try_get("bucket")?)?;
+            buckets.push(BlockBucket {
+                start_ms: bucket.saturating_mul(bucket_ms),
+                first_block: to_u64(row.try_get("first_block")?)?,
+                last_block: to_u64(row.try_get("last_block")?)?,
+                transactions: 0,
+            });
+        }
+        let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
+            return Ok(buckets);
+        };
+        let counts = sqlx::query(
+            "SELECT block_number, COUNT(*) AS n FROM transactions \
+             WHERE block_number >= $1 AND block_number <= $2 GROUP BY block_number",
+        )
+        .bind(to_i64(first.first_block)?)
+        .bind(to_i64(last.last_block)?)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &counts {
+            let block = to_u64(row.try_get("block_number")?)?;
+            let n = to_u64(row.try_get("n")?)?;
+            let at = buckets.partition_point(|b| b.last_block < block);
+            if let Some(b) = buckets.get_mut(at) {
+                b.transactions = b.transactions.saturating_add(n);
+            }
+        }
+        Ok(buckets)
+    }
+
+    async fn transactions_from(&self, sender: &Address, limit: u32) -> Result<Vec<TxRecord>> {
+        let rows = sqlx::query(
+            "SELECT hash, block_number, idx, name, sender, raw, signature FROM transactions \
+             WHERE sender = $1 ORDER BY block_number DESC, idx DESC LIMIT $2",
+        )
+        .bind(sender.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_tx).collect()
     }
 
     async fn set_sequencer_url(&self, url: &str) -> Result<()> {

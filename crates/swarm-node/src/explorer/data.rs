@@ -1,0 +1,376 @@
+//! What the explorer shows, computed from the committed registry and the
+//! store: the overview's numbers, per-engine statistics, a bounty's
+//! per-artifact outcome, an account's activity.
+//!
+//! Engine statistics are derived, not stored: every settled bounty keeps its
+//! assertions, revealed verdicts, consensus and payouts in the registry, so
+//! an engine's record is a fold over them. That keeps the chain the single
+//! source of truth and needs no new table; the cost is one pass over the
+//! bounties per page, which is cheap next to rendering at the sizes a
+//! community reaches (see docs/DECISIONS.md).
+
+use std::collections::BTreeMap;
+
+use swarm_protocol::{Address, Amount, Assertion, Bounty, PayoutRole, Registry, Round};
+
+use crate::store::{BlockBucket, Store, StoreError};
+
+/// Milliseconds in a minute and a day.
+pub(crate) const MINUTE_MS: u64 = 60_000;
+const DAY_MS: u64 = 86_400_000;
+
+/// Minutes shown by the "settled per minute" chart.
+pub(crate) const CHART_MINUTES: u64 = 30;
+
+/// The window over which transactions per second are measured.
+const TX_RATE_WINDOW_MS: u64 = 10_000;
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The overview page's numbers.
+#[derive(Debug, Clone)]
+pub(crate) struct Overview {
+    /// Community name.
+    pub(crate) community: String,
+    /// Height of the last block.
+    pub(crate) block: u64,
+    /// Its timestamp, Unix milliseconds.
+    pub(crate) block_time_ms: Option<u64>,
+    /// Transactions per second over the last ten seconds.
+    pub(crate) tx_per_sec: f64,
+    /// Unsettled bounties per round, in round order.
+    pub(crate) open_by_round: Vec<(Round, usize)>,
+    /// Bounties settled since midnight UTC.
+    pub(crate) settled_today: usize,
+    /// Bounties ever posted.
+    pub(crate) bounties: usize,
+    /// NCT held by unsettled bounties.
+    pub(crate) escrow: Amount,
+    /// NCT staked by arbiters.
+    pub(crate) staked: Amount,
+    /// Whitelisted arbiters.
+    pub(crate) arbiters: usize,
+    /// Settlements per minute, oldest first: (minute start ms, count).
+    pub(crate) settled_per_minute: Vec<(u64, u64)>,
+}
+
+/// Computes the overview at `now_ms`.
+pub(crate) async fn overview(
+    community: &str,
+    store: &dyn Store,
+    facts: RegistryFacts,
+    tip: Option<(u64, u64)>,
+    now_ms: u64,
+) -> Result<Overview, StoreError> {
+    let today = store
+        .block_activity(now_ms - now_ms % DAY_MS, DAY_MS)
+        .await?;
+    let first_today = today.first().map(|b| b.first_block);
+    let recent = store
+        .block_activity(now_ms.saturating_sub(TX_RATE_WINDOW_MS), 1000)
+        .await?;
+    let recent_txs: u64 = recent.iter().map(|b| b.transactions).sum();
+    let chart_start = (now_ms / MINUTE_MS).saturating_sub(CHART_MINUTES - 1) * MINUTE_MS;
+    let minutes = store.block_activity(chart_start, MINUTE_MS).await?;
+
+    let settled_today = match first_today {
+        Some(first) => facts.settled_blocks.iter().filter(|&&b| b >= first).count(),
+        None => 0,
+    };
+    Ok(Overview {
+        community: community.to_owned(),
+        block: tip.map(|t| t.0).unwrap_or(0),
+        block_time_ms: tip.map(|t| t.1),
+        tx_per_sec: recent_txs as f64 / (TX_RATE_WINDOW_MS as f64 / 1000.0),
+        open_by_round: facts.open_by_round,
+        settled_today,
+        bounties: facts.bounties,
+        escrow: facts.escrow,
+        staked: facts.staked,
+        arbiters: facts.arbiters,
+        settled_per_minute: per_bucket(chart_start, MINUTE_MS, CHART_MINUTES, &minutes, {
+            let mut blocks = facts.settled_blocks;
+            blocks.sort_unstable();
+            blocks
+        }),
+    })
+}
+
+/// Counts `events` (sorted block numbers) per time bucket: `n` buckets of
+/// `width` ms from `start`, using the blocks each bucket holds.
+pub(crate) fn per_bucket(
+    start: u64,
+    width: u64,
+    n: u64,
+    buckets: &[BlockBucket],
+    events: Vec<u64>,
+) -> Vec<(u64, u64)> {
+    (0..n)
+        .map(|i| {
+            let at = start + i * width;
+            let count = buckets
+                .iter()
+                .find(|b| b.start_ms == at)
+                .map(|b| {
+                    let lo = events.partition_point(|&e| e < b.first_block);
+                    let hi = events.partition_point(|&e| e <= b.last_block);
+                    (hi - lo) as u64
+                })
+                .unwrap_or(0);
+            (at, count)
+        })
+        .collect()
+}
+
+/// What the overview needs from the registry, read in one short lock.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RegistryFacts {
+    open_by_round: Vec<(Round, usize)>,
+    settled_blocks: Vec<u64>,
+    bounties: usize,
+    escrow: Amount,
+    staked: Amount,
+    arbiters: usize,
+}
+
+/// Reads the overview's registry facts.
+pub(crate) fn registry_facts(r: &Registry) -> RegistryFacts {
+    let block = r.block();
+    let mut open: BTreeMap<Round, usize> = [Round::Assertion, Round::Reveal, Round::Vote]
+        .into_iter()
+        .map(|round| (round, 0))
+        .collect();
+    let mut settled_blocks = Vec::new();
+    for b in r.bounties_newest_first() {
+        match &b.settlement {
+            Some(s) => settled_blocks.push(s.block),
+            None => {
+                let round = b.round(block);
+                if round != Round::Finished {
+                    *open.entry(round).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    RegistryFacts {
+        open_by_round: open.into_iter().collect(),
+        settled_blocks,
+        bounties: r.bounty_count(),
+        escrow: r.escrow(),
+        staked: r.stakes().values().flatten().map(|e| e.amount).sum(),
+        arbiters: r.arbiters().len(),
+    }
+}
+
+/// One engine's record over every bounty it asserted on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EngineStats {
+    /// The engine's address.
+    pub(crate) address: Address,
+    /// Bounties asserted on.
+    pub(crate) bounties: usize,
+    /// Artifacts asserted on (mask bits), settled or not.
+    pub(crate) artifacts: usize,
+    /// Artifacts where the engine agreed with the arbiters' consensus.
+    pub(crate) right: usize,
+    /// Artifacts where it did not (or never revealed).
+    pub(crate) wrong: usize,
+    /// Net NCT gained over the settled bounties it came out ahead on.
+    pub(crate) won: Amount,
+    /// Net NCT lost over the settled bounties it came out behind on.
+    pub(crate) lost: Amount,
+    /// Last block in which it asserted or revealed.
+    pub(crate) last_seen: u64,
+    /// Per settled bounty with a consensus, by settlement block: (block,
+    /// right, wrong).
+    pub(crate) history: Vec<(u64, usize, usize)>,
+}
+
+impl EngineStats {
+    /// Right / (right + wrong), when anything was judged.
+    pub(crate) fn accuracy(&self) -> Option<f64> {
+        let judged = self.right + self.wrong;
+        (judged > 0).then(|| self.right as f64 / judged as f64)
+    }
+
+    /// Won minus lost, as a signed wei count for sorting.
+    fn net(&self) -> i128 {
+        i128::try_from(self.won.wei())
+            .unwrap_or(i128::MAX)
+            .saturating_sub(i128::try_from(self.lost.wei()).unwrap_or(i128::MAX))
+    }
+}
+
+/// Whether assertion `a` was right on artifact `i`, judged against
+/// `consensus` as settlement judges it: an unrevealed assertion is wrong.
+pub(crate) fn judged_right(a: &Assertion, i: usize, consensus: &swarm_protocol::Bits256) -> bool {
+    a.revealed
+        .as_ref()
+        .is_some_and(|r| r.verdicts.get(i) == consensus.get(i))
+}
+
+/// What assertion `index` of `bounty` was paid at settlement.
+pub(crate) fn expert_payout(bounty: &Bounty, index: usize) -> Option<Amount> {
+    let settlement = bounty.settlement.as_ref()?;
+    let author = bounty.assertions.get(index)?.author;
+    // Experts are listed by assertion index; one account asserts once.
+    settlement
+        .outcome
+        .payouts
+        .iter()
+        .filter(|p| p.role == PayoutRole::Expert && p.account == author)
+        .map(|p| p.amount)
+        .next()
+        .or(Some(Amount::ZERO))
+}
+
+/// Folds every bounty into per-engine records, best net earnings first.
+pub(crate) fn engine_stats(r: &Registry) -> Vec<EngineStats> {
+    let mut engines: BTreeMap<Address, EngineStats> = BTreeMap::new();
+    // Oldest first, so each engine's history is in settlement order.
+    let bounties: Vec<&Bounty> = r.bounties_newest_first().collect();
+    for bounty in bounties.iter().rev() {
+        add_bounty(&mut engines, bounty);
+    }
+    let mut all: Vec<EngineStats> = engines.into_values().collect();
+    for e in &mut all {
+        e.history.sort_by_key(|h| h.0);
+    }
+    all.sort_by(|a, b| {
+        b.net()
+            .cmp(&a.net())
+            .then(b.artifacts.cmp(&a.artifacts))
+            .then(a.address.cmp(&b.address))
+    });
+    all
+}
+
+fn add_bounty(engines: &mut BTreeMap<Address, EngineStats>, bounty: &Bounty) {
+    let settlement = bounty.settlement.as_ref();
+    let consensus = settlement.and_then(|s| s.outcome.consensus);
+    for (index, a) in bounty.assertions.iter().enumerate() {
+        let e = engines.entry(a.author).or_insert_with(|| EngineStats {
+            address: a.author,
+            ..EngineStats::default()
+        });
+        e.bounties += 1;
+        e.artifacts += a.mask.count();
+        let seen = a.revealed.as_ref().map(|r| r.block).unwrap_or(a.block);
+        e.last_seen = e.last_seen.max(seen).max(a.block);
+        if let Some(consensus) = &consensus {
+            let right = a
+                .mask
+                .iter()
+                .filter(|&i| judged_right(a, i, consensus))
+                .count();
+            let wrong = a.mask.count() - right;
+            e.right += right;
+            e.wrong += wrong;
+            if let Some(s) = settlement {
+                e.history.push((s.block, right, wrong));
+            }
+        }
+        if let Some(paid) = expert_payout(bounty, index) {
+            let cost = a.escrowed();
+            match paid.checked_sub(cost) {
+                Some(gain) => e.won = e.won.checked_add(gain).unwrap_or(e.won),
+                None => {
+                    let loss = cost.saturating_sub(paid);
+                    e.lost = e.lost.checked_add(loss).unwrap_or(e.lost);
+                }
+            }
+        }
+    }
+}
+
+/// Cumulative accuracy after each settled bounty, at most `n` points, by
+/// settlement block: (block, accuracy in 0..=1).
+pub(crate) fn accuracy_curve(history: &[(u64, usize, usize)], n: usize) -> Vec<(u64, f64)> {
+    let (mut right, mut judged) = (0usize, 0usize);
+    let mut points = Vec::with_capacity(history.len());
+    for &(block, r, w) in history {
+        right += r;
+        judged += r + w;
+        if judged > 0 {
+            points.push((block, right as f64 / judged as f64));
+        }
+    }
+    let skip = points.len().saturating_sub(n);
+    points.split_off(skip)
+}
+
+/// Bounties that name an artifact with this sha256 (lowercase hex) in
+/// their metadata, newest first.
+pub(crate) fn bounties_with_sha256(r: &Registry, sha256: &str) -> Vec<Bounty> {
+    r.bounties_newest_first()
+        .filter(|b| {
+            b.metadata.as_ref().is_some_and(|m| {
+                m.iter().any(|a| {
+                    a.sha256.as_deref().map(str::to_ascii_lowercase).as_deref() == Some(sha256)
+                })
+            })
+        })
+        .take(100)
+        .cloned()
+        .collect()
+}
+
+/// An account's payouts from settlements, newest first: (bounty, role, amount).
+pub(crate) fn payouts_to(
+    r: &Registry,
+    account: &Address,
+    limit: usize,
+) -> Vec<(swarm_protocol::Guid, u64, PayoutRole, Amount)> {
+    let mut out = Vec::new();
+    for b in r.bounties_newest_first() {
+        let Some(s) = &b.settlement else { continue };
+        for p in &s.outcome.payouts {
+            if p.account == *account {
+                out.push((b.guid, s.block, p.role, p.amount));
+            }
+        }
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out.sort_by_key(|p| std::cmp::Reverse(p.1));
+    out.truncate(limit);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(start_ms: u64, first_block: u64, last_block: u64) -> BlockBucket {
+        BlockBucket {
+            start_ms,
+            first_block,
+            last_block,
+            transactions: 0,
+        }
+    }
+
+    #[test]
+    fn settlements_fall_into_their_minutes() {
+        let buckets = [bucket(60_000, 1, 10), bucket(180_000, 11, 30)];
+        let counts = per_bucket(60_000, 60_000, 4, &buckets, vec![1, 10, 11, 12, 31]);
+        assert_eq!(
+            counts,
+            vec![(60_000, 2), (120_000, 0), (180_000, 2), (240_000, 0)]
+        );
+    }
+
+    #[test]
+    fn accuracy_curve_is_cumulative_and_keeps_the_latest() {
+        let curve = accuracy_curve(&[(5, 1, 0), (9, 0, 1), (12, 2, 0)], 2);
+        assert_eq!(curve, vec![(9, 0.5), (12, 0.75)]);
+        assert_eq!(accuracy_curve(&[(5, 0, 0)], 10), Vec::new());
+    }
+}
