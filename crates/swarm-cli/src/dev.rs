@@ -145,7 +145,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     if args.keep && result.is_ok() && !stop.is_cancelled() {
         eprintln!(
-            "swarm dev: the node stays up on {url} (explorer API, /openapi.json); Ctrl-C stops it"
+            "swarm dev: the node stays up on {url} (explorer at {url}/, API at /openapi.json); Ctrl-C stops it"
         );
         stop.cancelled().await;
     }
