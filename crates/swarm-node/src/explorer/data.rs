@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use swarm_protocol::{Address, Amount, Assertion, Bounty, PayoutRole, Registry, Round};
 
-use crate::store::{BlockBucket, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Milliseconds in a minute and a day.
 pub(crate) const MINUTE_MS: u64 = 60_000;
@@ -60,7 +60,9 @@ pub(crate) struct Overview {
     pub(crate) settled_per_minute: Vec<(u64, u64)>,
 }
 
-/// Computes the overview at `now_ms`.
+/// Computes the overview at `now_ms`. Every store query here is an index
+/// lookup or a scan of the last ten seconds, so the page stays cheap on a
+/// long chain.
 pub(crate) async fn overview(
     community: &str,
     store: &dyn Store,
@@ -68,21 +70,26 @@ pub(crate) async fn overview(
     tip: Option<(u64, u64)>,
     now_ms: u64,
 ) -> Result<Overview, StoreError> {
-    let today = store
-        .block_activity(now_ms - now_ms % DAY_MS, DAY_MS)
-        .await?;
-    let first_today = today.first().map(|b| b.first_block);
+    let first_today = store.first_block_since(now_ms - now_ms % DAY_MS).await?;
     let recent = store
         .block_activity(now_ms.saturating_sub(TX_RATE_WINDOW_MS), 1000)
         .await?;
     let recent_txs: u64 = recent.iter().map(|b| b.transactions).sum();
     let chart_start = (now_ms / MINUTE_MS).saturating_sub(CHART_MINUTES - 1) * MINUTE_MS;
-    let minutes = store.block_activity(chart_start, MINUTE_MS).await?;
+    let minutes: Vec<u64> = (0..CHART_MINUTES)
+        .map(|i| chart_start + i * MINUTE_MS)
+        .collect();
+    let firsts =
+        futures_util::future::try_join_all(minutes.iter().map(|&at| store.first_block_since(at)))
+            .await?;
 
     let settled_today = match first_today {
         Some(first) => facts.settled_blocks.iter().filter(|&&b| b >= first).count(),
         None => 0,
     };
+    let mut settled = facts.settled_blocks;
+    settled.sort_unstable();
+    let starts: Vec<(u64, Option<u64>)> = minutes.into_iter().zip(firsts).collect();
     Ok(Overview {
         community: community.to_owned(),
         block: tip.map(|t| t.0).unwrap_or(0),
@@ -94,35 +101,28 @@ pub(crate) async fn overview(
         escrow: facts.escrow,
         staked: facts.staked,
         arbiters: facts.arbiters,
-        settled_per_minute: per_bucket(chart_start, MINUTE_MS, CHART_MINUTES, &minutes, {
-            let mut blocks = facts.settled_blocks;
-            blocks.sort_unstable();
-            blocks
-        }),
+        settled_per_minute: per_bucket(&starts, &settled),
     })
 }
 
-/// Counts `events` (sorted block numbers) per time bucket: `n` buckets of
-/// `width` ms from `start`, using the blocks each bucket holds.
-pub(crate) fn per_bucket(
-    start: u64,
-    width: u64,
-    n: u64,
-    buckets: &[BlockBucket],
-    events: Vec<u64>,
-) -> Vec<(u64, u64)> {
-    (0..n)
-        .map(|i| {
-            let at = start + i * width;
-            let count = buckets
-                .iter()
-                .find(|b| b.start_ms == at)
-                .map(|b| {
-                    let lo = events.partition_point(|&e| e < b.first_block);
-                    let hi = events.partition_point(|&e| e <= b.last_block);
-                    (hi - lo) as u64
-                })
-                .unwrap_or(0);
+/// Counts `events` (sorted block numbers) per time bucket, given each
+/// bucket's start and the first block sealed at or after it (`None`: no
+/// block since). A bucket holds the blocks from its first block up to the
+/// next bucket's first block.
+pub(crate) fn per_bucket(starts: &[(u64, Option<u64>)], events: &[u64]) -> Vec<(u64, u64)> {
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &(at, first))| {
+            let count = match first {
+                None => 0,
+                Some(lo) => {
+                    let hi = starts.get(i + 1).and_then(|s| s.1).unwrap_or(u64::MAX);
+                    let from = events.partition_point(|&e| e < lo);
+                    let to = events.partition_point(|&e| e < hi);
+                    (to - from) as u64
+                }
+            };
             (at, count)
         })
         .collect()
@@ -348,22 +348,21 @@ pub(crate) fn payouts_to(
 mod tests {
     use super::*;
 
-    fn bucket(start_ms: u64, first_block: u64, last_block: u64) -> BlockBucket {
-        BlockBucket {
-            start_ms,
-            first_block,
-            last_block,
-            transactions: 0,
-        }
-    }
-
     #[test]
     fn settlements_fall_into_their_minutes() {
-        let buckets = [bucket(60_000, 1, 10), bucket(180_000, 11, 30)];
-        let counts = per_bucket(60_000, 60_000, 4, &buckets, vec![1, 10, 11, 12, 31]);
+        // Minute 60 s holds blocks 1..=10, nothing was sealed in minute
+        // 120 s, minute 180 s starts at block 11, and so does the last one
+        // (its first block is the next bucket's first: nothing in between).
+        let starts = [
+            (60_000, Some(1)),
+            (120_000, Some(11)),
+            (180_000, Some(11)),
+            (240_000, None),
+        ];
+        let counts = per_bucket(&starts, &[0, 1, 10, 11, 12, 31]);
         assert_eq!(
             counts,
-            vec![(60_000, 2), (120_000, 0), (180_000, 2), (240_000, 0)]
+            vec![(60_000, 2), (120_000, 0), (180_000, 3), (240_000, 0)]
         );
     }
 

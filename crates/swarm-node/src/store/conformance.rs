@@ -67,6 +67,7 @@ macro_rules! store_conformance_tests {
             reopen_sees_everything,
             racing_commits_one_wins,
             block_activity_buckets,
+            first_block_since,
             transactions_by_sender,
         );
     };
@@ -960,6 +961,32 @@ pub async fn block_activity_buckets(db: &impl Database) {
             "since {since}, buckets of {width} ms"
         );
     }
+}
+
+/// `first_block_since(t)`: the first block whose timestamp is >= t.
+pub async fn first_block_since(db: &impl Database) {
+    let store = db.open().await;
+    assert_eq!(store.first_block_since(0).await.unwrap(), None);
+    let blocks = ChainBuilder::new().chain(20);
+    commit_all(store.as_ref(), &blocks).await;
+    let start = blocks[0].header.timestamp_ms;
+    assert_eq!(store.first_block_since(0).await.unwrap(), Some(1));
+    for b in &blocks {
+        let t = b.header.timestamp_ms;
+        assert_eq!(
+            store.first_block_since(t).await.unwrap(),
+            Some(b.header.number)
+        );
+        let after = blocks
+            .iter()
+            .find(|x| x.header.timestamp_ms > t)
+            .map(|x| x.header.number);
+        assert_eq!(store.first_block_since(t + 1).await.unwrap(), after);
+    }
+    assert_eq!(
+        store.first_block_since(start + 50 * 20).await.unwrap(),
+        None
+    );
 }
 
 /// `transactions_from(sender, limit)`: that sender's transactions only,

@@ -126,6 +126,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// bucket's blocks are consecutive. `bucket_ms` must not be zero.
     async fn block_activity(&self, since_ms: u64, bucket_ms: u64) -> Result<Vec<BlockBucket>>;
 
+    /// The first block sealed at or after `since_ms` (Unix milliseconds),
+    /// if any: one index lookup, as block timestamps never decrease.
+    async fn first_block_since(&self, since_ms: u64) -> Result<Option<u64>>;
+
     /// Up to `limit` committed transactions sent by `sender`, newest first.
     async fn transactions_from(&self, sender: &Address, limit: u32) -> Result<Vec<TxRecord>>;
 

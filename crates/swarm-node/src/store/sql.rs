@@ -619,6 +619,17 @@ impl Store for SqlStore {
         Ok(buckets)
     }
 
+    async fn first_block_since(&self, since_ms: u64) -> Result<Option<u64>> {
+        let row = sqlx::query(
+            "SELECT number FROM blocks WHERE timestamp_ms >= $1 \
+             ORDER BY timestamp_ms, number LIMIT 1",
+        )
+        .bind(to_i64(since_ms)?)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| to_u64(r.try_get(0)?)).transpose()
+    }
+
     async fn transactions_from(&self, sender: &Address, limit: u32) -> Result<Vec<TxRecord>> {
         let rows = sqlx::query(
             "SELECT hash, block_number, idx, name, sender, raw, signature FROM transactions \
