@@ -113,7 +113,7 @@ impl Session {
                         "--disable-gpu",
                         "--disable-background-networking",
                         "--disable-dev-shm-usage",
-                        "--window-size=1280,1000",
+                        "--window-size=1280,1400",
                         format!("--user-data-dir={}", profile.path().display()),
                     ],
                 },

@@ -66,6 +66,17 @@ fn nct(a: Amount) -> String {
     format!("{} NCT", a.to_nct_string())
 }
 
+/// An amount to four decimals (truncated), the exact figure on hover: for
+/// tables where 18 decimals would drown the column.
+fn nct_approx(a: Amount) -> Markup {
+    let exact = a.to_nct_string();
+    let shown = match exact.split_once('.') {
+        Some((whole, frac)) if frac.len() > 4 => format!("{whole}.{}", &frac[..4]),
+        _ => exact.clone(),
+    };
+    html! { span title={ (exact) " NCT" } { (shown) " NCT" } }
+}
+
 /// `2026-11-28 01:45:07 UTC` from Unix milliseconds.
 pub(crate) fn utc(ms: u64) -> String {
     let secs = ms / 1000;
@@ -252,8 +263,8 @@ fn engine_table(engines: &[EngineStats]) -> Markup {
                             td.num { (e.artifacts) }
                             td.num { (percent(e.accuracy())) }
                             td.num { (e.right) " / " (e.wrong) }
-                            td.num.gain { (nct(e.won)) }
-                            td.num.loss { (nct(e.lost)) }
+                            td.num.gain { (nct_approx(e.won)) }
+                            td.num.loss { (nct_approx(e.lost)) }
                             td.num { "block " (e.last_seen) }
                         }
                     }
@@ -795,8 +806,8 @@ fn engine_main(s: &AppState, address: Address) -> Result<Markup, ExplorerError> 
                 span.sub { (e.right) " right · " (e.wrong) " wrong" } }
             div.card { span.label { "Artifacts asserted" } span.value { (e.artifacts) }
                 span.sub { "on " (e.bounties) " bounties" } }
-            div.card { span.label { "NCT won" } span.value.gain { (e.won.to_nct_string()) } span.sub { "net, bounties it gained on" } }
-            div.card { span.label { "NCT lost" } span.value.loss { (e.lost.to_nct_string()) } span.sub { "net, bounties it lost on" } }
+            div.card { span.label { "NCT won" } span.value.gain { (nct_approx(e.won)) } span.sub { "net, bounties it gained on" } }
+            div.card { span.label { "NCT lost" } span.value.loss { (nct_approx(e.lost)) } span.sub { "net, bounties it lost on" } }
             div.card { span.label { "Last seen" } span.value { (e.last_seen) } span.sub { "block" } }
         }
         p { a href={ "/explorer/accounts/" (address) } { "Account: balance and transactions →" } }
@@ -1004,6 +1015,19 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc(1_795_829_107_000), "2026-11-28 01:25:07 UTC");
+    }
+
+    #[test]
+    fn approximate_amounts_keep_the_exact_one_on_hover() {
+        let a = Amount::from_wei(16_518_749_999_999_999_994);
+        assert_eq!(
+            nct_approx(a).into_string(),
+            "<span title=\"16.518749999999999994 NCT\">16.5187 NCT</span>"
+        );
+        assert_eq!(
+            nct_approx(Amount::from_nct(2)).into_string(),
+            "<span title=\"2 NCT\">2 NCT</span>"
+        );
     }
 
     #[test]
