@@ -120,7 +120,8 @@ pub(crate) fn per_bucket(starts: &[(u64, Option<u64>)], events: &[u64]) -> Vec<(
                     let hi = starts.get(i + 1).and_then(|s| s.1).unwrap_or(u64::MAX);
                     let from = events.partition_point(|&e| e < lo);
                     let to = events.partition_point(|&e| e < hi);
-                    (to - from) as u64
+                    // Saturating: a clock stepped back could make hi < lo.
+                    to.saturating_sub(from) as u64
                 }
             };
             (at, count)

@@ -122,12 +122,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Blocks sealed at or after `since_ms` (Unix milliseconds), grouped
     /// into buckets of `bucket_ms` by timestamp, oldest first; buckets
-    /// without a block are left out. Block timestamps never decrease, so a
-    /// bucket's blocks are consecutive. `bucket_ms` must not be zero.
+    /// without a block are left out. `bucket_ms` must not be zero.
     async fn block_activity(&self, since_ms: u64, bucket_ms: u64) -> Result<Vec<BlockBucket>>;
 
-    /// The first block sealed at or after `since_ms` (Unix milliseconds),
-    /// if any: one index lookup, as block timestamps never decrease.
+    /// The block with the earliest timestamp at or after `since_ms` (Unix
+    /// milliseconds), if any: one index lookup. Timestamps come from the
+    /// sequencer's clock, so this is the first block sealed since then
+    /// unless that clock stepped back.
     async fn first_block_since(&self, since_ms: u64) -> Result<Option<u64>>;
 
     /// Up to `limit` committed transactions sent by `sender`, newest first.

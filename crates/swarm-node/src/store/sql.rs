@@ -611,8 +611,16 @@ impl Store for SqlStore {
         for row in &counts {
             let block = to_u64(row.try_get("block_number")?)?;
             let n = to_u64(row.try_get("n")?)?;
+            // Buckets are in block order unless the sequencer's clock
+            // stepped back; then fall back to a search.
             let at = buckets.partition_point(|b| b.last_block < block);
-            if let Some(b) = buckets.get_mut(at) {
+            let at = match buckets.get(at) {
+                Some(b) if b.first_block <= block => Some(at),
+                _ => buckets
+                    .iter()
+                    .position(|b| b.first_block <= block && block <= b.last_block),
+            };
+            if let Some(b) = at.and_then(|at| buckets.get_mut(at)) {
                 b.transactions = b.transactions.saturating_add(n);
             }
         }
