@@ -5,7 +5,8 @@
 //! (whose filename, upload name and engine metadata carry `<script>` and
 //! event-handler markup) must appear on the overview without a reload. Its
 //! page must show the same assertions and payouts as the JSON API, the
-//! markup as text, and no injected script may have run. Screenshots go to
+//! markup as text, and no injected script may have run; with JavaScript
+//! disabled the same pages are complete, just not live. Screenshots go to
 //! `target/explorer-overview.png` and `target/explorer-bounty.png`.
 //!
 //! Chromium and chromedriver come from Debian (`scripts/test` installs
@@ -51,6 +52,15 @@ fn escaped(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The text of the `#live-status` badge in serialized HTML.
+fn live_status(html: &str) -> &str {
+    let at = html.find("id=\"live-status\"").expect("no #live-status");
+    let rest = &html[at..];
+    let end = rest.find("</span>").expect("#live-status is not closed");
+    let start = rest[..end].rfind('>').map_or(0, |i| i + 1);
+    &rest[start..end]
 }
 
 /// Starts `swarm dev --keep`; returns the child and a receiver of its stderr lines.
@@ -391,6 +401,35 @@ async fn explorer_in_a_browser() {
     assert!(engines.as_array().unwrap().len() >= 2, "{engines}");
 
     browser.close().await;
+
+    // ---- the same bounty with JavaScript disabled: all there, nothing live ----
+    let static_browser = Session::without_javascript(&driver).await;
+    static_browser
+        .goto(&format!("{base}/explorer/bounties/{guid}"))
+        .await;
+    let html = static_browser.source().await;
+    assert_eq!(live_status(&html), "static", "{html}");
+    for a in api["assertions"].as_array().unwrap() {
+        let engine = format!("data-engine=\"{}\"", a["author"].as_str().unwrap());
+        assert!(
+            html.contains(&engine),
+            "{engine} missing without JavaScript"
+        );
+    }
+    for p in api["settlement"]["outcome"]["payouts"].as_array().unwrap() {
+        let amount = format!("data-amount=\"{}\"", p["amount"].as_str().unwrap());
+        assert!(
+            html.contains(&amount),
+            "{amount} missing without JavaScript"
+        );
+    }
+    assert!(html.contains(&escaped(HOSTILE_FILENAME)), "{html}");
+    static_browser.goto(&format!("{base}/")).await;
+    let html = static_browser.source().await;
+    assert!(html.contains(&format!("data-guid=\"{guid}\"")), "{html}");
+    assert_eq!(live_status(&html), "static", "{html}");
+    static_browser.close().await;
+
     let _ = dev.start_kill();
     let _ = dev.wait().await;
     eprintln!(

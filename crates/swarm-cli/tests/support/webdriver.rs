@@ -1,11 +1,12 @@
 //! A minimal W3C WebDriver client for the browser tests: starts Debian's
 //! `chromedriver`, opens a headless Chromium session, and speaks the few
-//! commands the tests need (navigate, run a script, take a screenshot) as
+//! commands the tests need (navigate, run a script, read the page, take a
+//! screenshot) as
 //! JSON over HTTP, with the `reqwest` client the workspace already builds.
 //!
 //! A WebDriver crate (fantoccini) would pull in its own HTTP stack, cookie
 //! and time crates and the `webdriver` crate with ICU segmentation data:
-//! two dozen crates to compile on every CI run for six HTTP calls. The
+//! two dozen crates to compile on every CI run for a handful of HTTP calls. The
 //! protocol is small and stable, so the tests carry these calls instead.
 //!
 //! Nothing here skips: if `chromedriver` or `chromium` is missing or cannot
@@ -97,6 +98,16 @@ pub(crate) struct Session {
 impl Session {
     /// Opens headless Chromium through `driver`.
     pub(crate) async fn new(driver: &Chromedriver) -> Session {
+        Self::open(driver, true).await
+    }
+
+    /// Opens headless Chromium with JavaScript disabled for pages (the
+    /// driver's own commands still work).
+    pub(crate) async fn without_javascript(driver: &Chromedriver) -> Session {
+        Self::open(driver, false).await
+    }
+
+    async fn open(driver: &Chromedriver, javascript: bool) -> Session {
         let profile = tempfile::tempdir().unwrap();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -116,6 +127,10 @@ impl Session {
                         "--window-size=1280,1400",
                         format!("--user-data-dir={}", profile.path().display()),
                     ],
+                    "prefs": {
+                        "profile.managed_default_content_settings.javascript":
+                            if javascript { 1 } else { 2 },
+                    },
                 },
             }},
         });
@@ -202,6 +217,15 @@ impl Session {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The page's current HTML, as the browser holds it.
+    pub(crate) async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// A PNG of the viewport.
