@@ -3,9 +3,82 @@
 //! - [`eicar`]: the tutorial's "Hello World" engine, which detects the EICAR
 //!   test file by exact comparison ([`EicarExact`]) or by sha256
 //!   ([`EicarSha256`]).
+//! - [`clamav`]: ClamAV, as a client of a running `clamd` ([`Clamav`]).
+//! - [`yara`]: YARA rules from a directory, run with yara-x ([`Yara`]).
+//! - [`command`]: any command that scans a file ([`CommandScanner`]).
+//! - [`local_clamd`]: a private `clamd` with a test signature database, for
+//!   tests and benchmarks.
+//!
+//! [`Engine`] holds any of them, for callers that choose at run time (the
+//! `swarm` command's `--engine`): the [`Scanner`] trait is generic, so the
+//! choice is an enum rather than a trait object.
 
+pub mod clamav;
+pub mod command;
 pub mod eicar;
+pub mod local_clamd;
+pub mod yara;
 
+pub use clamav::{Clamav, ClamavConfig, ClamdAddress, ClamdError, ClamdReply, ClamdVersion};
+pub use command::CommandScanner;
 pub use eicar::{
     Eicar, EicarExact, EicarSha256, EicarVariant, UnknownVariant, EICAR, EICAR_FAMILY, EICAR_SHA256,
 };
+pub use local_clamd::{LocalClamd, LocalClamdError, LocalClamdOptions};
+pub use yara::{Yara, YaraError, YaraMatch, YaraRules};
+
+use swarm_sdk::{Artifact, ScanError, ScanResult, Scanner};
+
+/// One of the engines of this crate, chosen at run time.
+#[derive(Debug)]
+pub enum Engine {
+    /// [`Eicar`].
+    Eicar(Eicar),
+    /// [`Clamav`].
+    Clamav(Clamav),
+    /// [`Yara`].
+    Yara(Yara),
+    /// [`CommandScanner`].
+    Command(CommandScanner),
+}
+
+impl Engine {
+    /// The engine's name: `eicar`, `clamav`, `yara` or `command`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Eicar(_) => "eicar",
+            Engine::Clamav(_) => "clamav",
+            Engine::Yara(_) => "yara",
+            Engine::Command(_) => "command",
+        }
+    }
+}
+
+impl Scanner for Engine {
+    async fn setup(&self) -> Result<(), ScanError> {
+        match self {
+            Engine::Eicar(e) => e.setup().await,
+            Engine::Clamav(e) => e.setup().await,
+            Engine::Yara(e) => e.setup().await,
+            Engine::Command(e) => e.setup().await,
+        }
+    }
+
+    async fn scan(&self, artifact: &Artifact) -> Result<ScanResult, ScanError> {
+        match self {
+            Engine::Eicar(e) => e.scan(artifact).await,
+            Engine::Clamav(e) => e.scan(artifact).await,
+            Engine::Yara(e) => e.scan(artifact).await,
+            Engine::Command(e) => e.scan(artifact).await,
+        }
+    }
+
+    async fn teardown(&self) -> Result<(), ScanError> {
+        match self {
+            Engine::Eicar(e) => e.teardown().await,
+            Engine::Clamav(e) => e.teardown().await,
+            Engine::Yara(e) => e.teardown().await,
+            Engine::Command(e) => e.teardown().await,
+        }
+    }
+}

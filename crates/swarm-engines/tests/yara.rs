@@ -1,0 +1,165 @@
+//! The yara engine with yara-x: rule metadata, compile errors, timeouts
+//! and a large file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use swarm_engines::{Yara, YaraError, YaraRules};
+use swarm_protocol::{ArtifactMetadata, Guid};
+use swarm_sdk::{Artifact, ArtifactKind, ScanError, Scanner, Verdict};
+
+fn artifact(content: impl Into<Bytes>) -> Artifact {
+    Artifact {
+        bounty_guid: Guid::nil(),
+        index: 0,
+        kind: ArtifactKind::File,
+        content: content.into(),
+        metadata: ArtifactMetadata::default(),
+    }
+}
+
+const FAMILY_RULES: &str = r#"
+rule with_family {
+    meta:
+        family = "Trojan.Example"
+        author = "swarm tests"
+    strings:
+        $a = "EVIL-ONE"
+    condition:
+        $a
+}
+
+rule with_malware_family {
+    meta:
+        malware_family = "Worm.Example"
+    strings:
+        $a = "EVIL-TWO"
+    condition:
+        $a
+}
+"#;
+
+const NAMED_RULE: &str = r#"
+rule Named_Only {
+    strings:
+        $a = { 45 56 49 4C 2D 33 }   // EVIL-3
+    condition:
+        $a
+}
+"#;
+
+fn rules_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+#[tokio::test]
+async fn family_comes_from_meta_or_rule_name() {
+    let dir = rules_dir(&[
+        ("families.yar", FAMILY_RULES),
+        ("more/named.yara", NAMED_RULE),
+        ("README.txt", "not a rule file"),
+    ]);
+    let rules = YaraRules::load_dir(dir.path()).unwrap();
+    assert_eq!(rules.files().len(), 2);
+    assert_eq!(rules.len(), 3);
+    let yara = Yara::new(rules, Duration::from_secs(10));
+
+    let cases: [(&[u8], Verdict, &str); 4] = [
+        (b"xx EVIL-ONE xx", Verdict::Malicious, "Trojan.Example"),
+        (b"xx EVIL-TWO xx", Verdict::Malicious, "Worm.Example"),
+        (b"xx EVIL-3 xx", Verdict::Malicious, "Named_Only"),
+        (b"nothing to see", Verdict::Benign, ""),
+    ];
+    for (content, verdict, family) in cases {
+        let r = yara.scan(&artifact(content)).await.unwrap();
+        assert_eq!(r.verdict, verdict, "{}", String::from_utf8_lossy(content));
+        assert_eq!(r.metadata.malware_family, family);
+        assert_eq!(r.metadata.product.as_deref(), Some("yara-x"));
+    }
+    let r = yara
+        .scan(&artifact(&b"EVIL-ONE and EVIL-3"[..]))
+        .await
+        .unwrap();
+    assert_eq!(r.confidence, 1.0);
+    assert_eq!(
+        r.metadata.extra["rules"],
+        serde_json::json!(["default.with_family", "default.Named_Only"])
+    );
+}
+
+#[test]
+fn compile_errors_name_file_and_line() {
+    let broken = "rule ok { condition: true }\n\nrule broken {\n    condition:\n        no_such_identifier\n}\n";
+    let dir = rules_dir(&[("good.yar", NAMED_RULE), ("sub/broken.yar", broken)]);
+    let err = YaraRules::load_dir(dir.path()).unwrap_err();
+    let YaraError::Compile(errors) = &err else {
+        panic!("expected a compile error, got {err}");
+    };
+    assert_eq!(errors.len(), 1, "{err}");
+    let text = err.to_string();
+    let at = format!("{}:5:", dir.path().join("sub/broken.yar").display());
+    assert!(text.contains(&at), "{text} should point at {at}");
+    assert!(text.contains("no_such_identifier"), "{text}");
+
+    // A syntax error too.
+    let dir = rules_dir(&[("syntax.yar", "rule x {\n  condition\n    true\n}\n")]);
+    let text = YaraRules::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(text.contains("syntax.yar:"), "{text}");
+
+    // No rule file at all is an error, not an engine that finds nothing.
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        YaraRules::load_dir(empty.path()),
+        Err(YaraError::NoRules(_))
+    ));
+    assert!(matches!(
+        YaraRules::load_dir(empty.path().join("missing")),
+        Err(YaraError::Read { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_slow_rule_times_out_instead_of_asserting() {
+    // Quadratic in the file size, and never true.
+    let slow = r#"
+rule slow {
+    condition:
+        for any i in (0..filesize) : (
+            for any j in (0..filesize) : ( uint8(i) + uint8(j) == 1000 )
+        )
+}
+"#;
+    let rules = YaraRules::from_sources([("slow.yar", slow)]).unwrap();
+    let yara = Yara::new(rules, Duration::from_secs(1));
+    let started = Instant::now();
+    let e = yara.scan(&artifact(vec![7u8; 200_000])).await.unwrap_err();
+    assert!(matches!(e, ScanError::Timeout(_)), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_large_file_matches_at_its_end() {
+    let rules = YaraRules::from_sources([("families.yar", FAMILY_RULES)]).unwrap();
+    let yara = Yara::new(rules, Duration::from_secs(60));
+    let mut content = vec![0x5au8; 64 << 20];
+    let tail = b"EVIL-TWO";
+    let at = content.len() - tail.len();
+    content[at..].copy_from_slice(tail);
+    let r = yara.scan(&artifact(content)).await.unwrap();
+    assert_eq!(r.verdict, Verdict::Malicious);
+    assert_eq!(r.metadata.malware_family, "Worm.Example");
+    let r = yara.scan(&artifact(vec![0x5au8; 64 << 20])).await.unwrap();
+    assert_eq!(r.verdict, Verdict::Benign);
+}
