@@ -75,6 +75,9 @@ pub(crate) enum BenchCommand {
     /// Measure the microengine runtime's overhead against a minimal client,
     /// and the EICAR engine's sha256 against `sha256sum`.
     Sdk(crate::bench_sdk::SdkBenchArgs),
+    /// Compare the clamav and yara engines with `clamdscan --stream` and
+    /// the `yara` CLI on the same files.
+    Engines(crate::bench_engines::EnginesBenchArgs),
 }
 
 /// Flags of `swarm bench node`.
@@ -129,6 +132,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Node(args) => bench_node(args).await,
         BenchCommand::Sdk(args) => crate::bench_sdk::bench_sdk(args).await,
+        BenchCommand::Engines(args) => crate::bench_engines::bench_engines(args).await,
     }
 }
 

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use swarm_protocol::Genesis;
 
 mod bench;
+mod bench_engines;
 mod bench_sdk;
 mod bounty;
 mod dev;

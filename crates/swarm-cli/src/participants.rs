@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use swarm_engines::{Eicar, EicarExact, EicarVariant};
+use swarm_engines::{Eicar, EicarExact, EicarVariant, Engine};
 use swarm_protocol::{Amount, Keystore, PrivateKey};
 use swarm_sdk::{
     Ambassador, AmbassadorReport, Arbiter, ArbiterReport, BidStrategy, BountyRequest, BountySource,
@@ -124,11 +124,15 @@ enum VariantName {
 /// Flags of `swarm engine run`.
 #[derive(Args)]
 pub(crate) struct EngineRunArgs {
-    /// The engine: `eicar`.
+    /// The engine: `eicar`, `eicar-sha256`, `clamav`, `yara`, or a command
+    /// (shell text run with each artifact's file path appended; it prints a
+    /// JSON verdict line, or exits 1 malicious, 0 benign).
     engine: String,
     /// How the eicar engine recognises EICAR.
     #[arg(long, value_enum, default_value = "exact")]
     variant: VariantName,
+    #[command(flatten)]
+    options: crate::scan::EngineOptions,
     /// How much to bid.
     #[arg(
         long,
@@ -161,14 +165,15 @@ pub(crate) struct EngineRunArgs {
 pub(crate) async fn engine(command: EngineCommand) -> anyhow::Result<()> {
     let EngineCommand::Run(args) = command;
     let key = args.connection.key()?;
-    let variant = match args.engine.as_str() {
-        "eicar" => match args.variant {
+    let scanner = match args.engine.as_str() {
+        "eicar" => Engine::Eicar(Eicar::new(match args.variant {
             VariantName::Exact => EicarVariant::Exact,
             VariantName::Sha256 => EicarVariant::Sha256,
-        },
-        other => bail!("unknown engine {other:?}; the built-in engines are: eicar"),
+        })),
+        name => args.options.engine(name)?,
     };
-    let mut builder = Microengine::builder(Eicar::new(variant))
+    let kind = scanner.name();
+    let mut builder = Microengine::builder(scanner)
         .node(args.connection.node.clone())
         .key(key)
         .bid_strategy(args.bid_strategy.strategy())
@@ -187,7 +192,7 @@ pub(crate) async fn engine(command: EngineCommand) -> anyhow::Result<()> {
         builder = builder.testing(n);
     }
     let engine = builder.build().context("cannot start the engine")?;
-    tracing::info!(engine = %args.engine, %variant, address = %engine.address(), "engine starting");
+    tracing::info!(engine = %args.engine, kind, address = %engine.address(), "engine starting");
     let report = engine.run().await.context("the engine stopped")?;
     print_engine_report(&report);
     Ok(())
@@ -233,10 +238,14 @@ pub(crate) enum ArbiterCommand {
 /// Flags of `swarm arbiter run`.
 #[derive(Args)]
 pub(crate) struct ArbiterRunArgs {
-    /// Ground truth: `eicar` (the exact EICAR scanner), or a table file of
-    /// sha256 -> verdict (CSV lines `sha256,malicious|benign`, or JSON).
+    /// Ground truth: `eicar` (the exact EICAR scanner), `clamav` or `yara`
+    /// (those engines, configured by their flags), or a table file of
+    /// sha256 -> verdict (CSV lines `sha256,malicious|benign`, or JSON; write
+    /// `./clamav` for a table file named like an engine).
     #[arg(long, env = "SWARM_ARBITER_TRUTH", default_value = "eicar")]
     truth: String,
+    #[command(flatten)]
+    options: crate::scan::EngineOptions,
     /// File keeping the block to resume from after a restart.
     #[arg(long, env = "SWARM_ARBITER_STATE")]
     state: Option<PathBuf>,
@@ -256,6 +265,9 @@ pub(crate) async fn arbiter(command: ArbiterCommand) -> anyhow::Result<()> {
     let key = args.connection.key()?;
     let report = if args.truth == "eicar" {
         run_arbiter(ScannerTruth::new(EicarExact), &args, key).await?
+    } else if matches!(args.truth.as_str(), "clamav" | "yara") {
+        let scanner = args.options.engine(&args.truth)?;
+        run_arbiter(ScannerTruth::new(scanner), &args, key).await?
     } else {
         let table = Sha256Table::load(&args.truth)
             .with_context(|| format!("cannot load the ground-truth table {}", args.truth))?;

@@ -1,4 +1,5 @@
-//! `swarm scan`: run an engine on files, with no marketplace.
+//! `swarm scan`: run an engine on files, with no marketplace; and the
+//! engine flags every command that runs an engine shares.
 //!
 //! One JSON line per file — `{"file", "verdict", "confidence", "metadata"}`,
 //! or `{"file", "error"}` — so an engine author sees exactly what their
@@ -7,31 +8,136 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
-use swarm_engines::{Eicar, EicarVariant};
+use swarm_engines::{
+    Clamav, ClamavConfig, ClamdAddress, CommandScanner, Eicar, EicarVariant, Engine, Yara,
+    YaraRules,
+};
 use swarm_protocol::{ArtifactMetadata, Guid};
 use swarm_sdk::{Artifact, ArtifactKind, Scanner, Verdict};
+
+/// The built-in engine names; any other `--engine` value is a command.
+pub(crate) const BUILTIN_ENGINES: &str = "eicar, eicar-sha256, clamav, yara";
+
+/// Settings of the engines, each with an environment variable.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct EngineOptions {
+    /// clamav: clamd's host name or address.
+    #[arg(long, env = "CLAMD_HOST", default_value = "127.0.0.1")]
+    clamd_host: String,
+    /// clamav: clamd's TCP port.
+    #[arg(long, env = "CLAMD_PORT", default_value_t = 3310)]
+    clamd_port: u16,
+    /// clamav: clamd's Unix socket; when given, used instead of host and port.
+    #[arg(long, env = "CLAMD_SOCKET")]
+    clamd_socket: Option<PathBuf>,
+    /// clamav: deadline of one exchange with clamd, in seconds.
+    #[arg(
+        long,
+        env = "CLAMD_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    clamd_timeout: u64,
+    /// clamav: most scans talking to clamd at once.
+    #[arg(long, env = "CLAMD_MAX_CONNECTIONS", default_value_t = 4)]
+    clamd_max_connections: usize,
+    /// clamav: bytes per INSTREAM chunk.
+    #[arg(long, env = "CLAMD_CHUNK_SIZE", default_value_t = 64 * 1024)]
+    clamd_chunk_size: usize,
+    /// yara: directory of .yar/.yara rule files (searched recursively).
+    #[arg(long, env = "YARA_RULES_DIR")]
+    yara_rules_dir: Option<PathBuf>,
+    /// yara: deadline of one scan, in seconds.
+    #[arg(
+        long,
+        env = "YARA_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    yara_timeout: u64,
+    /// Command engines: deadline of one run of the command, in seconds.
+    #[arg(
+        long,
+        env = "SWARM_COMMAND_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    command_timeout: u64,
+}
+
+impl EngineOptions {
+    /// The clamav engine's configuration.
+    pub(crate) fn clamav_config(&self) -> ClamavConfig {
+        let address = match &self.clamd_socket {
+            Some(path) => ClamdAddress::Unix(path.clone()),
+            None => ClamdAddress::Tcp {
+                host: self.clamd_host.clone(),
+                port: self.clamd_port,
+            },
+        };
+        ClamavConfig {
+            address,
+            timeout: Duration::from_secs(self.clamd_timeout.max(1)),
+            max_connections: self.clamd_max_connections.max(1),
+            chunk_size: self.clamd_chunk_size.max(1),
+        }
+    }
+
+    /// The yara engine, its rules compiled.
+    pub(crate) fn yara(&self) -> anyhow::Result<Yara> {
+        let dir = self.yara_rules_dir.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("the yara engine needs --yara-rules-dir (or YARA_RULES_DIR)")
+        })?;
+        let rules = YaraRules::load_dir(dir)
+            .with_context(|| format!("cannot load the YARA rules of {}", dir.display()))?;
+        tracing::info!(dir = %dir.display(), files = rules.files().len(), rules = rules.len(), "YARA rules compiled");
+        Ok(Yara::new(
+            rules,
+            Duration::from_secs(self.yara_timeout.max(1)),
+        ))
+    }
+
+    /// The engine called `name`: a built-in one ([`BUILTIN_ENGINES`]), or
+    /// else a command run through `sh -c` with the file path appended.
+    pub(crate) fn engine(&self, name: &str) -> anyhow::Result<Engine> {
+        Ok(match name {
+            "eicar" => Engine::Eicar(Eicar::new(EicarVariant::Exact)),
+            "eicar-sha256" => Engine::Eicar(Eicar::new(EicarVariant::Sha256)),
+            "clamav" => Engine::Clamav(Clamav::new(self.clamav_config())),
+            "yara" => Engine::Yara(self.yara()?),
+            command if command.trim().is_empty() => {
+                anyhow::bail!("an empty engine name: use one of {BUILTIN_ENGINES}, or a command")
+            }
+            command => Engine::Command(CommandScanner::new(
+                command,
+                Duration::from_secs(self.command_timeout.max(1)),
+            )),
+        })
+    }
+}
 
 /// `swarm scan` flags.
 #[derive(Args, Debug)]
 pub(crate) struct ScanArgs {
-    /// The engine: `eicar` (exact match) or `eicar-sha256`.
+    /// The engine: `eicar` (exact match), `eicar-sha256`, `clamav`, `yara`,
+    /// or a command (shell text, run with each file's path appended; it
+    /// prints a JSON verdict line, or exits 1 malicious, 0 benign).
     #[arg(long, default_value = "eicar")]
     engine: String,
+    #[command(flatten)]
+    options: EngineOptions,
     /// Files to scan.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
 
 pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    let engine = match args.engine.as_str() {
-        "eicar" => Eicar::new(EicarVariant::Exact),
-        "eicar-sha256" => Eicar::new(EicarVariant::Sha256),
-        other => anyhow::bail!("unknown engine {other:?}: use eicar or eicar-sha256"),
-    };
+    let engine = args.options.engine(&args.engine)?;
     engine.setup().await.context("the engine's setup failed")?;
     let (mut malicious, mut failed) = (false, false);
     for (index, path) in args.files.iter().enumerate() {

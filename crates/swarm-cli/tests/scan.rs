@@ -51,8 +51,174 @@ fn eicar_is_malicious_and_the_exit_status_says_so() {
     let (code, lines, _) = scan(&[benign, "/nonexistent/file"]);
     assert_eq!(code, 2);
     assert!(lines[1]["error"].as_str().unwrap().contains("cannot read"));
-    // An unknown engine is a clear error, exit 2.
-    let (code, _, stderr) = scan(&["--engine", "nope", benign]);
+    // A name that is no built-in engine is a command; one that does not
+    // exist fails on every file, exit 2.
+    let (code, lines, _) = scan(&["--engine", "no-such-scanner-command", benign]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("unknown engine \"nope\""), "{stderr}");
+    assert!(
+        lines[0]["error"].as_str().unwrap().contains("exited with"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_command_is_an_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let eicar = dir.path().join("eicar.com");
+    let benign = dir.path().join("notes.txt");
+    std::fs::write(&eicar, EICAR).unwrap();
+    std::fs::write(&benign, b"just some notes").unwrap();
+    let (eicar, benign) = (eicar.to_str().unwrap(), benign.to_str().unwrap());
+
+    // Exit status: grep -q exits 0 on a match; inverted, a match exits 1.
+    let (code, lines, _) = scan(&["--engine", "! grep -q EICAR", eicar, benign]);
+    assert_eq!(code, 1);
+    assert_eq!(lines[0]["verdict"], "malicious");
+    assert_eq!(lines[1]["verdict"], "benign");
+
+    // A JSON verdict line, with the file path as the last argument.
+    let script = dir.path().join("engine.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh
+if grep -q EICAR \"$1\"; then
+  echo '{\"verdict\":\"malicious\",\"confidence\":0.9,\"metadata\":{\"malware_family\":\"Eicar.Sh\"}}'
+else
+  echo '{\"verdict\":\"benign\",\"confidence\":0.7}'
+fi
+",
+    )
+    .unwrap();
+    let cmd = format!("sh {}", script.display());
+    let (code, lines, _) = scan(&["--engine", &cmd, eicar, benign]);
+    assert_eq!(code, 1);
+    assert_eq!(lines[0]["metadata"]["malware_family"], "Eicar.Sh");
+    assert_eq!(lines[0]["confidence"], 0.9);
+    assert_eq!(lines[1]["verdict"], "benign");
+    assert_eq!(lines[1]["confidence"], 0.7);
+
+    // Too slow: an error, not a verdict.
+    let (code, lines, _) = scan(&[
+        "--engine",
+        "sleep 20; true",
+        "--command-timeout",
+        "1",
+        benign,
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        lines[0]["error"].as_str().unwrap().contains("timed out"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn yara_rules_from_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("eicar.yar"),
+        "rule eicar_string {\n  meta:\n    family = \"EICAR\"\n  strings:\n    $e = \"EICAR-STANDARD\"\n  condition:\n    $e\n}\n",
+    )
+    .unwrap();
+    let eicar = dir.path().join("eicar.com");
+    let benign = dir.path().join("notes.txt");
+    std::fs::write(&eicar, EICAR).unwrap();
+    std::fs::write(&benign, b"just some notes").unwrap();
+    let (eicar, benign) = (eicar.to_str().unwrap(), benign.to_str().unwrap());
+
+    let (code, lines, _) = scan(&[
+        "--engine",
+        "yara",
+        "--yara-rules-dir",
+        rules.to_str().unwrap(),
+        eicar,
+        benign,
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(lines[0]["verdict"], "malicious");
+    assert_eq!(lines[0]["metadata"]["malware_family"], "EICAR");
+    assert_eq!(lines[1]["verdict"], "benign");
+
+    // A broken rule stops the start, naming the file and line.
+    std::fs::write(
+        rules.join("broken.yar"),
+        "rule b {\n  condition:\n    nope\n}\n",
+    )
+    .unwrap();
+    let (code, lines, stderr) = scan(&[
+        "--engine",
+        "yara",
+        "--yara-rules-dir",
+        rules.to_str().unwrap(),
+        benign,
+    ]);
+    assert_eq!((code, lines.len()), (2, 0));
+    assert!(stderr.contains("broken.yar:3:"), "{stderr}");
+    // No rules directory: a clear error.
+    let (code, _, stderr) = scan(&["--engine", "yara", benign]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("YARA_RULES_DIR"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clamav_through_clamd() {
+    let clamd = swarm_engines::LocalClamd::start()
+        .await
+        .expect("start clamd");
+    let dir = tempfile::tempdir().unwrap();
+    let eicar = dir.path().join("eicar.com");
+    let benign = dir.path().join("notes.txt");
+    std::fs::write(&eicar, EICAR).unwrap();
+    std::fs::write(&benign, b"just some notes").unwrap();
+    let zip = format!("{}/clam.zip", swarm_engines::local_clamd::TESTFILES_DIR);
+    let port = clamd.port().to_string();
+    let socket = clamd.socket();
+    let (eicar, benign) = (eicar.to_str().unwrap(), benign.to_str().unwrap());
+
+    let by_tcp = [
+        "--engine",
+        "clamav",
+        "--clamd-port",
+        &port,
+        eicar,
+        benign,
+        &zip,
+    ];
+    let (code, lines, stderr) = tokio::task::block_in_place(|| scan(&by_tcp));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        lines[0]["metadata"]["malware_family"],
+        "Test.EICAR.NDB.UNOFFICIAL"
+    );
+    assert!(lines[0]["metadata"]["scanner"]["vendor_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("ClamAV"));
+    assert_eq!(lines[1]["verdict"], "benign");
+    assert_eq!(
+        lines[2]["metadata"]["malware_family"],
+        "ClamAV-Test-File.UNOFFICIAL"
+    );
+
+    let by_socket = [
+        "--engine",
+        "clamav",
+        "--clamd-socket",
+        socket.to_str().unwrap(),
+        eicar,
+    ];
+    let (code, lines, _) = tokio::task::block_in_place(|| scan(&by_socket));
+    assert_eq!(code, 1);
+    assert_eq!(lines[0]["verdict"], "malicious");
+
+    // clamd gone: errors, exit 2, no verdict.
+    drop(clamd);
+    let (code, lines, _) = tokio::task::block_in_place(|| scan(&by_tcp));
+    assert_eq!(code, 2);
+    assert!(
+        lines.iter().all(|l| l.get("verdict").is_none()),
+        "{lines:?}"
+    );
 }
