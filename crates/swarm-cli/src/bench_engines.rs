@@ -56,6 +56,9 @@ const SIZES: [(usize, usize); 6] = [
     (32 << 20, 2),
 ];
 
+/// Bytes that rule `bench_7` of [`bench_rules`] matches.
+const YARA_MARK: &[u8] = b"bench7deadbeefx";
+
 /// Which engines to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Which {
@@ -111,6 +114,11 @@ impl Corpus {
             for i in 0..count * scale {
                 let mut content = vec![0u8; size];
                 rng.fill_bytes(&mut content);
+                if i == 0 {
+                    // One file of each size matches rule bench_7's regex, in its middle.
+                    let at = size / 2;
+                    content[at..at + YARA_MARK.len()].copy_from_slice(YARA_MARK);
+                }
                 let path = dir.path().join(format!("random-{size}-{i}.bin"));
                 std::fs::write(&path, &content)
                     .with_context(|| format!("cannot write {}", path.display()))?;
@@ -358,7 +366,7 @@ async fn bench_clamav(corpus: &Corpus, args: &EnginesBenchArgs) -> anyhow::Resul
                 "clamd: {} (private, MaxThreads 10, EICAR + clam.exe signatures)",
                 version.product
             ),
-            version_of("clamdscan", "--version").await,
+            format!("clamdscan {}", version_of("clamdscan", "--version").await),
         ],
         sides: vec![
             Side::new(
@@ -399,7 +407,7 @@ fn bench_rules(seed: u64) -> String {
     }
     text.push_str(
         "rule eicar {\n  meta:\n    malware_family = \"EICAR-Test-File\"\n  strings:\n    \
-         $e = \"EICAR-STANDARD-ANTIVIRUS-TEST-FILE\"\n  condition:\n    $e at 32\n}\n",
+         $e = \"EICAR-STANDARD-ANTIVIRUS-TEST-FILE\"\n  condition:\n    $e\n}\n",
     );
     text
 }
