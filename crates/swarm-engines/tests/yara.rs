@@ -114,6 +114,17 @@ fn compile_errors_name_file_and_line() {
     let text = YaraRules::load_dir(dir.path()).unwrap_err().to_string();
     assert!(text.contains("syntax.yar:"), "{text}");
 
+    // Modules left out of the build are refused at start-up, by name.
+    let dir = rules_dir(&[("pe.yar", "import \"pe\"\nrule p { condition: pe.is_pe }\n")]);
+    let text = YaraRules::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(text.contains("pe.yar:1:") && text.contains("pe"), "{text}");
+    // ...and the ones built in work.
+    let ok = "import \"hash\"\nrule h { condition: hash.md5(0, filesize) == \"d41d8cd98f00b204e9800998ecf8427e\" }\n";
+    assert_eq!(
+        YaraRules::from_sources([("hash.yar", ok)]).unwrap().len(),
+        1
+    );
+
     // No rule file at all is an error, not an engine that finds nothing.
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(
