@@ -16,8 +16,7 @@ async fn swarm_dev_with_the_clamav_engine() {
     let port = clamd.port().to_string();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(swarm)
-            .args(["dev", "--bounties", "3", "--engine"])
-            .arg(format!("{swarm} engine run clamav"))
+            .args(["dev", "--bounties", "3", "--engine", "clamav"])
             .args(["--listen", "127.0.0.1:0", "--seed", "11", "--json"])
             .args(["--block-time-ms", "50", "--timeout-secs", "120"])
             .env("CLAMD_HOST", "127.0.0.1")
