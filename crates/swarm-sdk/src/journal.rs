@@ -67,6 +67,10 @@ impl CommittedAssertion {
 }
 
 /// One line of the journal.
+// `Committed` is the large variant (its metadata is a JSON map, an
+// IndexMap once yara-x turns on serde_json's `preserve_order`); a record
+// is written about once per bounty, so boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 #[non_exhaustive]
