@@ -267,7 +267,11 @@ impl Scanner for InstantScanner {
 /// The content of artifact `index`: every other one starts with the
 /// malicious mark; each is `bytes` long and distinct.
 fn artifact_content(index: usize, bytes: usize) -> Vec<u8> {
-    let first = if index % 2 == 0 { MALICIOUS_MARK } else { b'B' };
+    let first = if index.is_multiple_of(2) {
+        MALICIOUS_MARK
+    } else {
+        b'B'
+    };
     let line = format!("swarm bench sdk artifact {index}\n");
     let mut out = Vec::with_capacity(bytes);
     out.push(first);

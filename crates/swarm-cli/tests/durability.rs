@@ -108,7 +108,7 @@ async fn drive(
     let unique = |n: u64| u128::from(round) * 1_000_000 + u128::from(n);
     loop {
         n += 1;
-        let body: TxBody = if n % 3 == 0 {
+        let body: TxBody = if n.is_multiple_of(3) {
             Transfer {
                 to: peers[(n as usize) % peers.len()],
                 amount: Amount::from_wei(unique(n)),
@@ -136,7 +136,7 @@ async fn drive(
         let tx: SignedTx = Tx::new(me.address(), "dev", block + 50, body.clone()).sign(&me);
         let hash = tx.hash();
         ledger.lock().unwrap().sent.push((hash, me.clone(), body));
-        let wait = n % 4 != 0;
+        let wait = !n.is_multiple_of(4);
         let response = client
             .http
             .post(format!("{}/transactions?wait={wait}", client.base))

@@ -273,7 +273,7 @@ fn files(i: usize) -> (Vec<(String, Bytes)>, Vec<bool>) {
     let mut files = Vec::new();
     let mut truth = Vec::new();
     for j in 0..n {
-        let eicar = (i + j) % 2 == 0;
+        let eicar = (i + j).is_multiple_of(2);
         if eicar {
             files.push((format!("eicar-{i}-{j}.com"), Bytes::from_static(EICAR)));
         } else {

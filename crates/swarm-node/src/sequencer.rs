@@ -282,7 +282,11 @@ impl Sequencer {
         };
         let verified = std::mem::take(&mut self.pending_verified);
         let waiters = std::mem::take(&mut self.waiters);
-        let snapshot = if block.header.number % self.config.snapshot_every.max(1) == 0 {
+        let snapshot = if block
+            .header
+            .number
+            .is_multiple_of(self.config.snapshot_every.max(1))
+        {
             Some(
                 serde_json::to_vec(&self.working)
                     .map_err(|e| StoreError::Corrupt(format!("snapshot encoding: {e}")))?,

@@ -125,7 +125,7 @@ impl ChainBuilder {
         let k = key(signer);
         let to = key(signer + 1).address();
         let amount = Amount::from_wei(u128::from(self.counter) * 1_000_000_007 + u128::MAX / 4);
-        let body: TxBody = if self.counter % 2 == 0 {
+        let body: TxBody = if self.counter.is_multiple_of(2) {
             Transfer { to, amount }.into()
         } else {
             Mint { to, amount }.into()
