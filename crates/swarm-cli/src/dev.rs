@@ -35,7 +35,7 @@ pub(crate) struct DevArgs {
     #[arg(long, default_value_t = 10)]
     bounties: usize,
     /// Also run this engine (repeatable): a built-in one by name (`eicar`,
-    /// `clamav`, `yara`, run as `swarm engine run NAME`) or a shell command,
+    /// `eicar-sha256`, `clamav`, `yara`, run as `swarm engine run NAME`) or a shell command,
     /// such as the binary of a crate made by `swarm new`. It gets
     /// SWARM_NODE, SWARM_KEYFILE, SWARM_PASSWORD and SWARM_JOURNAL (in the
     /// data directory) in its environment.
@@ -320,13 +320,10 @@ async fn marketplace(
     Ok(())
 }
 
-/// Engines built into the `swarm` binary, run by name as `swarm engine run NAME`.
-const BUILT_IN_ENGINES: [&str; 3] = ["eicar", "clamav", "yara"];
-
 /// The shell command of an `--engine` value: a built-in engine's name
 /// becomes this binary's `engine run NAME`; anything else is run as is.
 fn engine_command(spec: &str) -> anyhow::Result<String> {
-    if !BUILT_IN_ENGINES.contains(&spec.trim()) {
+    if !crate::scan::BUILTIN_ENGINES.contains(&spec.trim()) {
         return Ok(spec.to_owned());
     }
     let exe = std::env::current_exe().context("cannot find the swarm binary")?;

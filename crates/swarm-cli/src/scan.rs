@@ -21,7 +21,7 @@ use swarm_protocol::{ArtifactMetadata, Guid};
 use swarm_sdk::{Artifact, ArtifactKind, Scanner, Verdict};
 
 /// The built-in engine names; any other `--engine` value is a command.
-pub(crate) const BUILTIN_ENGINES: &str = "eicar, eicar-sha256, clamav, yara";
+pub(crate) const BUILTIN_ENGINES: [&str; 4] = ["eicar", "eicar-sha256", "clamav", "yara"];
 
 /// Settings of the engines, each with an environment variable.
 #[derive(Args, Clone, Debug)]
@@ -111,7 +111,10 @@ impl EngineOptions {
             "clamav" => Engine::Clamav(Clamav::new(self.clamav_config())),
             "yara" => Engine::Yara(self.yara()?),
             command if command.trim().is_empty() => {
-                anyhow::bail!("an empty engine name: use one of {BUILTIN_ENGINES}, or a command")
+                anyhow::bail!(
+                    "an empty engine name: use one of {}, or a command",
+                    BUILTIN_ENGINES.join(", ")
+                )
             }
             command => Engine::Command(CommandScanner::new(
                 command,

@@ -173,18 +173,9 @@ impl Scanner for CommandScanner {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use bytes::Bytes;
-    use swarm_protocol::{ArtifactMetadata, Guid};
-    use swarm_sdk::ArtifactKind;
 
     fn artifact(content: &[u8]) -> Artifact {
-        Artifact {
-            bounty_guid: Guid::nil(),
-            index: 0,
-            kind: ArtifactKind::File,
-            content: Bytes::copy_from_slice(content),
-            metadata: ArtifactMetadata::default(),
-        }
+        Artifact::file(content.to_vec())
     }
 
     fn scanner(cmd: &str) -> CommandScanner {

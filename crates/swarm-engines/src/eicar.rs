@@ -168,18 +168,9 @@ impl Scanner for Eicar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use swarm_protocol::{ArtifactMetadata, Guid};
-    use swarm_sdk::ArtifactKind;
 
     fn artifact(content: &[u8]) -> Artifact {
-        Artifact {
-            bounty_guid: Guid::nil(),
-            index: 0,
-            kind: ArtifactKind::File,
-            content: Bytes::copy_from_slice(content),
-            metadata: ArtifactMetadata::default(),
-        }
+        Artifact::file(content.to_vec())
     }
 
     async fn verdicts<S: Scanner>(scanner: &S) -> Vec<(Verdict, String)> {
