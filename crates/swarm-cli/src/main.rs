@@ -17,6 +17,7 @@ mod bench_engines;
 mod bench_sdk;
 mod bounty;
 mod dev;
+mod limits;
 mod new;
 mod participants;
 mod scan;
@@ -95,6 +96,8 @@ struct NodeArgs {
     /// URL other nodes sharing the database use to reach this one.
     #[arg(long, env = "SWARM_PUBLIC_URL")]
     public_url: Option<String>,
+    #[command(flatten)]
+    limits: limits::LimitArgs,
 }
 
 /// Logs to stderr at `default_level` unless `RUST_LOG` says otherwise.
@@ -126,6 +129,8 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     config.block_time = args.block_time_ms.map(Duration::from_millis);
     config.snapshot_every = args.snapshot_every;
     config.public_url = args.public_url;
+    args.limits
+        .apply(&mut config.limits, &mut config.artifact_limits);
     let node = swarm_node::start(config)
         .await
         .context("cannot start the node")?;

@@ -57,6 +57,10 @@ pub struct ArtifactLimits {
     pub max_size: u64,
     /// Most artifacts in one bundle (default 256, the protocol maximum).
     pub max_count: usize,
+    /// Most bytes all uploads in progress may hold in `tmp/` at once
+    /// (default 2 GiB); an upload that would go over waits for none: it is
+    /// refused with [`ArtifactError::StagingFull`].
+    pub max_staged: u64,
 }
 
 impl Default for ArtifactLimits {
@@ -64,6 +68,7 @@ impl Default for ArtifactLimits {
         Self {
             max_size: 32 * 1024 * 1024,
             max_count: 256,
+            max_staged: 2 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -171,6 +176,12 @@ pub enum ArtifactError {
     /// The upload stream failed (client disconnected, malformed body, ...).
     #[error("artifact upload failed: {0}")]
     Upload(String),
+    /// Uploads in progress already hold [`ArtifactLimits::max_staged`] bytes.
+    #[error("the node is receiving {max} bytes of uploads already; try again shortly")]
+    StagingFull {
+        /// The limit, in bytes.
+        max: u64,
+    },
     /// A stored file does not hold what its name promises.
     #[error("artifact store file {} is corrupt: {reason}", path.display())]
     Corrupt {
@@ -235,6 +246,50 @@ fn count_bounds(count: usize, max: usize) -> String {
 pub struct StagedArtifact {
     entry: ArtifactEntry,
     temp_path: tempfile::TempPath,
+    /// Its share of the staging budget, given back with the temp file.
+    _staged: Reservation,
+}
+
+/// Bytes held in `tmp/` by uploads in progress, under a cap: without it,
+/// uploads that were going to be refused could fill the disk first.
+#[derive(Debug)]
+struct Staging {
+    max: u64,
+    current: std::sync::atomic::AtomicU64,
+    peak: std::sync::atomic::AtomicU64,
+}
+
+/// Bytes reserved in [`Staging`]; released when dropped.
+#[derive(Debug)]
+struct Reservation {
+    staging: std::sync::Arc<Staging>,
+    bytes: u64,
+}
+
+impl Reservation {
+    /// Reserves `n` more bytes, unless that would go over the cap.
+    fn grow(&mut self, n: u64) -> Result<(), ArtifactError> {
+        use std::sync::atomic::Ordering;
+        let staging = &self.staging;
+        staging
+            .current
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                current.checked_add(n).filter(|total| *total <= staging.max)
+            })
+            .map_err(|_| ArtifactError::StagingFull { max: staging.max })?;
+        self.bytes += n;
+        let now = staging.current.load(Ordering::Acquire);
+        staging.peak.fetch_max(now, Ordering::AcqRel);
+        Ok(())
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.staging
+            .current
+            .fetch_sub(self.bytes, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl StagedArtifact {
@@ -260,6 +315,8 @@ pub struct ArtifactStore {
     gc_lock: RwLock<()>,
     /// Artifact counts of bundles, by uri.
     lens: std::sync::Mutex<HashMap<String, usize>>,
+    /// Bytes of uploads in progress.
+    staging: std::sync::Arc<Staging>,
 }
 
 impl ArtifactStore {
@@ -271,11 +328,17 @@ impl ArtifactStore {
             let path = root.join(dir);
             std::fs::create_dir_all(&path).map_err(ArtifactError::io(&path))?;
         }
+        let staging = std::sync::Arc::new(Staging {
+            max: limits.max_staged,
+            current: 0.into(),
+            peak: 0.into(),
+        });
         let store = Self {
             root,
             limits,
             gc_lock: RwLock::new(()),
             lens: std::sync::Mutex::new(HashMap::new()),
+            staging,
         };
         store.clean_tmp()?;
         Ok(store)
@@ -284,6 +347,16 @@ impl ArtifactStore {
     /// The limits this store enforces.
     pub fn limits(&self) -> &ArtifactLimits {
         &self.limits
+    }
+
+    /// Bytes that uploads in progress hold in `tmp/` now, and the most they
+    /// held at once since the store was opened.
+    pub fn staged_bytes(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.staging.current.load(Ordering::Acquire),
+            self.staging.peak.load(Ordering::Acquire),
+        )
     }
 
     /// Stores one artifact from a stream of chunks and returns its entry:
@@ -305,10 +378,14 @@ impl ArtifactStore {
     /// yet part of the store.
     ///
     /// The body is written while sha256, sha1 and md5 are computed; it is
-    /// never held in memory. Fails with [`ArtifactError::TooLarge`] as soon as
-    /// it exceeds the size limit, and with [`ArtifactError::Upload`] if the
-    /// stream yields an error; either way the temp file is deleted. Dropping
-    /// the [`StagedArtifact`] deletes it too, so an upload refused halfway
+    /// never held in memory. Each chunk is checked before it is written: a
+    /// chunk that would take the artifact past the size limit fails with
+    /// [`ArtifactError::TooLarge`], one that would take the uploads in
+    /// progress past [`ArtifactLimits::max_staged`] with
+    /// [`ArtifactError::StagingFull`], and a stream error with
+    /// [`ArtifactError::Upload`] (a caller refuses a chunk by failing the
+    /// stream); either way the temp file is deleted. Dropping the
+    /// [`StagedArtifact`] deletes it too, so an upload refused halfway
     /// leaves nothing behind.
     pub async fn stage<S, E>(
         &self,
@@ -336,6 +413,10 @@ impl ArtifactStore {
         let mut md5 = Md5::new();
         let mut size: u64 = 0;
         let mut head: Vec<u8> = Vec::with_capacity(SNIFF_LEN);
+        let mut staged = Reservation {
+            staging: self.staging.clone(),
+            bytes: 0,
+        };
 
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| ArtifactError::Upload(e.to_string()))?;
@@ -347,6 +428,7 @@ impl ArtifactStore {
                     filename,
                 });
             }
+            staged.grow(u64::try_from(chunk.len()).unwrap_or(u64::MAX))?;
             if head.len() < SNIFF_LEN {
                 let take = (SNIFF_LEN - head.len()).min(chunk.len());
                 head.extend_from_slice(&chunk[..take]);
@@ -373,13 +455,21 @@ impl ArtifactStore {
             md5: hex::encode(md5.finalize()),
         };
 
-        Ok(StagedArtifact { entry, temp_path })
+        Ok(StagedArtifact {
+            entry,
+            temp_path,
+            _staged: staged,
+        })
     }
 
     /// Moves a staged artifact into the store (fsynced, atomic rename); if
     /// the same content is already stored the copy is dropped.
     pub async fn commit(&self, staged: StagedArtifact) -> Result<ArtifactEntry, ArtifactError> {
-        let StagedArtifact { entry, temp_path } = staged;
+        let StagedArtifact {
+            entry,
+            temp_path,
+            _staged,
+        } = staged;
         let size = entry.size;
         let tmp_dir = self.root.join(TMP_DIR);
         let blob_dir = self.blob_dir(&entry.sha256);
@@ -1052,7 +1142,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let limits = ArtifactLimits {
             max_size: 10,
-            max_count: 256,
+            ..ArtifactLimits::default()
         };
         let store = ArtifactStore::open(dir.path(), limits).unwrap();
         run(async {

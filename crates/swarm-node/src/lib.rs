@@ -31,6 +31,7 @@ mod limits;
 mod metrics;
 mod node;
 pub mod sequencer;
+mod serve;
 pub mod store;
 
 #[cfg(any(test, feature = "test-utils"))]
@@ -41,7 +42,7 @@ pub use artifacts::{
 };
 pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 pub use dev::{dev_genesis, dev_key};
-pub use limits::{Rate, WriteLimits};
+pub use limits::{Limits, Rate, FD_RESERVE};
 pub use metrics::Metrics;
-pub use node::{open_store, start, NodeConfig, NodeError, RunningNode};
+pub use node::{load_state, open_store, start, NodeConfig, NodeError, RunningNode};
 pub use store::{BlockBucket, SqlStore, Store, StoreError};

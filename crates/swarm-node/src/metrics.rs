@@ -48,6 +48,23 @@ pub struct Metrics {
     requests: Family<RouteLabels, Histogram>,
     artifacts: Family<ArtifactLabels, Counter>,
     escrow_nct: Gauge<f64, AtomicU64>,
+    open: Family<OpenLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpenLabels {
+    what: String,
+}
+
+/// What the node holds open for its clients, against its caps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Load {
+    /// Open TCP connections.
+    pub connections: usize,
+    /// Open event streams.
+    pub event_streams: usize,
+    /// Bytes that uploads in progress hold in the staging directory.
+    pub staged_bytes: u64,
 }
 
 impl Default for Metrics {
@@ -102,7 +119,14 @@ impl Metrics {
             "NCT held in escrow by unsettled bounties",
             escrow_nct.clone(),
         );
+        let open = Family::<OpenLabels, Gauge>::default();
+        registry.register(
+            "open",
+            "What clients hold open: connections, event_streams, staged_bytes",
+            open.clone(),
+        );
         Metrics {
+            open,
             registry,
             blocks,
             block_height,
@@ -174,6 +198,24 @@ impl Metrics {
                 .set(*count);
         }
         self.escrow_nct.set(escrow_nct);
+    }
+
+    /// Sets the gauges of what clients hold open.
+    pub fn set_load(&self, load: Load) {
+        for (what, value) in [
+            ("connections", load.connections as i64),
+            ("event_streams", load.event_streams as i64),
+            (
+                "staged_bytes",
+                i64::try_from(load.staged_bytes).unwrap_or(i64::MAX),
+            ),
+        ] {
+            self.open
+                .get_or_create(&OpenLabels {
+                    what: what.to_owned(),
+                })
+                .set(value);
+        }
     }
 
     /// The Prometheus text exposition.

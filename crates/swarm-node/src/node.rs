@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -17,6 +16,7 @@ use swarm_protocol::{Genesis, GenesisError, Registry};
 use crate::api::{self, AppState};
 use crate::artifacts::{ArtifactError, ArtifactLimits, ArtifactStore};
 use crate::chain::{BlockHeader, CommittedBlock};
+use crate::limits::connections::Budget;
 use crate::metrics::Metrics;
 use crate::sequencer::{self, ChainView, Sequencer, SequencerConfig};
 use crate::store::{SqlStore, Store, StoreError};
@@ -44,8 +44,8 @@ pub struct NodeConfig {
     pub public_url: Option<String>,
     /// Artifact bundles that no bounty references are deleted after this long.
     pub artifact_ttl: Duration,
-    /// Rate limits and quotas on writes.
-    pub limits: crate::limits::WriteLimits,
+    /// What one client may take: rates, quotas, connections, timeouts.
+    pub limits: crate::limits::Limits,
 }
 
 impl NodeConfig {
@@ -61,7 +61,7 @@ impl NodeConfig {
             artifact_limits: ArtifactLimits::default(),
             public_url: None,
             artifact_ttl: Duration::from_secs(3600),
-            limits: crate::limits::WriteLimits::default(),
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -146,18 +146,37 @@ impl RunningNode {
     }
 }
 
+/// Store reads that replaying event streams may run at once: half the
+/// smallest pool (SQLite's 4 connections), the rest left to block commits
+/// and the API.
+const REPLAY_READS: usize = 2;
+
 /// Rebuilds the committed state: the latest snapshot (or genesis) plus
-/// every block after it.
-pub(crate) async fn load_state(
+/// every block after it. A snapshot that cannot be read is passed over
+/// (with a warning): the state is then rebuilt from the first block.
+pub async fn load_state(
     store: &dyn Store,
     genesis: &Genesis,
 ) -> Result<(Registry, Option<BlockHeader>), NodeError> {
-    let (mut registry, mut after) = match store.latest_snapshot().await? {
-        Some((block, bytes)) => {
-            let registry: Registry = serde_json::from_slice(&bytes)
-                .map_err(|e| StoreError::Corrupt(format!("snapshot of block {block}: {e}")))?;
-            (registry, block)
-        }
+    let snapshot = match store.latest_snapshot().await? {
+        Some((block, bytes)) => match serde_json::from_slice::<Registry>(&bytes) {
+            Ok(registry) => Some((registry, block)),
+            // A snapshot is only a shortcut: the blocks are the state. One
+            // that cannot be read (written by an older node, or holding
+            // what this one cannot decode) must never keep a node down.
+            Err(e) => {
+                tracing::warn!(
+                    block,
+                    error = %e,
+                    "the state snapshot cannot be read; rebuilding the state from every block"
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let (mut registry, mut after) = match snapshot {
+        Some(found) => found,
         None => (Registry::new(genesis)?, 0),
     };
     let mut tip = match after {
@@ -281,6 +300,35 @@ async fn sequence_until_done(
     result
 }
 
+/// The caps on open TCP connections and event streams: the configured
+/// ones, lowered when together they would need more file descriptors than
+/// the process may open (after raising its soft limit to the hard one)
+/// less [`crate::limits::FD_RESERVE`] — event streams to a quarter of what
+/// is left, connections to the rest — so that `accept` never fails for
+/// want of a descriptor and the node keeps some for its own files.
+fn open_caps(limits: &crate::limits::Limits) -> (usize, usize) {
+    let fds = crate::limits::connections::raise_fd_limit();
+    let available = fds.saturating_sub(crate::limits::FD_RESERVE);
+    let wanted = limits
+        .max_connections
+        .saturating_add(limits.max_subscriptions);
+    if wanted <= available {
+        return (limits.max_connections, limits.max_subscriptions);
+    }
+    let streams = limits.max_subscriptions.min(available / 4).max(1);
+    let connections = limits
+        .max_connections
+        .min(available.saturating_sub(streams))
+        .max(1);
+    tracing::info!(
+        fds,
+        connections,
+        streams,
+        "the file-descriptor limit lowers the connection and event-stream caps"
+    );
+    (connections, streams)
+}
+
 /// Opens the store named by the configuration.
 pub async fn open_store(config: &NodeConfig) -> Result<SqlStore, NodeError> {
     Ok(match &config.database_url {
@@ -322,6 +370,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         config.artifact_limits.clone(),
     )?);
     let metrics = Arc::new(Metrics::new());
+    let (connection_cap, subscription_cap) = open_caps(&config.limits);
+    let connections = Budget::new(connection_cap, config.limits.max_connections_per_ip);
     let view = Arc::new(ChainView::new(registry.clone(), tip.clone()));
     let (events, _) = broadcast::channel::<Arc<CommittedBlock>>(1024);
     let shutdown = CancellationToken::new();
@@ -336,7 +386,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         events,
         metrics,
         block_time,
-        limiter: crate::limits::Limiter::new(&config.limits),
+        limiter: crate::limits::rate::Limiter::new(&config.limits),
+        subscriptions: Budget::new(subscription_cap, config.limits.max_subscriptions_per_ip),
+        connections: connections.clone(),
+        replay_reads: tokio::sync::Semaphore::new(REPLAY_READS),
+        limits: config.limits.clone(),
         http: reqwest::Client::new(),
         shutdown: shutdown.clone(),
     });
@@ -377,20 +431,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         shutdown.clone(),
     )));
     let app = api::app(state.clone());
-    let token = shutdown.clone();
-    // Without TCP_NODELAY a response body waits for the client's delayed
-    // ACK (~40 ms): artifact downloads ran at 27/s instead of 2,600/s.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tasks.push(tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await
-        .map_err(|source| NodeError::Listen { addr, source })
+    tasks.push(tokio::spawn({
+        let (token, timeout) = (shutdown.clone(), config.limits.header_read_timeout);
+        async move {
+            crate::serve::serve(listener, app, connections, timeout, token).await;
+            Ok(())
+        }
     }));
 
     tracing::info!(%addr, community = %genesis.community, "node started");

@@ -523,7 +523,8 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
 
     let block = tip(&state);
     let cases = table(&Ctx {
-        permit: permit(&owner, "dev", block + 256, &[]),
+        permit: table_permit(&owner, block + 256),
+        twenty_mib: vec![0; 20 * 1024 * 1024],
         block,
         owner: owner.clone(),
         arbiter: arbiter.clone(),
@@ -671,6 +672,8 @@ struct Ctx {
     /// particular: enough for every upload that fails before the check of
     /// its sha256s.
     permit: String,
+    /// 20 MiB of zeros, for uploads over a declared size.
+    twenty_mib: Vec<u8>,
     /// The block when the table was built.
     block: u64,
     owner: PrivateKey,
@@ -957,7 +960,7 @@ fn envelope_cases(ctx: &Ctx) -> Vec<Case> {
                 .unwrap()
             }
         })
-        .expect(400, "bad_signature", "v = 29"),
+        .expect(400, "bad_signature", "v = 29 is not 0, 1, 27 or 28"),
         Case::tx("malleated (high-s) signature", {
             let (k, valid) = (k.clone(), valid.clone());
             move |b| {
@@ -1216,6 +1219,62 @@ fn rule_cases(ctx: &Ctx) -> Vec<Case> {
             }
         })
         .expect(422, "zero_window", "must be at least 1 block"),
+        // Deadlines a window of u64::MAX pushed past u64 saturated, and the
+        // escrow of every bounty posted after never settled.
+        Case::tx("reveal window of u64::MAX", {
+            let o = owner.clone();
+            move |b| {
+                fresh(
+                    &o,
+                    b,
+                    SetWindows {
+                        assertion_reveal_window: u64::MAX,
+                        arbiter_vote_window: 10,
+                    },
+                )
+            }
+        })
+        .expect(
+            422,
+            "parameter_out_of_range",
+            "assertion_reveal_window = 18446744073709551615 is above the limit of 1000000",
+        ),
+        Case::tx("vote window past the limit", {
+            let o = owner.clone();
+            move |b| {
+                fresh(
+                    &o,
+                    b,
+                    SetWindows {
+                        assertion_reveal_window: 10,
+                        arbiter_vote_window: 1_000_001,
+                    },
+                )
+            }
+        })
+        .expect(
+            422,
+            "parameter_out_of_range",
+            "arbiter_vote_window = 1000001",
+        ),
+        Case::tx("assertion fee past the limit", {
+            let o = owner.clone();
+            move |b| {
+                fresh(
+                    &o,
+                    b,
+                    SetFees {
+                        bounty_fee: Amount::ZERO,
+                        assertion_fee: nct("1000000.000000000000000001"),
+                    },
+                )
+            }
+        })
+        .expect(
+            422,
+            "parameter_out_of_range",
+            "assertion_fee = 1000000.000000000000000001 NCT",
+        ),
         Case::tx("stake deposit by a non-arbiter", {
             let e = engine.clone();
             move |b| fresh(&e, b, StakeDeposit { amount: nct("10") })
@@ -1246,7 +1305,27 @@ fn bounty_cases(ctx: &Ctx) -> Vec<Case> {
         Case::tx(name, move |b| fresh(&from, b, body.clone()))
     };
     let missing_uri = hex::encode(keccak256(b"no such bundle").0);
+    let v1 = uuid::Uuid::parse_str("c232ab00-9414-11ec-b3c8-9f6bdeced846").unwrap();
+    let long_name = ArtifactMetadata {
+        filename: Some("n".repeat(256)),
+        ..Default::default()
+    };
     vec![
+        post_case("post with the nil guid", post(uuid::Uuid::nil(), &uri, 1, "1", 10), &owner)
+            .expect(422, "guid_not_v4", "00000000-0000-0000-0000-000000000000 is not a UUID v4 (version 0)"),
+        post_case("post with the max guid", post(uuid::Uuid::max(), &uri, 1, "1", 10), &owner)
+            .expect(422, "guid_not_v4", "is not a UUID v4"),
+        post_case("post with a v1 guid", post(v1, &uri, 1, "1", 10), &owner)
+            .expect(422, "guid_not_v4", "is not a UUID v4 (version 1)"),
+        post_case(
+            "post with a filename over 255 bytes",
+            PostBounty {
+                metadata: Some(vec![long_name.clone(), long_name]),
+                ..post(uuid::Uuid::new_v4(), &uri, 2, "1", 10)
+            },
+            &owner,
+        )
+        .expect(413, "field_too_long", "filename of artifact 0 is 256 bytes; the limit is 255"),
         Case::tx("assert on an unknown guid", {
             let e = engine2.clone();
             move |b| fresh(&e, b, assertion(unknown, &[0], &["0.0625"], &e))
@@ -1511,6 +1590,12 @@ fn read_cases(ctx: &Ctx) -> Vec<Case> {
             "bad_block",
             "is not a block number",
         ),
+        // Was a 500 "stored data is corrupt: number exceeds i64".
+        Case::get("block number u64::MAX", "/blocks/18446744073709551615").expect(
+            404,
+            "not_found",
+            "no block 18446744073709551615",
+        ),
         Case::get("block that does not exist", "/blocks/4000000000").expect(
             404,
             "not_found",
@@ -1651,11 +1736,30 @@ fn artifact_cases(ctx: &Ctx) -> Vec<Case> {
     cases
 }
 
+/// The 257 artifacts of the upload over the count limit.
+fn too_many_artifacts() -> Vec<Vec<u8>> {
+    (0..257)
+        .map(|i| format!("artifact number {i}").into_bytes())
+        .collect()
+}
+
+const WHOLE_BEFORE_CUT: &[u8] = b"a whole artifact before the cut";
+const SMALL_BEFORE_BIG: &[u8] = b"a small artifact before a big one";
+
+/// The upload permission of the table's uploads: it names every artifact
+/// they carry whole, so that each is refused for what it tests (a cut, a
+/// size, a count) and not for its permission.
+fn table_permit(key: &PrivateKey, expires: u64) -> String {
+    let mut files = too_many_artifacts();
+    files.push(WHOLE_BEFORE_CUT.to_vec());
+    files.push(SMALL_BEFORE_BIG.to_vec());
+    let files: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+    permit(key, "dev", expires, &files)
+}
+
 /// Uploads refused after some of their artifacts were received whole.
 fn partial_uploads(permit: &str) -> Vec<Case> {
-    let too_many: Vec<Vec<u8>> = (0..257)
-        .map(|i| format!("artifact number {i}").into_bytes())
-        .collect();
+    let too_many = too_many_artifacts();
     let parts: Vec<(&str, &str, &[u8])> = too_many
         .iter()
         .map(|b| ("file", "f.bin", b.as_slice()))
@@ -1667,7 +1771,7 @@ fn partial_uploads(permit: &str) -> Vec<Case> {
             "/artifacts",
             &form_type(),
             {
-                let mut body = multipart(BOUNDARY, &[("file", "whole.bin", b"a whole artifact before the cut")]);
+                let mut body = multipart(BOUNDARY, &[("file", "whole.bin", WHOLE_BEFORE_CUT)]);
                 body.truncate(body.len() - format!("--{BOUNDARY}--\r\n").len());
                 body.extend_from_slice(
                     format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\r\nhalf").as_bytes(),
@@ -1681,7 +1785,7 @@ fn partial_uploads(permit: &str) -> Vec<Case> {
             "upload of an artifact followed by one over 32 MiB",
             "/artifacts",
             &form_type(),
-            multipart(BOUNDARY, &[("file", "small.bin", b"a small artifact before a big one"), ("file", "big.bin", &oversize)]),
+            multipart(BOUNDARY, &[("file", "small.bin", SMALL_BEFORE_BIG), ("file", "big.bin", &oversize)]),
         )
         .header("Authorization", permit)
         .expect(413, "too_large", "\"big.bin\" is larger than the limit of 33554432 bytes"),
@@ -1701,7 +1805,7 @@ async fn refused_uploads_leave_no_artifact_behind() {
     let blobs = node.dir.path().join("artifacts").join("blobs");
     let mut problems = Vec::new();
     let owner = swarm_node::dev_key(0);
-    let permit = permit(&owner, "dev", node.client.block().await + 256, &[]);
+    let permit = table_permit(&owner, node.client.block().await + 256);
     for case in partial_uploads(&permit) {
         let before = count_files(&blobs);
         let answer = http(addr, case.method, &case.path, &case.headers, (case.body)(0)).await;
@@ -1799,6 +1903,47 @@ fn permission_cases(ctx: &Ctx) -> Vec<Case> {
                 "forbidden",
                 "is not among the sha256s the upload permission",
             ),
+        // Refused at the second part's header, before its bytes.
+        Case::post(
+            "upload of more artifacts than the permission names",
+            "/artifacts",
+            &form_type(),
+            multipart(
+                BOUNDARY,
+                &[("file", "a.bin", file), ("file", "b.bin", file)],
+            ),
+        )
+        .header(
+            "Authorization",
+            &permit(&ctx.owner, "dev", ctx.block + 256, &[file]),
+        )
+        .expect(
+            403,
+            "forbidden",
+            "names 1 artifact(s); this upload has more",
+        ),
+        // Refused on its Content-Length, before any byte of the body.
+        Case::post(
+            "upload declaring more bytes than its permitted artifacts can hold",
+            "/artifacts",
+            &form_type(),
+            multipart(
+                BOUNDARY,
+                &[
+                    ("file", "a.bin", &ctx.twenty_mib),
+                    ("file", "b.bin", &ctx.twenty_mib),
+                ],
+            ),
+        )
+        .header(
+            "Authorization",
+            &permit(&ctx.owner, "dev", ctx.block + 256, &[file]),
+        )
+        .expect(
+            413,
+            "too_large",
+            "more than the 1 artifact(s) its permission names can hold",
+        ),
     ]
 }
 
@@ -1807,10 +1952,10 @@ fn permission_cases(ctx: &Ctx) -> Vec<Case> {
 async fn writes_over_the_rate_limit_get_429_with_retry_after() {
     let node =
         TestNode::start_configured(tempfile::tempdir().unwrap(), None, test_genesis(), |c| {
-            c.limits = swarm_node::WriteLimits {
+            c.limits = swarm_node::Limits {
                 transactions_per_account: swarm_node::Rate::new(1, 2),
                 upload_bytes_per_account_hour: Some(10),
-                ..swarm_node::WriteLimits::unlimited()
+                ..swarm_node::Limits::unlimited()
             };
         })
         .await;

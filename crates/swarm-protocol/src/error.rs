@@ -296,6 +296,40 @@ pub enum TxError {
     /// A window of zero blocks.
     #[error("{0} must be at least 1 block")]
     ZeroWindow(&'static str),
+    /// A transaction's JSON nests too deep or holds too many keys or values
+    /// (see [`crate::admission`]).
+    #[error("transaction JSON exceeds the limit of {max} {what}")]
+    JsonLimit {
+        /// Which limit: "nesting depth", "keys in one object" or "values".
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// A bounty guid that is not a UUID v4 (SPEC §3.1).
+    #[error("bounty guid {0} is not a UUID v4 (version {v}); use a random UUID", v = .0.get_version_num())]
+    GuidNotV4(Guid),
+    /// A metadata field longer than its limit.
+    #[error("{field} of artifact {artifact} is {len} bytes; the limit is {max}")]
+    FieldTooLong {
+        /// The field.
+        field: &'static str,
+        /// The artifact's index.
+        artifact: usize,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An owner's parameter outside the range that keeps bounties settling.
+    #[error("{name} = {value} is above the limit of {max}")]
+    ParameterOutOfRange {
+        /// The parameter.
+        name: &'static str,
+        /// The value asked for.
+        value: String,
+        /// The largest allowed.
+        max: String,
+    },
     /// The arbiter is already whitelisted.
     #[error("{0} is already an arbiter")]
     ArbiterExists(Address),
@@ -352,6 +386,10 @@ impl TxError {
             TxError::StakeLocked { .. } => "stake_locked",
             TxError::ZeroWindow(_) => "zero_window",
             TxError::ArbiterExists(_) => "arbiter_exists",
+            TxError::JsonLimit { .. } => "json_limit",
+            TxError::GuidNotV4(_) => "guid_not_v4",
+            TxError::FieldTooLong { .. } => "field_too_long",
+            TxError::ParameterOutOfRange { .. } => "parameter_out_of_range",
             TxError::AlreadyDeprecated => "already_deprecated",
             TxError::NotDeprecated => "not_deprecated",
         }

@@ -100,6 +100,24 @@ impl Parameters {
         if self.arbiter_vote_window == 0 {
             return bad("arbiter_vote_window", "must be at least 1 block");
         }
+        use crate::admission::{MAX_FEE, MAX_WINDOW_BLOCKS};
+        for (name, blocks) in [
+            ("max_duration", self.max_duration),
+            ("assertion_reveal_window", self.assertion_reveal_window),
+            ("arbiter_vote_window", self.arbiter_vote_window),
+        ] {
+            if blocks > MAX_WINDOW_BLOCKS {
+                return bad(name, &format!("must be at most {MAX_WINDOW_BLOCKS} blocks"));
+            }
+        }
+        for (name, fee) in [
+            ("bounty_fee", self.bounty_fee),
+            ("assertion_fee", self.assertion_fee),
+        ] {
+            if fee > MAX_FEE {
+                return bad(name, &format!("must be at most {MAX_FEE}"));
+            }
+        }
         if self.max_artifacts == 0 || self.max_artifacts > 256 {
             return bad("max_artifacts", "must be between 1 and 256");
         }

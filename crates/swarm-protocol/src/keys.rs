@@ -30,7 +30,7 @@ pub enum KeyError {
     #[error("private key is not a valid secp256k1 scalar")]
     InvalidPrivateKey,
     /// The recovery byte `v` is not 0, 1, 27 or 28.
-    #[error("signature recovery byte v = {0} is not 27 or 28")]
+    #[error("signature recovery byte v = {0} is not 0, 1, 27 or 28")]
     InvalidRecoveryId(u8),
     /// r or s are out of range, or no public key recovers from them.
     #[error("signature is malformed or recovers no public key")]

@@ -27,6 +27,7 @@
 //! ```
 
 mod address;
+pub mod admission;
 mod amount;
 mod bits;
 mod commitment;

@@ -170,6 +170,7 @@ impl SignedTx {
                 max: MAX_RAW_TX_BYTES,
             });
         }
+        crate::admission::check_json(&self.raw)?;
         let wire: WireTx<'_> =
             serde_json::from_str(&self.raw).map_err(|e| TxError::Malformed(e.to_string()))?;
         if wire.name != UPLOAD_AUTH_NAME {

@@ -143,6 +143,10 @@ enum BatchItem {
         errors: String,
         code: String,
         status: u16,
+        /// Seconds to wait before sending this item again, when its refusal
+        /// passes (over a rate, or the node busy).
+        #[serde(default)]
+        retry_after: Option<u64>,
     },
 }
 
@@ -455,11 +459,62 @@ impl NodeClient {
 
     /// `POST /transactions`: submits signed transactions as one batch; one
     /// result per transaction, in order.
+    ///
+    /// Items the node refuses for a passing reason (its answer carries a
+    /// `retry_after`: an account over its rate, the node busy) are sent
+    /// again after that wait, as the retry policy allows; a whole answer of
+    /// 429 or 503 is retried by the transport like any request.
     pub async fn submit(
         &self,
         txs: &[SignedTx],
         wait: bool,
     ) -> Result<Vec<Result<Submitted, ClientError>>> {
+        let mut results: Vec<Option<Result<Submitted, ClientError>>> =
+            txs.iter().map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..txs.len()).collect();
+        let mut attempt = 1;
+        loop {
+            let batch: Vec<SignedTx> = pending.iter().map(|&i| txs[i].clone()).collect();
+            let items = self.submit_once(&batch, wait).await?;
+            let mut again = Vec::new();
+            let mut wait_for = Duration::ZERO;
+            for (&i, (result, retry_after)) in pending.iter().zip(items) {
+                match retry_after {
+                    Some(after) if attempt < self.retry.attempts => {
+                        wait_for = wait_for.max(after);
+                        again.push(i);
+                    }
+                    _ => results[i] = Some(result),
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            tracing::debug!(items = again.len(), ?wait_for, "resubmitting refused items");
+            tokio::time::sleep(wait_for).await;
+            pending = again;
+            attempt += 1;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(ClientError::Decode {
+                        url: self.base.clone(),
+                        detail: "no answer for a submitted transaction".into(),
+                    })
+                })
+            })
+            .collect())
+    }
+
+    /// One `POST /transactions`: each item's result, with the wait the node
+    /// asked for when its refusal passes.
+    async fn submit_once(
+        &self,
+        txs: &[SignedTx],
+        wait: bool,
+    ) -> Result<Vec<(Result<Submitted, ClientError>, Option<Duration>)>> {
         let url = format!("{}/transactions?wait={wait}", self.base);
         let body = serde_json::to_vec(txs).map_err(|e| ClientError::Decode {
             url: url.clone(),
@@ -474,19 +529,29 @@ impl NodeClient {
             })
             .await?;
         let items: Vec<BatchItem> = Self::decode(&url, status, &answer)?;
+        if items.len() != txs.len() {
+            return Err(ClientError::Decode {
+                url,
+                detail: format!("{} results for {} transactions", items.len(), txs.len()),
+            });
+        }
         Ok(items
             .into_iter()
             .map(|item| match item {
-                BatchItem::Ok(s) => Ok(s),
+                BatchItem::Ok(s) => (Ok(s), None),
                 BatchItem::Err {
                     errors,
                     code,
                     status,
-                } => Err(ClientError::Api {
-                    status,
-                    code,
-                    message: errors,
-                }),
+                    retry_after,
+                } => (
+                    Err(ClientError::Api {
+                        status,
+                        code,
+                        message: errors,
+                    }),
+                    retry_after.map(Duration::from_secs),
+                ),
             })
             .collect())
     }

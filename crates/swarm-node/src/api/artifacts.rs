@@ -2,6 +2,7 @@
 
 use axum::body::Body;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, Extension, Multipart, State};
 use axum::http::{header, HeaderMap};
@@ -55,6 +56,43 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<VerifiedUpload, Ap
     Ok(permit)
 }
 
+/// Refuses, before reading the body, an upload whose declared length
+/// (`Content-Length`) cannot fit: more than the permitted artifacts at their
+/// largest, or more than what is left of the account's quota. Each
+/// multipart part carries some framing, allowed for here; the exact sizes
+/// are checked again as the bytes arrive.
+fn check_declared_size(
+    state: &AppState,
+    headers: &HeaderMap,
+    permit: &VerifiedUpload,
+) -> Result<(), ApiError> {
+    /// Multipart framing allowed per part (boundary, headers) and in all.
+    const FRAMING_PER_PART: u64 = 1024;
+    const FRAMING: u64 = 4096;
+    let Some(declared) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    let parts = permit
+        .auth
+        .sha256s
+        .len()
+        .min(state.artifacts.limits().max_count) as u64;
+    let framing = FRAMING + FRAMING_PER_PART * parts;
+    let payload = declared.saturating_sub(framing);
+    let most = parts.saturating_mul(state.artifacts.limits().max_size);
+    if payload > most {
+        return Err(ApiError::TooLarge(format!(
+            "the upload declares {declared} bytes, more than the {parts} artifact(s) its permission names can hold ({} bytes each at most)",
+            state.artifacts.limits().max_size
+        )));
+    }
+    state.limiter.check_upload_quota(&permit.from, payload)
+}
+
 #[derive(Serialize)]
 struct Uploaded {
     /// The bundle's uri, for `bounty:Post`.
@@ -98,10 +136,17 @@ pub(crate) async fn upload(
         )
     })?;
     let max = state.artifacts.limits().max_count;
+    let permitted = permit.auth.sha256s.len();
+    check_declared_size(&state, &headers, &permit)?;
     // Every file is staged first and stored only once the whole upload is
     // accepted: a refused upload (too many files, one too large, a broken
-    // body) leaves nothing behind.
+    // body) leaves nothing behind. What can be refused is refused before
+    // the bytes it concerns are written: the count at each part's header,
+    // the quota and the sizes at each chunk, the sha256 as soon as its file
+    // ends.
     let mut staged = Vec::new();
+    // A chunk the quota refuses fails the stream; the refusal waits here.
+    let refusal: Arc<Mutex<Option<ApiError>>> = Arc::default();
     loop {
         let field = multipart.next_field().await.map_err(|e| {
             ApiError::BadRequest("bad_multipart", format!("multipart body is malformed: {e}"))
@@ -121,23 +166,52 @@ pub(crate) async fn upload(
                 "a bundle holds at most {max} artifacts"
             )));
         }
+        if staged.len() == permitted {
+            return Err(ApiError::Forbidden(format!(
+                "the upload permission of {} names {permitted} artifact(s); this upload has more",
+                permit.from
+            )));
+        }
         let filename = field.file_name().map(str::to_owned);
         // A body that breaks off or is malformed inside a file is the
         // client's multipart error; say what the parser found.
         let index = staged.len();
-        let stream =
-            field.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.body_text()));
-        let artifact = state
-            .artifacts
-            .stage(filename, stream)
-            .await
-            .map_err(|e| match e {
+        let (quota, account, refused) = (state.clone(), permit.from, refusal.clone());
+        let stream = field
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.body_text()))
+            .and_then(move |chunk| {
+                let charged = quota
+                    .limiter
+                    .charge_upload(&account, u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+                let result = match charged {
+                    Ok(()) => Ok(chunk),
+                    Err(e) => {
+                        *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        Err(std::io::Error::other("refused by the upload quota"))
+                    }
+                };
+                std::future::ready(result)
+            });
+        let artifact = state.artifacts.stage(filename, stream).await.map_err(|e| {
+            if let Some(refused) = refusal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return refused;
+            }
+            match e {
                 ArtifactError::Upload(detail) => ApiError::BadRequest(
                     "bad_multipart",
                     format!("multipart body is malformed in artifact {index}: {detail}"),
                 ),
                 other => other.into(),
-            })?;
+            }
+        })?;
+        let sha256 = &artifact.entry().sha256;
+        if !permit.auth.sha256s.iter().any(|s| s == sha256) {
+            return Err(ApiError::Forbidden(format!(
+                "artifact {index} {:?} (sha256 {sha256}) is not among the sha256s the upload permission of {} names",
+                artifact.entry().filename,
+                permit.from
+            )));
+        }
         staged.push(artifact);
     }
     if staged.is_empty() {
@@ -146,18 +220,6 @@ pub(crate) async fn upload(
             "no artifact in the upload; send at least one multipart field named \"file\"".into(),
         ));
     }
-    for artifact in &staged {
-        let sha256 = &artifact.entry().sha256;
-        if !permit.auth.sha256s.iter().any(|s| s == sha256) {
-            return Err(ApiError::Forbidden(format!(
-                "artifact {:?} (sha256 {sha256}) is not among the sha256s the upload permission of {} names",
-                artifact.entry().filename,
-                permit.from
-            )));
-        }
-    }
-    let bytes: u64 = staged.iter().map(|a| a.entry().size).sum();
-    state.limiter.charge_upload(&permit.from, bytes)?;
     let mut entries = Vec::with_capacity(staged.len());
     for artifact in staged {
         entries.push(state.artifacts.commit(artifact).await?);

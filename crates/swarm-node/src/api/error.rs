@@ -77,6 +77,19 @@ impl ApiError {
         }
     }
 
+    /// When to try again, in whole seconds (at least 1), for refusals that
+    /// pass: over a rate (429) or the node unable to take it now (503).
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests { retry_after, .. } => {
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Some(seconds.max(1))
+            }
+            ApiError::Unavailable(_) => Some(1),
+            _ => None,
+        }
+    }
+
     /// A stable machine-readable code.
     pub fn code(&self) -> &str {
         match self {
@@ -102,9 +115,10 @@ pub(crate) fn tx_status(e: &TxError) -> StatusCode {
         | TxError::UnknownName(_)
         | TxError::BadSignature(_)
         | TxError::WrongSigner { .. } => StatusCode::BAD_REQUEST,
-        TxError::TooLarge { .. } | TxError::MetadataTooLarge { .. } => {
-            StatusCode::PAYLOAD_TOO_LARGE
-        }
+        TxError::TooLarge { .. }
+        | TxError::MetadataTooLarge { .. }
+        | TxError::JsonLimit { .. }
+        | TxError::FieldTooLong { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         TxError::UnknownBounty(_) => StatusCode::NOT_FOUND,
         TxError::Replayed(_)
         | TxError::DuplicateBounty(_)
@@ -131,13 +145,10 @@ impl IntoResponse for ApiError {
             code: self.code(),
         };
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after, .. } = &self {
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.max(1).to_string()) {
-                response
-                    .headers_mut()
-                    .insert(axum::http::header::RETRY_AFTER, value);
-            }
+        if let Some(seconds) = self.retry_after_seconds() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
     }
@@ -155,6 +166,7 @@ impl From<ArtifactError> for ApiError {
             ArtifactError::TooLarge { .. } | ArtifactError::Count { .. } => {
                 ApiError::TooLarge(e.to_string())
             }
+            ArtifactError::StagingFull { .. } => ApiError::Unavailable(e.to_string()),
             ArtifactError::NotFound { .. }
             | ArtifactError::IndexOutOfRange { .. }
             | ArtifactError::BlobNotFound { .. } => ApiError::NotFound(e.to_string()),

@@ -61,8 +61,16 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Time between blocks.
     pub block_time: Duration,
-    /// Rate limits and quotas on writes.
-    pub(crate) limiter: crate::limits::Limiter,
+    /// Rate limits and quotas.
+    pub(crate) limiter: crate::limits::rate::Limiter,
+    /// Open event streams, in all and per IP.
+    pub(crate) subscriptions: std::sync::Arc<crate::limits::connections::Budget>,
+    /// Open TCP connections, in all and per IP.
+    pub(crate) connections: std::sync::Arc<crate::limits::connections::Budget>,
+    /// Store reads that replaying event streams may run at once.
+    pub(crate) replay_reads: tokio::sync::Semaphore,
+    /// The limits this node was started with.
+    pub limits: crate::limits::Limits,
     /// HTTP client for forwarding submissions to the sequencer.
     pub http: reqwest::Client,
     /// Cancelled when the node shuts down; long-lived connections end then.
@@ -151,8 +159,30 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::explorer::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(envelope_rejections))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_requests,
+        ))
+        // A body that stalls longer than this between two pieces is cut off
+        // (a slow upload or submission cannot hold its connection forever).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.limits.body_read_timeout,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// The per-IP request rate, on every route: reads cost the node too.
+async fn limit_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+    if let Some(axum::extract::ConnectInfo(peer)) = peer {
+        if let Err(e) = state.limiter.request_from_ip(peer.ip()) {
+            return e.into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// A path extractor whose rejection (a segment that is not valid UTF-8 once
@@ -279,6 +309,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
         (r.block(), counts.into_iter().collect::<Vec<_>>(), escrow)
     });
     state.metrics.set_chain(height, &by_round, escrow);
+    state.metrics.set_load(crate::metrics::Load {
+        connections: state.connections.open(),
+        event_streams: state.subscriptions.open(),
+        staged_bytes: state.artifacts.staged_bytes().0,
+    });
     (
         [(
             axum::http::header::CONTENT_TYPE,

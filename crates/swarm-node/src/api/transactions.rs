@@ -46,6 +46,9 @@ enum BatchItem {
         errors: String,
         code: String,
         status: u16,
+        /// Seconds to wait before sending this item again (429 and 503).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
     },
 }
 
@@ -87,13 +90,16 @@ fn parse_body(body: &[u8]) -> Result<(Vec<SignedTx>, bool), ApiError> {
     Ok((txs, batch))
 }
 
+/// Admission checks and signatures (see `swarm_protocol::admission`): what
+/// is submitted now meets today's limits; stored blocks replay without them.
 fn verify_all(txs: Vec<SignedTx>) -> Vec<Result<(SignedTx, VerifiedTx), TxError>> {
-    txs.into_iter()
-        .map(|s| s.verify().map(|v| (s, v)))
-        .collect()
+    txs.into_iter().map(|s| s.admit().map(|v| (s, v))).collect()
 }
 
 /// The sender's rate limit, then its artifacts.
+///
+/// Only transactions whose signatures checked reach this: an unsigned or
+/// badly signed one never spends an account's (or an IP's) bucket.
 async fn check_rate(state: &AppState, verified: &VerifiedTx) -> Result<(), ApiError> {
     state.limiter.transaction_from(&verified.from())?;
     check_artifacts(state, verified).await
@@ -175,11 +181,14 @@ pub(crate) async fn submit(
             ))
         }
     };
-    let (txs, batch) = parse_body(&body)?;
-    state
-        .limiter
-        .transactions_from_ip(peer.map(|p| p.0 .0.ip()), txs.len())?;
+    let ip = peer.map(|p| p.0 .0.ip());
+    // Before any signature is recovered: an IP that keeps sending what does
+    // not verify is refused without costing the node more.
+    state.limiter.check_invalid_from_ip(ip)?;
+    let (txs, batch) = parse_body(&body).inspect_err(|_| state.limiter.invalid_from_ip(ip, 1))?;
     let Some(sequencer) = state.sequencer() else {
+        // The sequencer verifies; the IP is charged here, where it is known.
+        state.limiter.transactions_from_ip(ip, txs.len())?;
         return forward(&state, &body, wait).await;
     };
 
@@ -190,6 +199,11 @@ pub(crate) async fn submit(
     } else {
         verify_all(txs)
     };
+    let invalid = checked.iter().filter(|c| c.is_err()).count();
+    state.limiter.invalid_from_ip(ip, invalid);
+    state
+        .limiter
+        .transactions_from_ip(ip, checked.len() - invalid)?;
     // Slot per input; refusals before the sequencer fill theirs now.
     let mut results: Vec<Option<Result<Submitted, ApiError>>> = Vec::with_capacity(checked.len());
     let mut to_submit = Vec::new();
@@ -227,13 +241,33 @@ pub(crate) async fn submit(
             None => Err(ApiError::Internal("no result for a submission".into())),
         };
     }
+    let results: Vec<Result<Submitted, ApiError>> = results.collect();
+    // A batch refused whole for a passing reason is refused as a request,
+    // with its Retry-After, so that any HTTP client backs off.
+    let passing =
+        |r: &Result<Submitted, ApiError>| r.as_ref().err().and_then(ApiError::retry_after_seconds);
+    if results.iter().all(|r| passing(r).is_some()) {
+        let wait = results.iter().filter_map(passing).max().unwrap_or(1);
+        if let Some(Err(first)) = results.into_iter().next() {
+            return Err(match first {
+                ApiError::Unavailable(message) => ApiError::Unavailable(message),
+                other => ApiError::TooManyRequests {
+                    message: other.to_string(),
+                    retry_after: Duration::from_secs(wait),
+                },
+            });
+        }
+        return Err(ApiError::Internal("no result for a submission".into()));
+    }
     let items: Vec<BatchItem> = results
+        .into_iter()
         .map(|r| match r {
             Ok(s) => BatchItem::Ok(s),
             Err(e) => BatchItem::Err {
                 errors: e.to_string(),
                 code: e.code().to_owned(),
                 status: e.status().as_u16(),
+                retry_after: e.retry_after_seconds(),
             },
         })
         .collect();

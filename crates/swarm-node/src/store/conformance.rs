@@ -298,7 +298,7 @@ async fn visible(store: &dyn Store) -> Visible {
     (
         store.tip().await.unwrap(),
         store.blocks_after(0, u32::MAX).await.unwrap(),
-        store.events(0, None, u32::MAX).await.unwrap(),
+        store.events(0, None, u32::MAX, usize::MAX).await.unwrap(),
         store.latest_snapshot().await.unwrap(),
     )
 }
@@ -361,8 +361,16 @@ pub async fn empty_store(db: &impl Database) {
     assert_eq!(store.block(0).await.unwrap(), None);
     assert_eq!(store.block(1).await.unwrap(), None);
     assert!(store.blocks_after(0, 100).await.unwrap().is_empty());
-    assert!(store.events(0, None, 100).await.unwrap().is_empty());
-    assert!(store.events(0, Some((0, 0)), 100).await.unwrap().is_empty());
+    assert!(store
+        .events(0, None, 100, usize::MAX)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .events(0, Some((0, 0)), 100, usize::MAX)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         store.transaction(&keccak256(b"nothing")).await.unwrap(),
         None
@@ -503,7 +511,7 @@ pub async fn events_paging(db: &impl Database) {
         for &after in &afters {
             for limit in [0u32, 1, 3, u32::MAX] {
                 assert_eq!(
-                    store.events(since, after, limit).await.unwrap(),
+                    store.events(since, after, limit, usize::MAX).await.unwrap(),
                     model(since, after, limit),
                     "events(since {since}, after {after:?}, limit {limit})"
                 );
@@ -517,7 +525,10 @@ pub async fn events_paging(db: &impl Database) {
             let mut got: Vec<EventRecord> = Vec::new();
             loop {
                 let after = got.last().map(|e| (e.block_number, e.seq));
-                let page = store.events(since, after, page_size).await.unwrap();
+                let page = store
+                    .events(since, after, page_size, usize::MAX)
+                    .await
+                    .unwrap();
                 assert!(page.len() <= page_size as usize);
                 if page.is_empty() {
                     break;
@@ -530,6 +541,31 @@ pub async fn events_paging(db: &impl Database) {
                 "paging from {since} by {page_size}"
             );
         }
+    }
+    // A byte budget cuts pages short, but a page is never empty while
+    // events are left, even when one event alone is over the budget.
+    let size = |e: &EventRecord| serde_json::to_string(e).map(|t| t.len()).unwrap_or(0);
+    for max_bytes in [1usize, 150, 400, 5_000] {
+        let mut got: Vec<EventRecord> = Vec::new();
+        loop {
+            let after = got.last().map(|e| (e.block_number, e.seq));
+            let page = store.events(0, after, 100, max_bytes).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            let bytes: usize = page.iter().map(size).sum();
+            assert!(
+                page.len() == 1 || bytes <= max_bytes,
+                "{} events of {bytes} bytes in a page of at most {max_bytes}",
+                page.len()
+            );
+            // Greedy: the next event would not have fit.
+            if let Some(next) = model(0, page.last().map(|e| (e.block_number, e.seq)), 1).first() {
+                assert!(bytes + size(next) > max_bytes || page.len() == 100);
+            }
+            got.extend(page);
+        }
+        assert_eq!(got, model(0, None, u32::MAX), "paging by {max_bytes} bytes");
     }
 }
 
@@ -687,7 +723,7 @@ pub async fn large_block_round_trips(db: &impl Database) {
     assert_eq!(store.blocks_after(0, 10).await.unwrap(), blocks);
     assert_eq!(store.block(2).await.unwrap(), Some(summary(&blocks[1])));
     assert_eq!(
-        store.events(2, None, u32::MAX).await.unwrap(),
+        store.events(2, None, u32::MAX, usize::MAX).await.unwrap(),
         all_events(&blocks[1..])
     );
     let last = &blocks[1].txs[1_249];
@@ -911,7 +947,7 @@ pub async fn racing_commits_one_wins(db: &impl Database) {
             "round {round}"
         );
         assert_eq!(
-            b.events(0, None, u32::MAX).await.unwrap(),
+            b.events(0, None, u32::MAX, usize::MAX).await.unwrap(),
             all_events(&expected),
             "round {round}"
         );

@@ -112,12 +112,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn transaction(&self, hash: &H256) -> Result<Option<(TxRecord, Vec<EventRecord>)>>;
 
     /// Up to `limit` events of blocks >= `since`, after position `after`
-    /// (block, seq) when given, in order.
+    /// (block, seq) when given, in order — and fewer when their encoded
+    /// bodies would add up to more than `max_bytes`, but never none while
+    /// one is left: a reader pages through events of any size in bounded
+    /// memory.
     async fn events(
         &self,
         since: u64,
         after: Option<(u64, u32)>,
         limit: u32,
+        max_bytes: usize,
     ) -> Result<Vec<EventRecord>>;
 
     /// Blocks sealed at or after `since_ms` (Unix milliseconds), grouped

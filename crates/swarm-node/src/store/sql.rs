@@ -260,6 +260,12 @@ fn to_i64(n: u64) -> Result<i64> {
     i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("number {n} exceeds i64")))
 }
 
+/// A number from a query (a block asked for, a `since`) as a column value:
+/// `None` above `i64::MAX`, where no stored row can be.
+fn query_i64(n: u64) -> Option<i64> {
+    i64::try_from(n).ok()
+}
+
 fn to_u64(n: i64) -> Result<u64> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative number {n}")))
 }
@@ -304,7 +310,20 @@ fn decode_tx(row: &AnyRow) -> Result<TxRecord> {
 
 fn decode_event(row: &AnyRow) -> Result<EventRecord> {
     let body: String = row.try_get("body")?;
-    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
+    match serde_json::from_str(&body) {
+        Ok(event) => Ok(event),
+        // Nodes before the admission limits accepted metadata nested up to
+        // 126 levels, which the event's own levels push past serde_json's
+        // 128. Such a body still came through a parser that stops at 128
+        // levels, so decoding it without the limit stays shallow.
+        Err(e) if e.to_string().contains("recursion limit") => {
+            let mut de = serde_json::Deserializer::from_str(&body);
+            de.disable_recursion_limit();
+            serde::Deserialize::deserialize(&mut de)
+                .map_err(|e| StoreError::Corrupt(format!("event: {e}")))
+        }
+        Err(e) => Err(StoreError::Corrupt(format!("event: {e}"))),
+    }
 }
 
 /// `($1, $2, ...), ($k, ...)` for `rows` rows of `cols` columns.
@@ -466,11 +485,14 @@ impl Store for SqlStore {
     }
 
     async fn blocks_after(&self, after: u64, limit: u32) -> Result<Vec<CommittedBlock>> {
+        let Some(after) = query_i64(after) else {
+            return Ok(Vec::new());
+        };
         let rows = sqlx::query(
             "SELECT number, hash, parent_hash, timestamp_ms, tx_root FROM blocks \
              WHERE number > $1 ORDER BY number LIMIT $2",
         )
-        .bind(to_i64(after)?)
+        .bind(after)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -504,17 +526,20 @@ impl Store for SqlStore {
     }
 
     async fn block(&self, number: u64) -> Result<Option<BlockSummary>> {
+        let Some(number) = query_i64(number) else {
+            return Ok(None);
+        };
         let row = sqlx::query(
             "SELECT number, hash, parent_hash, timestamp_ms, tx_root FROM blocks WHERE number = $1",
         )
-        .bind(to_i64(number)?)
+        .bind(number)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let header = decode_header(&row)?;
         let rows =
             sqlx::query("SELECT hash FROM transactions WHERE block_number = $1 ORDER BY idx")
-                .bind(to_i64(number)?)
+                .bind(number)
                 .fetch_all(&self.pool)
                 .await?;
         let transactions = rows
@@ -551,22 +576,51 @@ impl Store for SqlStore {
         since: u64,
         after: Option<(u64, u32)>,
         limit: u32,
+        max_bytes: usize,
     ) -> Result<Vec<EventRecord>> {
         let (after_block, after_seq) = match after {
-            Some((b, s)) => (to_i64(b)?, i64::from(s)),
+            Some((b, s)) => match query_i64(b) {
+                Some(b) => (b, i64::from(s)),
+                None => return Ok(Vec::new()),
+            },
             None => (-1, -1),
         };
-        let rows = sqlx::query(
-            "SELECT body FROM events WHERE block_number >= $1 \
+        let Some(since) = query_i64(since) else {
+            return Ok(Vec::new());
+        };
+        const RANGE: &str = "FROM events WHERE block_number >= $1 \
              AND (block_number > $2 OR (block_number = $2 AND seq > $3)) \
-             ORDER BY block_number, seq LIMIT $4",
-        )
-        .bind(to_i64(since)?)
-        .bind(after_block)
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+             ORDER BY block_number, seq LIMIT $4";
+        let mut limit = i64::from(limit);
+        if max_bytes < usize::MAX {
+            // The sizes first (from the same rows), so that no more bodies
+            // are read than the budget allows.
+            let sizes = sqlx::query(&format!("SELECT CAST(LENGTH(body) AS BIGINT) {RANGE}"))
+                .bind(since)
+                .bind(after_block)
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+            let mut total = 0usize;
+            let mut fit = 0i64;
+            for row in &sizes {
+                let size = usize::try_from(row.try_get::<i64, _>(0)?).unwrap_or(usize::MAX);
+                total = total.saturating_add(size);
+                if fit > 0 && total > max_bytes {
+                    break;
+                }
+                fit += 1;
+            }
+            limit = fit;
+        }
+        let rows = sqlx::query(&format!("SELECT body {RANGE}"))
+            .bind(since)
+            .bind(after_block)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(decode_event).collect()
     }
 
@@ -576,6 +630,10 @@ impl Store for SqlStore {
                 "block_activity: a bucket of 0 ms".into(),
             ));
         }
+        let (Some(since_ms), Some(bucket_ms_i64)) = (query_i64(since_ms), query_i64(bucket_ms))
+        else {
+            return Ok(Vec::new());
+        };
         // Blocks first, then their transactions counted per block range:
         // both use an index, and empty blocks cost no join.
         let rows = sqlx::query(
@@ -583,8 +641,8 @@ impl Store for SqlStore {
              MAX(number) AS last_block FROM blocks WHERE timestamp_ms >= $1 \
              GROUP BY timestamp_ms / $2 ORDER BY bucket",
         )
-        .bind(to_i64(since_ms)?)
-        .bind(to_i64(bucket_ms)?)
+        .bind(since_ms)
+        .bind(bucket_ms_i64)
         .fetch_all(&self.pool)
         .await?;
         let mut buckets = Vec::with_capacity(rows.len());
@@ -628,11 +686,14 @@ impl Store for SqlStore {
     }
 
     async fn first_block_since(&self, since_ms: u64) -> Result<Option<u64>> {
+        let Some(since_ms) = query_i64(since_ms) else {
+            return Ok(None);
+        };
         let row = sqlx::query(
             "SELECT number FROM blocks WHERE timestamp_ms >= $1 \
              ORDER BY timestamp_ms, number LIMIT 1",
         )
-        .bind(to_i64(since_ms)?)
+        .bind(since_ms)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| to_u64(r.try_get(0)?)).transpose()
