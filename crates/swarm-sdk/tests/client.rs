@@ -104,3 +104,39 @@ async fn every_endpoint_through_the_typed_client() {
     assert!(err.to_string().contains("has 0 NCT, needs 1 NCT"), "{err}");
     node.node.shutdown().await.unwrap();
 }
+
+/// Items a batch refuses for a passing reason (the account over its rate)
+/// come back with a `retry_after`; the client sends them again after that
+/// wait, and every one is included in the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_items_over_a_rate_are_sent_again_after_the_hint() {
+    let node =
+        TestNode::start_configured(tempfile::tempdir().unwrap(), None, test_genesis(), |c| {
+            c.limits.transactions_per_account = swarm_node::Rate::new(2, 2);
+        })
+        .await;
+    let client = NodeClient::new(node.url());
+    let me = dev_key(41);
+    let block = client.status().await.unwrap().block;
+    let txs: Vec<_> = (1..=5u128)
+        .map(|n| {
+            let mint = Mint {
+                to: me.address(),
+                amount: Amount::from_wei(n),
+            };
+            swarm_protocol::Tx::new(me.address(), "dev", block + 100, mint).sign(&me)
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let results = client.submit(&txs, true).await.unwrap();
+    for (i, r) in results.iter().enumerate() {
+        assert!(r.is_ok(), "item {i}: {r:?}");
+    }
+    // Two at once, then two a second: the last waited about 1.5 s.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    assert_eq!(
+        client.balance(&me.address()).await.unwrap(),
+        Amount::from_wei(15)
+    );
+    node.node.shutdown().await.unwrap();
+}
