@@ -46,7 +46,11 @@ fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
     match subcommand {
         ["dev"] => &["tests/dev.rs", "tests/new.rs", "tests/clamav_dev.rs"],
         ["new"] => &["tests/new.rs", "tests/new_interactive.rs"],
-        ["node"] => &["tests/durability.rs", "tests/readme.rs"],
+        ["node"] => &[
+            "tests/durability.rs",
+            "tests/readme.rs",
+            "tests/hardening.rs",
+        ],
         ["engine", "run"] | ["arbiter", "run"] | ["ambassador", "run"] => &["tests/readme.rs"],
         ["scan"] => &["tests/scan.rs"],
         ["wallet", "faucet"] => &["tests/readme.rs"],

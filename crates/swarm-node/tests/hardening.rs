@@ -487,7 +487,7 @@ async fn refused_256_mib_uploads_stage_at_most_what_they_are_refused_at() {
     );
 
     // A permission naming none of the eight: refused when the first ends.
-    let others: Vec<String> = (1..=8).map(|i| sha256_of_zeros(i)).collect();
+    let others: Vec<String> = (1..=8).map(sha256_of_zeros).collect();
     let none = permit_for(&owner, expires, others);
     let (status, body) = big_upload(node.node.addr(), &none, 8, SIZE, false).await;
     assert_eq!(
@@ -683,4 +683,299 @@ async fn reads_over_the_ip_rate_get_429_with_retry_after() {
         "{body}"
     );
     node.node.shutdown().await.unwrap();
+}
+
+// ---- every accepted transaction round-trips --------------------------------
+
+mod round_trip {
+    //! A property test: random JSON values (strings with every escape,
+    //! numbers, nesting up to the deepest the admission limits accept) in
+    //! bounty metadata, filenames and reveal metadata go through the real
+    //! admission and rules into blocks, which are committed to SQLite and
+    //! PostgreSQL with a snapshot at a random block. Read back, the blocks,
+    //! the transactions with their events, the event stream's pages and the
+    //! state a restarting node rebuilds are exactly what went in.
+
+    use proptest::prelude::*;
+    use serde_json::Value;
+    use swarm_node::{
+        load_state, BlockHeader, CommittedBlock, EventRecord, SqlStore, Store, TxRecord,
+    };
+    use swarm_protocol::admission::MAX_JSON_DEPTH;
+    use swarm_protocol::{
+        commitment, keccak256, Amount, ArtifactMetadata, ArtifactType, Assert, Bits256, Genesis,
+        Guid, Mint, PostBounty, PrivateKey, Registry, Reveal, SignedTx, Tx, TxBody, H256,
+    };
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "[\\\\\"'<>{}\\[\\]a-z\u{0}-\u{1f}\u{7f}\u{e9}\u{2028}\u{1f600}]{0,16}"
+                .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(12, 96, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z\"\\\\]{0,6}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// `value` inside as many arrays as take it to `levels` deep.
+    fn deepen(mut value: Value, levels: usize) -> Value {
+        for _ in depth(&value)..levels {
+            value = Value::Array(vec![value]);
+        }
+        value
+    }
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        extras: Vec<Value>,
+        filenames: Vec<String>,
+        reveal: Value,
+        /// Push the values to the deepest depth admission accepts.
+        deepest: bool,
+        snapshot_at: usize,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (
+            proptest::collection::vec(json_value(), 1..4),
+            proptest::collection::vec("[^/\u{0}]{0,40}", 3),
+            json_value(),
+            any::<bool>(),
+            1usize..8,
+        )
+            .prop_map(|(extras, filenames, reveal, deepest, snapshot_at)| Case {
+                extras,
+                filenames,
+                reveal,
+                deepest,
+                snapshot_at,
+            })
+    }
+
+    /// Blocks made the way the sequencer makes them: admission, the rules,
+    /// then records in order.
+    struct Chain {
+        registry: Registry,
+        blocks: Vec<CommittedBlock>,
+        states: Vec<Registry>,
+    }
+
+    impl Chain {
+        fn block(&mut self, txs: &[SignedTx]) {
+            let number = self.blocks.len() as u64 + 1;
+            let parent = self.blocks.last().map_or(H256::ZERO, |b| b.header.hash);
+            let mut events: Vec<EventRecord> = self
+                .registry
+                .begin_block(number, parent)
+                .into_iter()
+                .enumerate()
+                .map(|(seq, event)| EventRecord {
+                    event,
+                    block_number: number,
+                    seq: seq as u32,
+                    txhash: None,
+                })
+                .collect();
+            let mut records = Vec::new();
+            for (index, signed) in txs.iter().enumerate() {
+                let verified = signed.admit().expect("admitted");
+                for event in self.registry.apply(&verified).expect("accepted") {
+                    let seq = events.len() as u32;
+                    events.push(EventRecord {
+                        event,
+                        block_number: number,
+                        seq,
+                        txhash: Some(verified.hash()),
+                    });
+                }
+                records.push(TxRecord {
+                    hash: verified.hash(),
+                    signed: signed.clone(),
+                    name: verified.tx().name().to_owned(),
+                    from: verified.from(),
+                    block_number: number,
+                    index: index as u32,
+                });
+            }
+            let hashes: Vec<H256> = records.iter().map(|r| r.hash).collect();
+            self.blocks.push(CommittedBlock {
+                header: BlockHeader::seal(number, parent, 1_000 * number, &hashes),
+                txs: records,
+                events,
+            });
+            self.states.push(self.registry.clone());
+        }
+    }
+
+    fn genesis() -> Genesis {
+        swarm_node::test_utils::test_genesis()
+    }
+
+    fn chain(case: &Case) -> Chain {
+        let owner = swarm_node::dev_key(0);
+        let engine = PrivateKey::from_bytes(&keccak256(b"round trip engine").0).unwrap();
+        let sign =
+            |key: &PrivateKey, body: TxBody| Tx::new(key.address(), "dev", 50, body).sign(key);
+        let mut chain = Chain {
+            registry: Registry::new(&genesis()).unwrap(),
+            blocks: Vec::new(),
+            states: Vec::new(),
+        };
+        let mint = Mint {
+            to: engine.address(),
+            amount: Amount::from_nct(10),
+        };
+        chain.block(&[sign(&engine, mint.into())]);
+        let n = case.extras.len();
+        let metadata = case
+            .extras
+            .iter()
+            .zip(&case.filenames)
+            .map(|(extra, filename)| {
+                let mut entry = ArtifactMetadata {
+                    filename: Some(filename.chars().take(60).collect()),
+                    ..Default::default()
+                };
+                // bounty:Post: envelope, data, metadata list, entry.
+                let extra = if case.deepest {
+                    deepen(extra.clone(), MAX_JSON_DEPTH - 4)
+                } else {
+                    extra.clone()
+                };
+                entry.extra.insert("extra".into(), extra);
+                entry
+            })
+            .collect();
+        let guid = Guid::new_v4();
+        let post = PostBounty {
+            guid,
+            artifact_type: ArtifactType::File,
+            amount: Amount::from_nct(1),
+            uri: "ab".repeat(32),
+            num_artifacts: n as u32,
+            duration: 2,
+            metadata: Some(metadata),
+        };
+        chain.block(&[sign(&owner, post.into())]);
+        let verdicts = Bits256::from_indices(0..n);
+        let nonce = H256([9; 32]);
+        let assertion = Assert {
+            bounty_guid: guid,
+            mask: Bits256::from_indices(0..n),
+            bids: vec![Amount::from_wei(62_500_000_000_000_000); n],
+            commitment: commitment(&verdicts, &nonce, &engine.address()),
+        };
+        chain.block(&[sign(&engine, assertion.into())]);
+        // bounty:Reveal: envelope and data.
+        let reveal_metadata = if case.deepest {
+            deepen(case.reveal.clone(), MAX_JSON_DEPTH - 2)
+        } else {
+            case.reveal.clone()
+        };
+        let reveal = Reveal {
+            bounty_guid: guid,
+            nonce,
+            verdicts,
+            metadata: reveal_metadata,
+        };
+        chain.block(&[sign(&engine, reveal.into())]);
+        while chain.blocks.len() < 8 {
+            chain.block(&[]);
+        }
+        chain
+    }
+
+    async fn check(store: &SqlStore, chain: &Chain, snapshot_at: usize) {
+        for (i, block) in chain.blocks.iter().enumerate() {
+            let snapshot =
+                (i + 1 == snapshot_at).then(|| serde_json::to_vec(&chain.states[i]).unwrap());
+            store
+                .commit_block(block, snapshot.as_deref())
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.blocks_after(0, u32::MAX).await.unwrap(), chain.blocks);
+        let events: Vec<EventRecord> = chain.blocks.iter().flat_map(|b| b.events.clone()).collect();
+        assert_eq!(
+            store.events(0, None, u32::MAX, usize::MAX).await.unwrap(),
+            events
+        );
+        // The event stream's pages of a few KiB give the same events.
+        let mut paged: Vec<EventRecord> = Vec::new();
+        loop {
+            let after = paged.last().map(|e| (e.block_number, e.seq));
+            let page = store.events(0, after, 1000, 4096).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            paged.extend(page);
+        }
+        assert_eq!(paged, events);
+        for block in &chain.blocks {
+            for tx in &block.txs {
+                let own: Vec<EventRecord> = block
+                    .events
+                    .iter()
+                    .filter(|e| e.txhash == Some(tx.hash))
+                    .cloned()
+                    .collect();
+                assert_eq!(
+                    store.transaction(&tx.hash).await.unwrap(),
+                    Some((tx.clone(), own))
+                );
+            }
+        }
+        // What a restarting node rebuilds: the snapshot, then the blocks.
+        let (state, tip) = load_state(store, &genesis()).await.unwrap();
+        assert_eq!(tip.as_ref(), chain.blocks.last().map(|b| &b.header));
+        let hash = |r: &Registry| keccak256(serde_json::to_vec(r).unwrap());
+        assert_eq!(hash(&state), hash(&chain.registry));
+        assert!(state == chain.registry);
+    }
+
+    #[test]
+    fn accepted_transactions_round_trip_through_both_stores() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let postgres = runtime.block_on(async {
+            let url = swarm_node::test_utils::fresh_postgres_database().await;
+            SqlStore::connect(&url).await.unwrap()
+        });
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let config = ProptestConfig {
+            cases: 24,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(case in case())| {
+            let chain = chain(&case);
+            let n = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            runtime.block_on(async {
+                let sqlite = SqlStore::open_sqlite(&dir.path().join(format!("{n}.sqlite")))
+                    .await
+                    .unwrap();
+                check(&sqlite, &chain, case.snapshot_at).await;
+                postgres.wipe().await.unwrap();
+                check(&postgres, &chain, case.snapshot_at).await;
+            });
+        });
+    }
 }

@@ -308,6 +308,73 @@ mod tests {
         );
     }
 
+    /// Depth, most keys in an object and count of values of a parsed value.
+    fn measure(value: &serde_json::Value) -> (usize, usize, usize) {
+        use serde_json::Value;
+        match value {
+            Value::Array(items) => items
+                .iter()
+                .map(measure)
+                .fold((1, 0, 1), |(depth, keys, values), (d, k, v)| {
+                    (depth.max(d + 1), keys.max(k), values + v)
+                }),
+            Value::Object(map) => map
+                .values()
+                .map(measure)
+                .fold((1, map.len(), 1), |(depth, keys, values), (d, k, v)| {
+                    (depth.max(d + 1), keys.max(k), values + v)
+                }),
+            _ => (0, 0, 1),
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            // Quotes, backslashes, brackets and control characters.
+            "[\\\"\\[\\]{}:, a\u{0}-\u{1f}\u{e9}\u{1f600}]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(40, 400, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("[\"\\\\{}a-z]{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The byte scanner and a parser agree on every value, compact or
+        /// pretty-printed: what admission lets through is exactly what is
+        /// within the limits.
+        #[test]
+        fn the_scanner_agrees_with_a_parser(value in json_value(), wrap in 0usize..36) {
+            let mut value = value;
+            for _ in 0..wrap {
+                value = serde_json::json!([value]);
+            }
+            let (depth, keys, values) = measure(&value);
+            let within = depth <= MAX_JSON_DEPTH
+                && keys <= MAX_JSON_OBJECT_KEYS
+                && values <= MAX_JSON_VALUES;
+            for text in [
+                serde_json::to_string(&value).unwrap(),
+                serde_json::to_string_pretty(&value).unwrap(),
+            ] {
+                proptest::prop_assert_eq!(check_json(&text).is_ok(), within, "{}", text);
+            }
+        }
+    }
+
     #[test]
     fn values_are_counted() {
         let list = |n: usize| format!("[{}]", vec!["0"; n].join(","));

@@ -105,7 +105,11 @@ struct Uploaded {
     request_body(content = String, description = "multipart/form-data with one `file` field per artifact (at most 256, each at most max_artifact_size)", content_type = "multipart/form-data"),
     responses((status = 200, description = "The bundle uri and per-artifact metadata"),
               (status = 400, description = "Not multipart, wrong field, no file"),
-              (status = 413, description = "An artifact or the count over the limit")))]
+              (status = 401, description = "No valid upload permission in the Authorization header"),
+              (status = 403, description = "An account without NCT, or an artifact (or more artifacts) than the permission names"),
+              (status = 413, description = "An artifact or the count over the limit, or a declared length the permission cannot cover"),
+              (status = 429, description = "Over the IP's upload rate or the account's hourly quota (Retry-After)"),
+              (status = 503, description = "Uploads in progress fill the staging budget (Retry-After)")))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -233,7 +237,7 @@ pub(crate) async fn upload(
 }
 
 #[utoipa::path(get, path = "/artifacts/{uri}", tag = "artifacts",
-    params(("uri" = String, Path, description = "Bundle uri (sha256 of its manifest)")),
+    params(("uri" = String, Path, description = "Bundle uri (sha256 of its manifest)", pattern = "^[0-9a-f]{64}$")),
     responses((status = 200, description = "The bundle's artifacts"), (status = 404, description = "No such bundle")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -253,7 +257,7 @@ fn parse_index(text: &str) -> Result<usize, ApiError> {
 }
 
 #[utoipa::path(get, path = "/artifacts/{uri}/{index}", tag = "artifacts",
-    params(("uri" = String, Path, description = "Bundle uri"), ("index" = usize, Path, description = "Artifact index")),
+    params(("uri" = String, Path, description = "Bundle uri", pattern = "^[0-9a-f]{64}$"), ("index" = usize, Path, description = "Artifact index")),
     responses((status = 200, description = "The artifact's bytes"), (status = 404, description = "No such artifact")))]
 pub(crate) async fn download(
     State(state): State<AppState>,
@@ -273,7 +277,7 @@ pub(crate) async fn download(
 }
 
 #[utoipa::path(get, path = "/artifacts/{uri}/{index}/stat", tag = "artifacts",
-    params(("uri" = String, Path, description = "Bundle uri"), ("index" = usize, Path, description = "Artifact index")),
+    params(("uri" = String, Path, description = "Bundle uri", pattern = "^[0-9a-f]{64}$"), ("index" = usize, Path, description = "Artifact index")),
     responses((status = 200, description = "The artifact's metadata"), (status = 404, description = "No such artifact")))]
 pub(crate) async fn stat(
     State(state): State<AppState>,

@@ -210,7 +210,7 @@ fn to_json<T: Serialize>(value: T) -> Result<serde_json::Value, ApiError> {
 }
 
 #[utoipa::path(get, path = "/bounties/{guid}", tag = "bounties",
-    params(("guid" = String, Path, description = "Bounty guid")),
+    params(("guid" = uuid::Uuid, Path, description = "Bounty guid (a UUID)")),
     responses((status = 200, description = "The bounty"), (status = 404, description = "No such bounty")))]
 pub(crate) async fn bounty(
     State(state): State<AppState>,
@@ -220,8 +220,8 @@ pub(crate) async fn bounty(
 }
 
 #[utoipa::path(get, path = "/bounties/{guid}/assertions", tag = "bounties",
-    params(("guid" = String, Path, description = "Bounty guid")),
-    responses((status = 200, description = "The bounty's assertions")))]
+    params(("guid" = uuid::Uuid, Path, description = "Bounty guid (a UUID)")),
+    responses((status = 200, description = "The bounty's assertions"), (status = 404, description = "No such bounty")))]
 pub(crate) async fn assertions(
     State(state): State<AppState>,
     Path(guid): Path<String>,
@@ -239,7 +239,7 @@ pub(crate) async fn assertions(
 }
 
 #[utoipa::path(get, path = "/bounties/{guid}/assertions/{index}", tag = "bounties",
-    params(("guid" = String, Path, description = "Bounty guid"), ("index" = usize, Path, description = "Assertion index")),
+    params(("guid" = uuid::Uuid, Path, description = "Bounty guid (a UUID)"), ("index" = usize, Path, description = "Assertion index")),
     responses((status = 200, description = "One assertion"), (status = 404, description = "No such assertion")))]
 pub(crate) async fn assertion(
     State(state): State<AppState>,
@@ -258,8 +258,8 @@ pub(crate) async fn assertion(
 }
 
 #[utoipa::path(get, path = "/bounties/{guid}/votes", tag = "bounties",
-    params(("guid" = String, Path, description = "Bounty guid")),
-    responses((status = 200, description = "The bounty's votes")))]
+    params(("guid" = uuid::Uuid, Path, description = "Bounty guid (a UUID)")),
+    responses((status = 200, description = "The bounty's votes"), (status = 404, description = "No such bounty")))]
 pub(crate) async fn votes(
     State(state): State<AppState>,
     Path(guid): Path<String>,
@@ -277,7 +277,7 @@ pub(crate) async fn votes(
 }
 
 #[utoipa::path(get, path = "/bounties/{guid}/votes/{index}", tag = "bounties",
-    params(("guid" = String, Path, description = "Bounty guid"), ("index" = usize, Path, description = "Vote index")),
+    params(("guid" = uuid::Uuid, Path, description = "Bounty guid (a UUID)"), ("index" = usize, Path, description = "Vote index")),
     responses((status = 200, description = "One vote"), (status = 404, description = "No such vote")))]
 pub(crate) async fn vote(
     State(state): State<AppState>,
@@ -305,7 +305,7 @@ fn amount_of(
 }
 
 #[utoipa::path(get, path = "/balances/{address}/nct", tag = "balances",
-    params(("address" = String, Path, description = "Account address")),
+    params(("address" = String, Path, description = "Account address (0x and 40 hex digits, EIP-55 or one case)", pattern = "^0x[0-9a-fA-F]{40}$")),
     responses((status = 200, description = "Balance in wei, as a decimal string")))]
 pub(crate) async fn balance(
     State(state): State<AppState>,
@@ -315,7 +315,7 @@ pub(crate) async fn balance(
 }
 
 #[utoipa::path(get, path = "/balances/{address}/staking/total", tag = "balances",
-    params(("address" = String, Path, description = "Account address")),
+    params(("address" = String, Path, description = "Account address (0x and 40 hex digits, EIP-55 or one case)", pattern = "^0x[0-9a-fA-F]{40}$")),
     responses((status = 200, description = "Total stake in wei")))]
 pub(crate) async fn stake_total(
     State(state): State<AppState>,
@@ -325,7 +325,7 @@ pub(crate) async fn stake_total(
 }
 
 #[utoipa::path(get, path = "/balances/{address}/staking/withdrawable", tag = "balances",
-    params(("address" = String, Path, description = "Account address")),
+    params(("address" = String, Path, description = "Account address (0x and 40 hex digits, EIP-55 or one case)", pattern = "^0x[0-9a-fA-F]{40}$")),
     responses((status = 200, description = "Withdrawable stake in wei")))]
 pub(crate) async fn stake_withdrawable(
     State(state): State<AppState>,

@@ -149,8 +149,12 @@ async fn check_artifacts(state: &AppState, verified: &VerifiedTx) -> Result<(), 
     request_body(content = String, description = "A signed transaction {raw, signature}, or an array of them (at most 1,000)", content_type = "application/json"),
     responses((status = 200, description = "Accepted (pending or included)"),
               (status = 400, description = "Malformed or badly signed"),
+              (status = 404, description = "A bounty transaction on an unknown bounty"),
               (status = 409, description = "Already done (duplicate, replay)"),
-              (status = 422, description = "Breaks a protocol rule")))]
+              (status = 413, description = "Body, transaction, metadata or JSON nesting over its limit"),
+              (status = 422, description = "Breaks a protocol rule"),
+              (status = 429, description = "Over a rate (every item of a batch over its account's rate, the IP's, or the IP's invalid-transaction budget); Retry-After says when to send again. In a batch, items over their account's rate carry status 429 and retry_after instead"),
+              (status = 503, description = "No sequencer can take it now (Retry-After)")))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -379,7 +383,7 @@ struct Receipt {
 }
 
 #[utoipa::path(get, path = "/transactions/{hash}", tag = "transactions",
-    params(("hash" = String, Path, description = "Transaction hash (keccak256 of raw)")),
+    params(("hash" = String, Path, description = "Transaction hash (keccak256 of raw)", pattern = "^0x[0-9a-fA-F]{64}$")),
     responses((status = 200, description = "Receipt with the events"), (status = 404, description = "Not included (yet)")))]
 pub(crate) async fn receipt(
     State(state): State<AppState>,
