@@ -1106,6 +1106,9 @@ async fn bench_node(args: NodeBenchArgs) -> anyhow::Result<()> {
     config.database_url = args.database_url.clone();
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.block_time = Some(Duration::from_millis(args.block_time_ms));
+    // One process stands for a whole marketplace of clients: per-client
+    // rates would measure the limits, not the node.
+    config.limits = swarm_node::Limits::unlimited();
     let node = swarm_node::start(config)
         .await
         .with_context(|| match &args.database_url {

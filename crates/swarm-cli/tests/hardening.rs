@@ -219,7 +219,9 @@ async fn non_reading_event_clients_keep_the_node_memory_bounded() {
         None,
     )
     .await;
+    let started = Instant::now();
     post_big_bounties(&node, EVENTS, EVENT_BYTES).await;
+    eprintln!("posted {EVENTS} bounties in {:?}", started.elapsed());
     let baseline = node.rss();
 
     let mut silent = Vec::new();
@@ -297,6 +299,10 @@ async fn non_reading_event_clients_keep_the_node_memory_bounded() {
         }
     }
     drop(ws);
+    eprintln!(
+        "a reading client replayed them all at {:?}",
+        started.elapsed()
+    );
 
     // After the send timeout the silent clients are let go.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -308,6 +314,7 @@ async fn non_reading_event_clients_keep_the_node_memory_bounded() {
         assert!(Instant::now() < deadline, "{open} event streams still open");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    eprintln!("the silent clients were let go at {:?}", started.elapsed());
     drop(silent);
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Every call unwraps the `{"status": "OK", "result": ...}` envelope and turns
 //! a FAIL into [`ClientError::Api`] with the node's code and message. A 429
-//! is retried after the `Retry-After` the node asks for; a 5xx or a
+//! or 503 is retried after the `Retry-After` the node asks for (batch items
+//! refused with a `retry_after` are sent again after it); another 5xx or a
 //! connection failure is retried with exponential backoff, a bounded number
 //! of times. Retrying a submission is safe: a transaction is identified by
 //! its hash, so a second copy is refused as a replay, never applied twice.
@@ -329,7 +330,9 @@ impl NodeClient {
                                 })?;
                         return Ok((status, body));
                     }
-                    let wait = if status == 429 {
+                    // The node says when to come back on 429 (over a rate) and
+                    // 503 (full, or busy staging uploads).
+                    let wait = if status == 429 || status == 503 {
                         retry_after.unwrap_or(backoff)
                     } else {
                         backoff

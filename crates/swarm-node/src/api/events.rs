@@ -94,7 +94,10 @@ pub(crate) async fn subscribe(
             socket,
             send_timeout,
         };
-        let end = stream(&mut client, &state, since).await;
+        let end = stream(&mut client, &state, since)
+            .await
+            .err()
+            .unwrap_or(End::Gone);
         tracing::debug!(%ip, ?end, "event stream ended");
         client.close(end).await;
     }))
@@ -198,14 +201,8 @@ async fn replay(
     }
 }
 
-async fn stream(client: &mut Client, state: &AppState, since: Option<u64>) -> End {
-    match run(client, state, since).await {
-        Ok(()) => End::Gone,
-        Err(end) => end,
-    }
-}
-
-async fn run(client: &mut Client, state: &AppState, since: Option<u64>) -> Result<(), End> {
+/// Streams until the client goes (`Ok`) or the stream must end (`Err`).
+async fn stream(client: &mut Client, state: &AppState, since: Option<u64>) -> Result<(), End> {
     let mut live = state.events.subscribe();
     // Read after subscribing: every block past `tip` reaches `live`.
     let tip = state.view.tip().map(|t| t.number).unwrap_or(0);

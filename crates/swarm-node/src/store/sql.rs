@@ -594,14 +594,19 @@ impl Store for SqlStore {
         let mut limit = i64::from(limit);
         if max_bytes < usize::MAX {
             // The sizes first (from the same rows), so that no more bodies
-            // are read than the budget allows.
-            let sizes = sqlx::query(&format!("SELECT CAST(LENGTH(body) AS BIGINT) {RANGE}"))
-                .bind(since)
-                .bind(after_block)
-                .bind(after_seq)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+            // are read than the budget allows. OCTET_LENGTH, not LENGTH:
+            // both databases know a value's byte length without reading it
+            // (SQLite since 3.43), while counting characters reads every
+            // body of the range — 120 MB a page for events of 120 KB.
+            let sizes = sqlx::query(&format!(
+                "SELECT CAST(OCTET_LENGTH(body) AS BIGINT) {RANGE}"
+            ))
+            .bind(since)
+            .bind(after_block)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
             let mut total = 0usize;
             let mut fit = 0i64;
             for row in &sizes {
