@@ -588,9 +588,23 @@ impl Store for SqlStore {
         let Some(since) = query_i64(since) else {
             return Ok(Vec::new());
         };
-        const RANGE: &str = "FROM events WHERE block_number >= $1 \
-             AND (block_number > $2 OR (block_number = $2 AND seq > $3)) \
-             ORDER BY block_number, seq LIMIT $4";
+        // The same rows, with what to select from them.
+        let range = |columns: &str, limit: i64| {
+            let sql = format!(
+                "SELECT {columns} FROM events WHERE block_number >= $1 \
+                 AND (block_number > $2 OR (block_number = $2 AND seq > $3)) \
+                 ORDER BY block_number, seq LIMIT $4"
+            );
+            async move {
+                sqlx::query(&sql)
+                    .bind(since)
+                    .bind(after_block)
+                    .bind(after_seq)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        };
         let mut limit = i64::from(limit);
         if max_bytes < usize::MAX {
             // The sizes first (from the same rows), so that no more bodies
@@ -598,15 +612,7 @@ impl Store for SqlStore {
             // both databases know a value's byte length without reading it
             // (SQLite since 3.43), while counting characters reads every
             // body of the range — 120 MB a page for events of 120 KB.
-            let sizes = sqlx::query(&format!(
-                "SELECT CAST(OCTET_LENGTH(body) AS BIGINT) {RANGE}"
-            ))
-            .bind(since)
-            .bind(after_block)
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+            let sizes = range("CAST(OCTET_LENGTH(body) AS BIGINT)", limit).await?;
             let mut total = 0usize;
             let mut fit = 0i64;
             for row in &sizes {
@@ -619,13 +625,7 @@ impl Store for SqlStore {
             }
             limit = fit;
         }
-        let rows = sqlx::query(&format!("SELECT body {RANGE}"))
-            .bind(since)
-            .bind(after_block)
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = range("body", limit).await?;
         rows.iter().map(decode_event).collect()
     }
 
