@@ -14,8 +14,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/webdriver.rs"]
-mod webdriver;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -30,7 +28,7 @@ use swarm_protocol::{
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use webdriver::{free_port, Chromedriver, Session};
+use crate::support::webdriver::{free_port, Chromedriver, Session};
 
 /// What an ambassador names the file in the bounty's metadata.
 const HOSTILE_FILENAME: &str = "<script>window.__xss='filename'</script>.txt";

@@ -44,18 +44,22 @@ fn readme_commands() -> Vec<String> {
 /// Where each README command runs in the test suite.
 fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
     match subcommand {
-        ["dev"] => &["tests/dev.rs", "tests/new.rs", "tests/clamav_dev.rs"],
-        ["new"] => &["tests/new.rs", "tests/new_interactive.rs"],
-        ["node"] => &[
-            "tests/durability.rs",
-            "tests/readme.rs",
-            "tests/hardening.rs",
+        ["dev"] => &[
+            "tests/it/dev.rs",
+            "tests/new/scaffold.rs",
+            "tests/it/clamav_dev.rs",
         ],
-        ["engine", "run"] | ["arbiter", "run"] | ["ambassador", "run"] => &["tests/readme.rs"],
-        ["scan"] => &["tests/scan.rs"],
-        ["wallet", "faucet"] => &["tests/readme.rs"],
-        ["wallet", _] => &["tests/wallet.rs"],
-        ["bounty", _] => &["tests/bounty.rs"],
+        ["new"] => &["tests/new/scaffold.rs", "tests/new/interactive.rs"],
+        ["node"] => &[
+            "tests/it/durability.rs",
+            "tests/it/readme.rs",
+            "tests/it/hardening.rs",
+        ],
+        ["engine", "run"] | ["arbiter", "run"] | ["ambassador", "run"] => &["tests/it/readme.rs"],
+        ["scan"] => &["tests/it/scan.rs"],
+        ["wallet", "faucet"] => &["tests/it/readme.rs"],
+        ["wallet", _] => &["tests/it/wallet.rs"],
+        ["bounty", _] => &["tests/it/bounty.rs"],
         _ => &[],
     }
 }

@@ -1,0 +1,3 @@
+//! Helpers shared by the tests of this binary.
+
+pub(crate) mod webdriver;

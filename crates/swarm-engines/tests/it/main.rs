@@ -1,0 +1,5 @@
+//! The engines against their real back-ends, one binary: a private clamd,
+//! yara-x rule sets.
+
+mod clamav;
+mod yara;

@@ -1,0 +1,10 @@
+//! The node's integration tests, one binary: each module drives real nodes
+//! (SQLite and PostgreSQL) over HTTP and WebSockets.
+
+mod events;
+mod explorer;
+mod hardening;
+mod hostile;
+mod lifecycle;
+mod multinode;
+mod store;
