@@ -31,6 +31,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+#[cfg(feature = "yara")]
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,7 +42,9 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 use swarm_engines::local_clamd::TESTFILES_DIR;
-use swarm_engines::{Clamav, ClamavConfig, LocalClamd, Yara, YaraRules, EICAR};
+use swarm_engines::{Clamav, ClamavConfig, LocalClamd, EICAR};
+#[cfg(feature = "yara")]
+use swarm_engines::{Yara, YaraRules};
 use swarm_protocol::{ArtifactMetadata, Guid};
 use swarm_sdk::{Artifact, ArtifactKind, Scanner, Verdict};
 use tokio::process::Command;
@@ -231,8 +234,15 @@ pub(crate) async fn bench_engines(args: EnginesBenchArgs) -> anyhow::Result<()> 
     if matches!(args.only, Which::All | Which::Clamav) {
         comparisons.push(bench_clamav(&corpus, &args).await?);
     }
+    #[cfg(feature = "yara")]
     if matches!(args.only, Which::All | Which::Yara) {
         comparisons.push(bench_yara(&corpus, &args, cores).await?);
+    }
+    #[cfg(not(feature = "yara"))]
+    match args.only {
+        Which::Yara => bail!("{}", crate::scan::WITHOUT_YARA),
+        Which::All => eprintln!("yara: not measured: {}", crate::scan::WITHOUT_YARA),
+        Which::Clamav => {}
     }
     let report = Report {
         files: corpus.files.len(),
@@ -390,6 +400,7 @@ async fn bench_clamav(corpus: &Corpus, args: &EnginesBenchArgs) -> anyhow::Resul
 }
 
 /// The bench's YARA rules: plain, hex, regex and EICAR, all with meta.
+#[cfg(feature = "yara")]
 fn bench_rules(seed: u64) -> String {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
     let mut text = String::new();
@@ -412,6 +423,7 @@ fn bench_rules(seed: u64) -> String {
     text
 }
 
+#[cfg(feature = "yara")]
 async fn bench_yara(
     corpus: &Corpus,
     args: &EnginesBenchArgs,

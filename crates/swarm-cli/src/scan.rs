@@ -14,14 +14,19 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
 use swarm_engines::{
-    Clamav, ClamavConfig, ClamdAddress, CommandScanner, Eicar, EicarVariant, Engine, Yara,
-    YaraRules,
+    Clamav, ClamavConfig, ClamdAddress, CommandScanner, Eicar, EicarVariant, Engine,
 };
 use swarm_protocol::{ArtifactMetadata, Guid};
 use swarm_sdk::{Artifact, ArtifactKind, Scanner, Verdict};
 
 /// The built-in engine names; any other `--engine` value is a command.
 pub(crate) const BUILTIN_ENGINES: [&str; 4] = ["eicar", "eicar-sha256", "clamav", "yara"];
+
+/// What a build without the YARA engine says when asked for it.
+#[cfg_attr(feature = "yara", allow(dead_code))]
+pub(crate) const WITHOUT_YARA: &str = "this swarm was built without the yara engine (its rule \
+     compiler is a long build the tutorial does not need); build it with \
+     `cargo build --release -p swarm-cli --features yara` (or `--features full` for every engine)";
 
 /// Settings of the engines, each with an environment variable.
 #[derive(Args, Clone, Debug)]
@@ -51,6 +56,7 @@ pub(crate) struct EngineOptions {
     clamd_chunk_size: usize,
     /// yara: directory of .yar/.yara rule files (searched recursively).
     #[arg(long, env = "YARA_RULES_DIR")]
+    #[cfg_attr(not(feature = "yara"), allow(dead_code))]
     yara_rules_dir: Option<PathBuf>,
     /// yara: deadline of one scan, in seconds.
     #[arg(
@@ -59,6 +65,7 @@ pub(crate) struct EngineOptions {
         default_value_t = 60,
         value_name = "SECONDS"
     )]
+    #[cfg_attr(not(feature = "yara"), allow(dead_code))]
     yara_timeout: u64,
     /// Command engines: deadline of one run of the command, in seconds.
     #[arg(
@@ -89,14 +96,15 @@ impl EngineOptions {
     }
 
     /// The yara engine, its rules compiled.
-    pub(crate) fn yara(&self) -> anyhow::Result<Yara> {
+    #[cfg(feature = "yara")]
+    pub(crate) fn yara(&self) -> anyhow::Result<swarm_engines::Yara> {
         let dir = self.yara_rules_dir.as_ref().ok_or_else(|| {
             anyhow::anyhow!("the yara engine needs --yara-rules-dir (or YARA_RULES_DIR)")
         })?;
-        let rules = YaraRules::load_dir(dir)
+        let rules = swarm_engines::YaraRules::load_dir(dir)
             .with_context(|| format!("cannot load the YARA rules of {}", dir.display()))?;
         tracing::info!(dir = %dir.display(), files = rules.files().len(), rules = rules.len(), "YARA rules compiled");
-        Ok(Yara::new(
+        Ok(swarm_engines::Yara::new(
             rules,
             Duration::from_secs(self.yara_timeout.max(1)),
         ))
@@ -109,7 +117,10 @@ impl EngineOptions {
             "eicar" => Engine::Eicar(Eicar::new(EicarVariant::Exact)),
             "eicar-sha256" => Engine::Eicar(Eicar::new(EicarVariant::Sha256)),
             "clamav" => Engine::Clamav(Clamav::new(self.clamav_config())),
+            #[cfg(feature = "yara")]
             "yara" => Engine::Yara(self.yara()?),
+            #[cfg(not(feature = "yara"))]
+            "yara" => anyhow::bail!("{WITHOUT_YARA}"),
             command if command.trim().is_empty() => {
                 anyhow::bail!(
                     "an empty engine name: use one of {}, or a command",

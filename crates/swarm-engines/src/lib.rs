@@ -4,7 +4,8 @@
 //!   test file by exact comparison ([`EicarExact`]) or by sha256
 //!   ([`EicarSha256`]).
 //! - [`clamav`]: ClamAV, as a client of a running `clamd` ([`Clamav`]).
-//! - [`yara`]: YARA rules from a directory, run with yara-x ([`Yara`]).
+//! - `yara` (feature `yara`): YARA rules from a directory, run with yara-x
+//!   (`Yara`).
 //! - [`command`]: any command that scans a file ([`CommandScanner`]).
 //! - [`local_clamd`]: a private `clamd` with a test signature database, for
 //!   tests and benchmarks.
@@ -17,6 +18,7 @@ pub mod clamav;
 pub mod command;
 pub mod eicar;
 pub mod local_clamd;
+#[cfg(feature = "yara")]
 pub mod yara;
 
 pub use clamav::{Clamav, ClamavConfig, ClamdAddress, ClamdError, ClamdReply, ClamdVersion};
@@ -25,6 +27,7 @@ pub use eicar::{
     Eicar, EicarExact, EicarSha256, EicarVariant, UnknownVariant, EICAR, EICAR_FAMILY, EICAR_SHA256,
 };
 pub use local_clamd::{LocalClamd, LocalClamdError, LocalClamdOptions};
+#[cfg(feature = "yara")]
 pub use yara::{Yara, YaraError, YaraMatch, YaraRules};
 
 use swarm_sdk::{Artifact, ScanError, ScanResult, Scanner};
@@ -36,7 +39,8 @@ pub enum Engine {
     Eicar(Eicar),
     /// [`Clamav`].
     Clamav(Clamav),
-    /// [`Yara`].
+    /// `Yara` (feature `yara`).
+    #[cfg(feature = "yara")]
     Yara(Yara),
     /// [`CommandScanner`].
     Command(CommandScanner),
@@ -48,6 +52,7 @@ impl Engine {
         match self {
             Engine::Eicar(_) => "eicar",
             Engine::Clamav(_) => "clamav",
+            #[cfg(feature = "yara")]
             Engine::Yara(_) => "yara",
             Engine::Command(_) => "command",
         }
@@ -59,6 +64,7 @@ impl Scanner for Engine {
         match self {
             Engine::Eicar(e) => e.setup().await,
             Engine::Clamav(e) => e.setup().await,
+            #[cfg(feature = "yara")]
             Engine::Yara(e) => e.setup().await,
             Engine::Command(e) => e.setup().await,
         }
@@ -68,6 +74,7 @@ impl Scanner for Engine {
         match self {
             Engine::Eicar(e) => e.scan(artifact).await,
             Engine::Clamav(e) => e.scan(artifact).await,
+            #[cfg(feature = "yara")]
             Engine::Yara(e) => e.scan(artifact).await,
             Engine::Command(e) => e.scan(artifact).await,
         }
@@ -77,6 +84,7 @@ impl Scanner for Engine {
         match self {
             Engine::Eicar(e) => e.teardown().await,
             Engine::Clamav(e) => e.teardown().await,
+            #[cfg(feature = "yara")]
             Engine::Yara(e) => e.teardown().await,
             Engine::Command(e) => e.teardown().await,
         }

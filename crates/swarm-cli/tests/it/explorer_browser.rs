@@ -14,11 +14,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::support::webdriver::{free_port, Chromedriver, Session};
 use serde_json::{json, Value};
 use swarm_node::dev_key;
 use swarm_node::test_utils::Client;
@@ -28,7 +28,6 @@ use swarm_protocol::{
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use crate::support::webdriver::{free_port, Chromedriver, Session};
 
 /// What an ambassador names the file in the bounty's metadata.
 const HOSTILE_FILENAME: &str = "<script>window.__xss='filename'</script>.txt";

@@ -112,6 +112,19 @@ fi
     );
 }
 
+/// A build without the yara feature (the quickstart's) says how to get it.
+#[cfg(not(feature = "yara"))]
+#[test]
+fn yara_without_its_feature_says_how_to_build_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, b"just some notes").unwrap();
+    let (code, lines, stderr) = scan(&["--engine", "yara", file.to_str().unwrap()]);
+    assert_eq!((code, lines.len()), (2, 0));
+    assert!(stderr.contains("--features yara"), "{stderr}");
+}
+
+#[cfg(feature = "yara")]
 #[test]
 fn yara_rules_from_a_directory() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,4 +2,5 @@
 //! yara-x rule sets.
 
 mod clamav;
+#[cfg(feature = "yara")]
 mod yara;
