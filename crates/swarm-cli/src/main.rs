@@ -2,26 +2,19 @@
 //!
 //! A thin layer over the library crates: it parses flags (each with an
 //! environment variable), sets up logging, and maps failures to exit codes.
+//! Each command is a module of [`commands`]; [`connection`] and [`engines`]
+//! hold the flags several commands share (a participant's node and key, the
+//! engines run by name).
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use swarm_protocol::Genesis;
+use clap::{Parser, Subcommand, ValueEnum};
 
-mod bench;
-mod bench_engines;
-mod bench_sdk;
-mod bounty;
-mod dev;
-mod limits;
-mod new;
-mod participants;
-mod scan;
-mod wallet;
+mod commands;
+mod connection;
+mod engines;
+
+use commands::{ambassador, arbiter, bench, bounty, dev, engine, new, node, scan, wallet};
 
 #[derive(Parser)]
 #[command(
@@ -48,7 +41,7 @@ enum Command {
     /// Run a whole local marketplace: node, ambassador, arbiter, engines.
     Dev(dev::DevArgs),
     /// Run a marketplace node.
-    Node(NodeArgs),
+    Node(node::NodeArgs),
     /// Scaffold an engine (or arbiter, or ambassador) crate.
     New(new::NewArgs),
     /// Scan files with an engine, without a marketplace (one JSON line per file).
@@ -64,40 +57,13 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Run an engine against a marketplace.
     #[command(subcommand)]
-    Engine(participants::EngineCommand),
+    Engine(engine::EngineCommand),
     /// Run an arbiter: stake, decide ground truth, vote.
     #[command(subcommand)]
-    Arbiter(participants::ArbiterCommand),
+    Arbiter(arbiter::ArbiterCommand),
     /// Run an ambassador: post bounties, report their outcomes.
     #[command(subcommand)]
-    Ambassador(participants::AmbassadorCommand),
-}
-
-#[derive(Args)]
-struct NodeArgs {
-    /// Directory for the SQLite database and the artifacts.
-    #[arg(long, env = "SWARM_DATA_DIR", default_value = ".swarm")]
-    data_dir: PathBuf,
-    /// Use PostgreSQL (postgres://...) instead of SQLite.
-    #[arg(long, env = "SWARM_DATABASE_URL")]
-    database_url: Option<String>,
-    /// Address to listen on.
-    #[arg(long, env = "SWARM_LISTEN", default_value = "127.0.0.1:31337")]
-    listen: SocketAddr,
-    /// Genesis TOML file; without it, the built-in dev genesis.
-    #[arg(long, env = "SWARM_GENESIS")]
-    genesis: Option<PathBuf>,
-    /// Override the genesis block time, in milliseconds.
-    #[arg(long, env = "SWARM_BLOCK_TIME_MS")]
-    block_time_ms: Option<u64>,
-    /// Store a state snapshot every this many blocks.
-    #[arg(long, env = "SWARM_SNAPSHOT_EVERY", default_value_t = 1000)]
-    snapshot_every: u64,
-    /// URL other nodes sharing the database use to reach this one.
-    #[arg(long, env = "SWARM_PUBLIC_URL")]
-    public_url: Option<String>,
-    #[command(flatten)]
-    limits: limits::LimitArgs,
+    Ambassador(ambassador::AmbassadorCommand),
 }
 
 /// Logs to stderr at `default_level` unless `RUST_LOG` says otherwise.
@@ -110,59 +76,6 @@ fn init_logging(format: LogFormat, default_level: &str) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
-    }
-}
-
-async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
-    let genesis = match &args.genesis {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read genesis {}", path.display()))?;
-            Genesis::from_toml(&text).with_context(|| format!("in {}", path.display()))?
-        }
-        None => swarm_node::dev_genesis(),
-    };
-    let mut config = swarm_node::NodeConfig::new(genesis);
-    config.data_dir = args.data_dir;
-    config.database_url = args.database_url;
-    config.listen = args.listen;
-    config.block_time = args.block_time_ms.map(Duration::from_millis);
-    config.snapshot_every = args.snapshot_every;
-    config.public_url = args.public_url;
-    args.limits
-        .apply(&mut config.limits, &mut config.artifact_limits);
-    let node = swarm_node::start(config)
-        .await
-        .context("cannot start the node")?;
-    println!("swarm node listening on {}", node.url());
-    let token = node.shutdown_token();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: sealing the block in progress");
-        token.cancel();
-    });
-    node.wait().await.context("node stopped with an error")
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -188,15 +101,15 @@ fn main() -> ExitCode {
         let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
         match cli.command {
             Command::Dev(args) => done(dev::run(args).await),
-            Command::Node(args) => done(run_node(args).await),
+            Command::Node(args) => done(node::run(args).await),
             Command::Scan(args) => scan::run(args).await,
             Command::New(args) => done(new::run(args)),
             Command::Wallet(command) => done(wallet::run(command).await),
             Command::Bounty(command) => done(bounty::run(command).await),
             Command::Bench(command) => done(bench::run(command).await),
-            Command::Engine(command) => done(participants::engine(command).await),
-            Command::Arbiter(command) => done(participants::arbiter(command).await),
-            Command::Ambassador(command) => done(participants::ambassador(command).await),
+            Command::Engine(command) => done(engine::run(command).await),
+            Command::Arbiter(command) => done(arbiter::run(command).await),
+            Command::Ambassador(command) => done(ambassador::run(command).await),
         }
     });
     match result {

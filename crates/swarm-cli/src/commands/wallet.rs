@@ -31,7 +31,7 @@ pub(crate) struct FaucetArgs {
     #[arg(long, value_name = "NCT", default_value = "1000", value_parser = parse_nct)]
     amount: Amount,
     #[command(flatten)]
-    connection: crate::participants::Connection,
+    connection: crate::connection::Connection,
 }
 
 fn parse_nct(s: &str) -> Result<Amount, String> {

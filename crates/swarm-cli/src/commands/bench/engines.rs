@@ -179,12 +179,7 @@ impl Side {
         corpus: &Corpus,
         detections: usize,
     ) -> Side {
-        runs.sort_by(f64::total_cmp);
-        let median = match runs.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => runs[n / 2],
-            n => (runs[n / 2 - 1] + runs[n / 2]) / 2.0,
-        };
+        let median = super::stats::median(&mut runs);
         Side {
             name: name.into(),
             runs_secs: runs,
@@ -218,7 +213,7 @@ struct Report {
 }
 
 /// Runs `swarm bench engines`.
-pub(crate) async fn bench_engines(args: EnginesBenchArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: EnginesBenchArgs) -> anyhow::Result<()> {
     if args.runs == 0 || args.scale == 0 || args.clamd_connections == 0 {
         bail!("--runs, --scale and --clamd-connections must be at least 1");
     }
@@ -240,8 +235,8 @@ pub(crate) async fn bench_engines(args: EnginesBenchArgs) -> anyhow::Result<()> 
     }
     #[cfg(not(feature = "yara"))]
     match args.only {
-        Which::Yara => bail!("{}", crate::scan::WITHOUT_YARA),
-        Which::All => eprintln!("yara: not measured: {}", crate::scan::WITHOUT_YARA),
+        Which::Yara => bail!("{}", crate::engines::WITHOUT_YARA),
+        Which::All => eprintln!("yara: not measured: {}", crate::engines::WITHOUT_YARA),
         Which::Clamav => {}
     }
     let report = Report {

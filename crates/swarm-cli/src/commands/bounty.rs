@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use swarm_protocol::{Amount, ArtifactType, Bounty, Event, Guid, PostBounty};
 use swarm_sdk::NodeClient;
 
-use crate::participants::Connection;
+use crate::connection::Connection;
 
 /// `swarm bounty` subcommands.
 #[derive(Subcommand, Debug)]

@@ -64,7 +64,8 @@ use swarm_sdk::{
     ScanResult, Scanner, Verdict,
 };
 
-use crate::bench::{funded_genesis, lock, weighted_quantile, EXPIRY_AHEAD};
+use super::stats::{mb_per_s, ms, weighted_quantile};
+use super::{funded_genesis, lock, EXPIRY_AHEAD};
 
 /// The first byte that makes the instant scanner say Malicious.
 const MALICIOUS_MARK: u8 = b'M';
@@ -157,7 +158,7 @@ fn check_args(args: &SdkBenchArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `swarm bench sdk`.
-pub(crate) async fn bench_sdk(args: SdkBenchArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: SdkBenchArgs) -> anyhow::Result<()> {
     check_args(&args)?;
     let machine = Machine::now();
     let engine = if args.skip_engine {
@@ -1062,16 +1063,6 @@ struct ShaBench {
     hashes_match: bool,
     /// Both engines call both artifacts benign, and EICAR itself malicious.
     verdicts_ok: bool,
-}
-
-/// Megabytes (10^6 bytes) per second.
-fn mb_per_s(bytes: usize, d: Duration) -> f64 {
-    bytes as f64 / d.as_secs_f64().max(f64::MIN_POSITIVE) / 1e6
-}
-
-/// Milliseconds, fractional.
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// Runs `sha256sum path`: its wall time and the hash it printed.

@@ -34,29 +34,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use clap::{Args, Subcommand};
+use clap::Args;
 use futures_util::stream::{self, StreamExt};
 use rand::Rng;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use swarm_node::{dev_genesis, dev_key, CommittedBlock, NodeConfig, RunningNode};
+use swarm_node::{dev_key, CommittedBlock, NodeConfig, RunningNode};
+
+use super::stats::{mean, ms, weighted_quantile};
+use super::{funded_genesis, lock, EXPIRY_AHEAD};
 use swarm_protocol::{
-    commitment, keccak256, Amount, ArtifactType, Assert, Bits256, Event, Genesis, Guid, NctAmount,
-    Parameters, PostBounty, PrivateKey, Reveal, SignedTx, StakeDeposit, Tx, TxBody, UploadAuth,
-    Vote, H256,
+    commitment, keccak256, Amount, ArtifactType, Assert, Bits256, Event, Genesis, Guid, Parameters,
+    PostBounty, PrivateKey, Reveal, SignedTx, StakeDeposit, Tx, TxBody, UploadAuth, Vote, H256,
 };
 
 /// Most transactions the node takes in one `POST /transactions` batch.
 const MAX_BATCH: usize = 1000;
-
-/// How far past the block at signing time a pre-signed transaction stays
-/// valid (the node accepts at most 256).
-pub(crate) const EXPIRY_AHEAD: u64 = 250;
-
-/// What each funded bench account starts with, in NCT.
-const BENCH_ALLOCATION_NCT: u128 = 1_000_000_000;
 
 /// How long the single-core recovery loop runs.
 const RECOVERY_LOOP: Duration = Duration::from_secs(1);
@@ -66,19 +61,6 @@ const SIGNING_LOOP: Duration = Duration::from_millis(300);
 
 /// Concurrent `GET /bounties/{guid}` requests of the final check.
 const CHECK_CONCURRENCY: usize = 32;
-
-/// `swarm bench ...`: what to measure.
-#[derive(Subcommand)]
-pub(crate) enum BenchCommand {
-    /// Run complete bounty lifecycles against a fresh in-process node over HTTP.
-    Node(NodeBenchArgs),
-    /// Measure the microengine runtime's overhead against a minimal client,
-    /// and the EICAR engine's sha256 against `sha256sum`.
-    Sdk(crate::bench_sdk::SdkBenchArgs),
-    /// Compare the clamav and yara engines with `clamdscan --stream` and
-    /// the `yara` CLI on the same files.
-    Engines(crate::bench_engines::EnginesBenchArgs),
-}
 
 /// Flags of `swarm bench node`.
 #[derive(Args, Clone, Debug)]
@@ -127,15 +109,6 @@ pub(crate) struct NodeBenchArgs {
     json: bool,
 }
 
-/// Runs a `swarm bench` command.
-pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
-    match command {
-        BenchCommand::Node(args) => bench_node(args).await,
-        BenchCommand::Sdk(args) => crate::bench_sdk::bench_sdk(args).await,
-        BenchCommand::Engines(args) => crate::bench_engines::bench_engines(args).await,
-    }
-}
-
 // ---- set-up -----------------------------------------------------------------
 
 /// The accounts of the bench.
@@ -168,19 +141,6 @@ fn bench_genesis(args: &NodeBenchArgs, keys: &Keys) -> Genesis {
     p.max_duration = Some(args.duration.max(2));
     p.assertion_reveal_window = Some(args.reveal_window);
     p.arbiter_vote_window = Some(args.vote_window);
-    genesis
-}
-
-/// The dev genesis with every key of `funded` given
-/// [`BENCH_ALLOCATION_NCT`], so that no mint is needed.
-pub(crate) fn funded_genesis<'a>(funded: impl IntoIterator<Item = &'a PrivateKey>) -> Genesis {
-    let mut genesis = dev_genesis();
-    for key in funded {
-        genesis.allocations.insert(
-            key.address(),
-            NctAmount(Amount::from_nct(BENCH_ALLOCATION_NCT)),
-        );
-    }
     genesis
 }
 
@@ -244,24 +204,6 @@ fn signing_rate(min: Duration) -> f64 {
         }
     }
     count as f64 / started.elapsed().as_secs_f64()
-}
-
-/// The `p` quantile (0..=1) of latencies weighted by counts: nearest rank.
-pub(crate) fn weighted_quantile(samples: &mut [(Duration, usize)], p: f64) -> Duration {
-    samples.sort_by_key(|s| s.0);
-    let total: usize = samples.iter().map(|s| s.1).sum();
-    if total == 0 {
-        return Duration::ZERO;
-    }
-    let rank = ((p * total as f64).ceil() as usize).clamp(1, total);
-    let mut seen = 0;
-    for (latency, weight) in samples.iter() {
-        seen += weight;
-        if seen >= rank {
-            return *latency;
-        }
-    }
-    samples.last().map(|s| s.0).unwrap_or_default()
 }
 
 // ---- the block clock ------------------------------------------------------------
@@ -367,11 +309,6 @@ fn unix_ms() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64() * 1000.0)
         .unwrap_or(0.0)
-}
-
-/// Locks a mutex, taking the data even if another task panicked holding it.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 // ---- signing ahead ----------------------------------------------------------------
@@ -1072,22 +1009,8 @@ struct RefusalReport {
     example: String,
 }
 
-/// The arithmetic mean (0 for none).
-fn mean(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        0.0
-    } else {
-        values.iter().sum::<f64>() / values.len() as f64
-    }
-}
-
-/// Milliseconds, fractional.
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 /// `swarm bench node`: calibrate, start the node, drive it, report.
-async fn bench_node(args: NodeBenchArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: NodeBenchArgs) -> anyhow::Result<()> {
     check_args(&args)?;
     if !args.json {
         println!("measuring single-core signature recovery ...");
@@ -1789,18 +1712,6 @@ fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn quantiles_weight_each_transaction() {
-        let ms = Duration::from_millis;
-        let mut per_request = vec![(ms(10), 1), (ms(30), 1), (ms(20), 1), (ms(40), 1)];
-        assert_eq!(weighted_quantile(&mut per_request, 0.5), ms(20));
-        assert_eq!(weighted_quantile(&mut per_request, 0.99), ms(40));
-        // One slow batch of 97 transactions dominates the per-transaction view.
-        let mut per_tx = vec![(ms(10), 1), (ms(20), 1), (ms(30), 1), (ms(90), 97)];
-        assert_eq!(weighted_quantile(&mut per_tx, 0.5), ms(90));
-        assert_eq!(weighted_quantile(&mut [], 0.5), Duration::ZERO);
-    }
 
     #[test]
     fn batch_answers_decode() {

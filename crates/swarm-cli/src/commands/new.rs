@@ -591,39 +591,39 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
 /// The files of a crate, as (path in the crate, template).
 fn files(participant: Participant) -> [(&'static str, &'static str); 8] {
     let lib = match participant {
-        Participant::Microengine => include_str!("../templates/engine/src/microengine.rs.j2"),
-        Participant::Arbiter => include_str!("../templates/engine/src/arbiter.rs.j2"),
-        Participant::Ambassador => include_str!("../templates/engine/src/ambassador.rs.j2"),
+        Participant::Microengine => include_str!("../../templates/engine/src/microengine.rs.j2"),
+        Participant::Arbiter => include_str!("../../templates/engine/src/arbiter.rs.j2"),
+        Participant::Ambassador => include_str!("../../templates/engine/src/ambassador.rs.j2"),
     };
     [
         (
             "Cargo.toml",
-            include_str!("../templates/engine/Cargo.toml.j2"),
+            include_str!("../../templates/engine/Cargo.toml.j2"),
         ),
         (
             "README.md",
-            include_str!("../templates/engine/README.md.j2"),
+            include_str!("../../templates/engine/README.md.j2"),
         ),
         (
             "Dockerfile",
-            include_str!("../templates/engine/Dockerfile.j2"),
+            include_str!("../../templates/engine/Dockerfile.j2"),
         ),
         (
             "Dockerfile.dockerignore",
-            include_str!("../templates/engine/Dockerfile.dockerignore.j2"),
+            include_str!("../../templates/engine/Dockerfile.dockerignore.j2"),
         ),
         (
             ".gitignore",
-            include_str!("../templates/engine/gitignore.j2"),
+            include_str!("../../templates/engine/gitignore.j2"),
         ),
         ("src/lib.rs", lib),
         (
             "src/main.rs",
-            include_str!("../templates/engine/src/main.rs.j2"),
+            include_str!("../../templates/engine/src/main.rs.j2"),
         ),
         (
             "tests/participant.rs",
-            include_str!("../templates/engine/tests/participant.rs.j2"),
+            include_str!("../../templates/engine/tests/participant.rs.j2"),
         ),
     ]
 }

@@ -133,12 +133,8 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     let client = NodeClient::new(url.clone());
     eprintln!("swarm dev: node on {url}, data in {}", data_dir.display());
 
-    let stop = CancellationToken::new();
-    let signal = stop.clone();
-    tokio::spawn(async move {
-        crate::shutdown_signal().await;
-        signal.cancel();
-    });
+    // Cancelled by Ctrl-C or SIGTERM.
+    let stop = swarm_sdk::shutdown_on_signal();
 
     // The participants stop at the end of the run; the node, with --keep, only on Ctrl-C.
     let result = marketplace(&args, &client, &data_dir, stop.child_token()).await;
@@ -323,7 +319,7 @@ async fn marketplace(
 /// The shell command of an `--engine` value: a built-in engine's name
 /// becomes this binary's `engine run NAME`; anything else is run as is.
 fn engine_command(spec: &str) -> anyhow::Result<String> {
-    if !crate::scan::BUILTIN_ENGINES.contains(&spec.trim()) {
+    if !crate::engines::BUILTIN_ENGINES.contains(&spec.trim()) {
         return Ok(spec.to_owned());
     }
     let exe = std::env::current_exe().context("cannot find the swarm binary")?;
