@@ -44,5 +44,5 @@ pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 pub use dev::{dev_genesis, dev_key};
 pub use limits::{Limits, Rate, FD_RESERVE};
 pub use metrics::Metrics;
-pub use node::{load_state, open_store, start, NodeConfig, NodeError, RunningNode};
+pub use node::{load_state, open_store, start, NodeBuilder, NodeConfig, NodeError, RunningNode};
 pub use store::{BlockBucket, SqlStore, Store, StoreError};

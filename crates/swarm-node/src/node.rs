@@ -341,7 +341,58 @@ pub async fn open_store(config: &NodeConfig) -> Result<SqlStore, NodeError> {
 /// state, becomes the sequencer (or a follower when another node holds the
 /// lock), and serves the API.
 pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
-    let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
+    NodeBuilder::new(config).start().await
+}
+
+/// Starts a node on a store of the caller's choice: any [`Store`]
+/// implementation (one that passes `store_conformance_tests!`), or the
+/// SQLite or PostgreSQL store the configuration names when none is given.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use swarm_node::{NodeBuilder, NodeConfig, SqlStore};
+///
+/// let store = SqlStore::open_sqlite(std::path::Path::new("chain.sqlite")).await?;
+/// let config = NodeConfig::new(swarm_node::dev_genesis());
+/// let node = NodeBuilder::new(config).store(Arc::new(store)).start().await?;
+/// node.shutdown().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct NodeBuilder {
+    config: NodeConfig,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl NodeBuilder {
+    /// A node of `config`, on the store the configuration names.
+    pub fn new(config: NodeConfig) -> Self {
+        NodeBuilder {
+            config,
+            store: None,
+        }
+    }
+
+    /// Runs the node on `store` instead.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Opens the store (unless one was given), rebuilds the state, takes
+    /// the sequencer lock or follows, and serves the API.
+    pub async fn start(self) -> Result<RunningNode, NodeError> {
+        let store = match self.store {
+            Some(store) => store,
+            None => Arc::new(open_store(&self.config).await?),
+        };
+        start_on(self.config, store).await
+    }
+}
+
+async fn start_on(config: NodeConfig, store: Arc<dyn Store>) -> Result<RunningNode, NodeError> {
     let genesis_text = store.init_genesis(&config.genesis.to_toml()).await?;
     let genesis = Genesis::from_toml(&genesis_text)?;
     // The lock comes before the state: once this node holds it nobody else

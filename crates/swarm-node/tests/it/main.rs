@@ -7,4 +7,5 @@ mod hardening;
 mod hostile;
 mod lifecycle;
 mod multinode;
+mod seams;
 mod store;

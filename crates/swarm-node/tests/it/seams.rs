@@ -1,0 +1,121 @@
+//! The seams are real: the node runs on a `Store` it is handed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use swarm_node::store::{BlockSummary, Result};
+use swarm_node::test_utils::{test_genesis, Client};
+use swarm_node::{
+    BlockBucket, BlockHeader, CommittedBlock, EventRecord, NodeBuilder, NodeConfig, SqlStore,
+    Store, TxRecord,
+};
+use swarm_protocol::{Address, Amount, Mint, PrivateKey, H256};
+
+/// A store that is not one of the node's own: it counts the blocks it is
+/// asked to commit and hands everything to SQLite.
+#[derive(Debug)]
+struct Counting {
+    inner: SqlStore,
+    commits: AtomicUsize,
+}
+
+#[async_trait]
+impl Store for Counting {
+    async fn init_genesis(&self, genesis_toml: &str) -> Result<String> {
+        self.inner.init_genesis(genesis_toml).await
+    }
+    async fn genesis(&self) -> Result<Option<String>> {
+        self.inner.genesis().await
+    }
+    async fn tip(&self) -> Result<Option<BlockHeader>> {
+        self.inner.tip().await
+    }
+    async fn commit_block(&self, block: &CommittedBlock, snapshot: Option<&[u8]>) -> Result<()> {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.inner.commit_block(block, snapshot).await
+    }
+    async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        self.inner.latest_snapshot().await
+    }
+    async fn blocks_after(&self, after: u64, limit: u32) -> Result<Vec<CommittedBlock>> {
+        self.inner.blocks_after(after, limit).await
+    }
+    async fn block(&self, number: u64) -> Result<Option<BlockSummary>> {
+        self.inner.block(number).await
+    }
+    async fn transaction(&self, hash: &H256) -> Result<Option<(TxRecord, Vec<EventRecord>)>> {
+        self.inner.transaction(hash).await
+    }
+    async fn events(
+        &self,
+        since: u64,
+        after: Option<(u64, u32)>,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<EventRecord>> {
+        self.inner.events(since, after, limit, max_bytes).await
+    }
+    async fn block_activity(&self, since_ms: u64, bucket_ms: u64) -> Result<Vec<BlockBucket>> {
+        self.inner.block_activity(since_ms, bucket_ms).await
+    }
+    async fn first_block_since(&self, since_ms: u64) -> Result<Option<u64>> {
+        self.inner.first_block_since(since_ms).await
+    }
+    async fn transactions_from(&self, sender: &Address, limit: u32) -> Result<Vec<TxRecord>> {
+        self.inner.transactions_from(sender, limit).await
+    }
+    async fn set_sequencer_url(&self, url: &str) -> Result<()> {
+        self.inner.set_sequencer_url(url).await
+    }
+    async fn sequencer_url(&self) -> Result<Option<String>> {
+        self.inner.sequencer_url().await
+    }
+    async fn try_lock_sequencer(&self) -> Result<bool> {
+        self.inner.try_lock_sequencer().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_runs_on_a_store_it_is_handed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Counting {
+        inner: SqlStore::open_sqlite(&dir.path().join("handed.sqlite"))
+            .await
+            .unwrap(),
+        commits: AtomicUsize::new(0),
+    });
+    let mut config = NodeConfig::new(test_genesis());
+    config.data_dir = dir.path().join("node");
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let node = NodeBuilder::new(config)
+        .store(store.clone())
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(node.url());
+    let key = PrivateKey::random();
+    let mint = Mint {
+        to: key.address(),
+        amount: Amount::from_nct(2),
+    };
+    client.send(&key, mint).await;
+    assert_eq!(
+        client
+            .result(&format!("/balances/{}/nct", key.address()))
+            .await,
+        Amount::from_nct(2).wei().to_string()
+    );
+    let committed = store.commits.load(Ordering::Relaxed);
+    assert!(
+        committed > 0,
+        "the node never committed to the handed store"
+    );
+    // The node's own SQLite file was never made: every block went to the handed store.
+    assert!(!dir.path().join("node").join("chain.sqlite").exists());
+    assert_eq!(
+        store.tip().await.unwrap().map(|t| t.number).unwrap_or(0) as usize,
+        committed
+    );
+    node.shutdown().await.unwrap();
+}
