@@ -73,27 +73,7 @@ impl Default for ArtifactLimits {
     }
 }
 
-/// One stored artifact: its hashes, size, sanitized name and guessed mimetype.
-///
-/// Serializes as `{filename, filesize, mimetype, sha256, sha1, md5}`, the
-/// per-artifact bounty metadata of `bounty:Post` (SPEC §3.5).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ArtifactEntry {
-    /// Basename given by the uploader without control characters, at most
-    /// 255 bytes; `""` when none was given.
-    pub filename: String,
-    /// Size in bytes.
-    #[serde(rename = "filesize")]
-    pub size: u64,
-    /// Mimetype guessed from the first bytes.
-    pub mimetype: String,
-    /// Lowercase hex sha256 of the content; the blob's name.
-    pub sha256: String,
-    /// Lowercase hex sha1 of the content.
-    pub sha1: String,
-    /// Lowercase hex md5 of the content.
-    pub md5: String,
-}
+pub use swarm_protocol::api::ArtifactEntry;
 
 /// A bundle manifest: the artifacts of one bounty, in order.
 ///

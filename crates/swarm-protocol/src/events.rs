@@ -15,6 +15,7 @@ use crate::Guid;
 
 /// One event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
@@ -34,6 +35,7 @@ pub enum Event {
     /// Every artifact of a bounty reached quorum, or every arbiter voted.
     Quorum {
         /// The bounty.
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
         bounty_guid: Guid,
     },
     /// A bounty settled; every payout is listed.
@@ -132,8 +134,10 @@ impl Event {
 
 /// Payload of `bounty`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BountyPosted {
     /// The bounty.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub guid: Guid,
     /// Files or URLs.
     pub artifact_type: ArtifactType,
@@ -157,8 +161,10 @@ pub struct BountyPosted {
 
 /// Payload of `assertion`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssertionMade {
     /// The bounty.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub bounty_guid: Guid,
     /// The engine.
     pub author: Address,
@@ -174,8 +180,10 @@ pub struct AssertionMade {
 
 /// Payload of `reveal`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssertionRevealed {
     /// The bounty.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub bounty_guid: Guid,
     /// The engine.
     pub author: Address,
@@ -191,8 +199,10 @@ pub struct AssertionRevealed {
 
 /// Payload of `vote`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VoteCast {
     /// The bounty.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub bounty_guid: Guid,
     /// Bit i: malicious.
     pub votes: Bits256,
@@ -202,6 +212,7 @@ pub struct VoteCast {
 
 /// Who a payout is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PayoutRole {
     /// The bounty's author.
@@ -214,6 +225,7 @@ pub enum PayoutRole {
 
 /// One credit made by a settlement.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payout {
     /// Credited account.
     pub account: Address,
@@ -225,8 +237,10 @@ pub struct Payout {
 
 /// Payload of `settled_bounty`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BountySettled {
     /// The bounty.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub bounty_guid: Guid,
     /// Consensus verdicts (bit i = malicious), whenever arbiters voted.
     pub consensus: Option<Bits256>,

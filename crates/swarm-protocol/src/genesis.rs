@@ -15,6 +15,7 @@ use crate::error::GenesisError;
 
 /// The rules of a community. Amounts in wei, windows in blocks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Parameters {
     /// Fee paid by the ambassador per bounty.

@@ -29,6 +29,7 @@
 mod address;
 pub mod admission;
 mod amount;
+pub mod api;
 mod bits;
 mod commitment;
 mod error;

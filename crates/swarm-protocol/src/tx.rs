@@ -32,6 +32,7 @@ pub const MAX_REVEAL_METADATA_BYTES: usize = 64 * 1024;
 
 /// The envelope a client submits: the exact signed text and its signature.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignedTx {
     /// The JSON text of the transaction, exactly as signed.
@@ -392,6 +393,7 @@ pub struct Mint {
 
 /// Whether a bounty's artifacts are files or URLs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactType {
     /// Files, fetched from the node's artifact store.
@@ -403,6 +405,7 @@ pub enum ArtifactType {
 /// Per-artifact metadata of a bounty: what engines filter on before they
 /// download anything.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ArtifactMetadata {
     /// File name as submitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use swarm_protocol::api::{AssertionView, BountyView, Envelope, VoteView};
 use swarm_protocol::{
-    Address, Amount, Assertion, Bounty, Guid, Parameters, PrivateKey, SignedTx, Tx, TxBody,
-    UploadAuth, VoteRecord, H256,
+    Address, Amount, Assertion, Bounty, Guid, PrivateKey, SignedTx, Tx, TxBody, UploadAuth,
+    VoteRecord, H256,
 };
 
-use crate::events::{EventStream, NodeEvent};
+use crate::events::EventStream;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -96,158 +96,16 @@ impl Default for RetryPolicy {
     }
 }
 
-/// The node's status.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Status {
-    /// Community name.
-    pub community: String,
-    /// Last committed block.
-    pub block: u64,
-    /// Target time between blocks.
-    pub block_time_ms: u64,
-    /// Whether this node sequences.
-    pub sequencer: bool,
-}
-
-/// Community parameters as `GET /bounties/parameters` gives them.
-#[derive(Clone, Debug, Deserialize)]
-pub struct CommunityParameters {
-    /// The rules.
-    #[serde(flatten)]
-    pub parameters: Parameters,
-    /// Community name.
-    pub community: String,
-    /// Owner.
-    pub owner: Address,
-    /// Whitelisted arbiters.
-    pub arbiters: Vec<Address>,
-    /// Whether new bounties are refused.
-    pub deprecated: bool,
-}
-
-/// A submission's outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Submitted {
-    /// The transaction hash.
-    pub hash: H256,
-    /// `included` (committed) or `pending` (accepted into the open block).
-    pub status: String,
-    /// The block it is (or will be) in.
-    pub block_number: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum BatchItem {
-    Ok(Submitted),
-    Err {
-        errors: String,
-        code: String,
-        status: u16,
-        /// Seconds to wait before sending this item again, when its refusal
-        /// passes (over a rate, or the node busy).
-        #[serde(default)]
-        retry_after: Option<u64>,
-    },
-}
+pub use swarm_protocol::api::{
+    BatchItem, CommunityParameters, Receipt, Refusal, StakingParameters, Status, Submitted,
+    TxStatus, Uploaded,
+};
 
 /// Metadata of a stored artifact (`filesize` on the wire).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-pub struct ArtifactInfo {
-    /// File name.
-    pub filename: String,
-    /// Size in bytes.
-    #[serde(rename = "filesize")]
-    pub size: u64,
-    /// MIME type.
-    pub mimetype: String,
-    /// sha256 hex.
-    pub sha256: String,
-    /// sha1 hex.
-    pub sha1: String,
-    /// md5 hex.
-    pub md5: String,
-}
-
-impl ArtifactInfo {
-    /// As bounty metadata for `bounty:Post`.
-    pub fn to_metadata(&self) -> swarm_protocol::ArtifactMetadata {
-        swarm_protocol::ArtifactMetadata {
-            filename: Some(self.filename.clone()),
-            filesize: Some(self.size),
-            mimetype: Some(self.mimetype.clone()),
-            sha256: Some(self.sha256.clone()),
-            sha1: Some(self.sha1.clone()),
-            md5: Some(self.md5.clone()),
-            ..Default::default()
-        }
-    }
-}
-
-/// An uploaded bundle.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Uploaded {
-    /// The bundle uri for `bounty:Post`.
-    pub uri: String,
-    /// Per-artifact metadata.
-    pub artifacts: Vec<ArtifactInfo>,
-}
+pub type ArtifactInfo = swarm_protocol::api::ArtifactEntry;
 
 /// A committed block: its header and transaction hashes.
-#[derive(Clone, Debug, Deserialize)]
-pub struct BlockInfo {
-    /// Height.
-    pub number: u64,
-    /// This block's hash.
-    pub hash: H256,
-    /// The previous block's hash.
-    pub parent_hash: H256,
-    /// When it was sealed, in Unix milliseconds.
-    pub timestamp_ms: u64,
-    /// Its transactions, in order.
-    pub transactions: Vec<H256>,
-}
-
-/// Stake bounds, as `GET /staking/parameters` gives them.
-#[derive(Clone, Debug, Deserialize)]
-pub struct StakingParameters {
-    /// Stake needed to vote.
-    pub minimum_stake: Amount,
-    /// Most an arbiter may stake.
-    pub maximum_stake: Amount,
-    /// Blocks before a deposit can be withdrawn.
-    pub stake_duration: u64,
-    /// Whitelisted arbiters.
-    pub arbiters: Vec<Address>,
-}
-
-/// A transaction receipt.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Receipt {
-    /// Hash.
-    pub hash: H256,
-    /// Block of inclusion.
-    pub block_number: u64,
-    /// Position in the block.
-    pub index: u32,
-    /// Transaction name.
-    pub name: String,
-    /// Sender.
-    pub from: Address,
-    /// Events it produced.
-    pub events: Vec<NodeEvent>,
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    status: String,
-    #[serde(default)]
-    result: serde_json::Value,
-    #[serde(default)]
-    errors: serde_json::Value,
-    #[serde(default)]
-    code: Option<String>,
-}
+pub type BlockInfo = swarm_protocol::api::BlockSummary;
 
 /// A client of one node.
 #[derive(Clone, Debug)]
@@ -372,9 +230,11 @@ impl NodeClient {
                 message,
             });
         }
-        serde_json::from_value(envelope.result).map_err(|e| ClientError::Decode {
-            url: url.to_owned(),
-            detail: e.to_string(),
+        serde_json::from_value(envelope.result.unwrap_or_default()).map_err(|e| {
+            ClientError::Decode {
+                url: url.to_owned(),
+                detail: e.to_string(),
+            }
         })
     }
 
@@ -405,17 +265,20 @@ impl NodeClient {
 
     /// `GET /bounties/{guid}`.
     pub async fn bounty(&self, guid: &Guid) -> Result<Option<Bounty>> {
-        self.get_optional(&format!("/bounties/{guid}")).await
+        let view: Option<BountyView> = self.get_optional(&format!("/bounties/{guid}")).await?;
+        Ok(view.map(|v| v.bounty))
     }
 
     /// `GET /bounties/{guid}/assertions`.
     pub async fn assertions(&self, guid: &Guid) -> Result<Vec<Assertion>> {
-        self.get(&format!("/bounties/{guid}/assertions")).await
+        let views: Vec<AssertionView> = self.get(&format!("/bounties/{guid}/assertions")).await?;
+        Ok(views.into_iter().map(|v| v.assertion).collect())
     }
 
     /// `GET /bounties/{guid}/votes`.
     pub async fn votes(&self, guid: &Guid) -> Result<Vec<VoteRecord>> {
-        self.get(&format!("/bounties/{guid}/votes")).await
+        let views: Vec<VoteView> = self.get(&format!("/bounties/{guid}/votes")).await?;
+        Ok(views.into_iter().map(|v| v.vote).collect())
     }
 
     /// `GET /blocks/{number}`; `None` until committed.
@@ -435,7 +298,8 @@ impl NodeClient {
 
     /// `GET /bounties?page=`: newest first, 50 a page.
     pub async fn bounties(&self, page: usize) -> Result<Vec<Bounty>> {
-        self.get(&format!("/bounties?page={page}")).await
+        let views: Vec<BountyView> = self.get(&format!("/bounties?page={page}")).await?;
+        Ok(views.into_iter().map(|v| v.bounty).collect())
     }
 
     /// `GET /balances/{address}/nct`.
@@ -542,12 +406,12 @@ impl NodeClient {
             .into_iter()
             .map(|item| match item {
                 BatchItem::Ok(s) => (Ok(s), None),
-                BatchItem::Err {
+                BatchItem::Err(Refusal {
                     errors,
                     code,
                     status,
                     retry_after,
-                } => (
+                }) => (
                     Err(ClientError::Api {
                         status,
                         code,

@@ -9,29 +9,10 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
-use swarm_protocol::{Event, H256};
 use tokio_tungstenite::tungstenite::Message;
 
 /// One event as the node streams it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NodeEvent {
-    /// The event and its payload.
-    #[serde(flatten)]
-    pub event: Event,
-    /// The block that produced it.
-    pub block_number: u64,
-    /// Its position among the block's events.
-    pub seq: u32,
-    /// The transaction that produced it, if any.
-    pub txhash: Option<H256>,
-}
-
-impl NodeEvent {
-    fn position(&self) -> (u64, u32) {
-        (self.block_number, self.seq)
-    }
-}
+pub type NodeEvent = swarm_protocol::api::EventRecord;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -3,6 +3,7 @@ mod ambassador;
 mod arbiter;
 mod bid;
 mod client;
+mod dispatch;
 mod env;
 mod events;
 mod filter;
@@ -20,9 +21,10 @@ pub use arbiter::{
 };
 pub use bid::{BidBounds, BidStrategy, Multiplier};
 pub use client::{
-    ArtifactInfo, BlockInfo, ClientError, CommunityParameters, NodeClient, Receipt, RetryPolicy,
-    StakingParameters, Status, Submitted, Uploaded,
+    ArtifactInfo, BatchItem, BlockInfo, ClientError, CommunityParameters, NodeClient, Receipt,
+    Refusal, RetryPolicy, StakingParameters, Status, Submitted, TxStatus, Uploaded,
 };
+pub use dispatch::{LocalDispatch, ScanDispatch, ScanFailure, ScanJob, ScanOutcome};
 pub use env::{shutdown_on_signal, Connection, ConnectionError, DEFAULT_NODE};
 pub use events::{EventStream, NodeEvent};
 pub use filter::{Comparison, Filter, FilterError, Filters};

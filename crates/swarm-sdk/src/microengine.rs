@@ -72,7 +72,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use rand::RngCore;
 use serde::Serialize;
 use serde_json::Value;
@@ -80,17 +79,17 @@ use swarm_protocol::{
     commitment, Address, Amount, ArtifactType, Assert, Bits256, Bounty, BountyPosted,
     BountySettled, Event, Guid, PayoutRole, PrivateKey, Reveal, H256, MAX_REVEAL_METADATA_BYTES,
 };
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::bid::{bid_within, BidBounds, BidStrategy, Multiplier};
 use crate::client::{ClientError, NodeClient, Submitted};
+use crate::dispatch::{DynDispatch, LocalDispatch, ScanDispatch, ScanFailure, ScanJob};
 use crate::events::NodeEvent;
 use crate::filter::{Filter, Filters};
 use crate::journal::{CommittedAssertion, Journal, JournalError, Record};
-use crate::scanner::{Artifact, ArtifactKind, ScanResult, Scanner};
+use crate::scanner::{ArtifactKind, ScanResult, Scanner};
 
 /// Why the engine could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +164,7 @@ impl EngineReport {
 /// Configures a [`Microengine`].
 pub struct MicroengineBuilder<S> {
     scanner: S,
+    dispatch: Option<Arc<dyn DynDispatch>>,
     node: Option<String>,
     client: Option<NodeClient>,
     key: Option<PrivateKey>,
@@ -266,6 +266,14 @@ impl<S: Scanner> MicroengineBuilder<S> {
         self
     }
 
+    /// Runs the scans through `dispatch` instead of in this process (the
+    /// default, [`LocalDispatch`] over the scanner). The scanner is still
+    /// set up and torn down around the run.
+    pub fn dispatch(mut self, dispatch: impl ScanDispatch) -> Self {
+        self.dispatch = Some(Arc::new(dispatch));
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Result<Microengine<S>, EngineError> {
         let client = self.client.or(self.node.map(NodeClient::new));
@@ -275,6 +283,7 @@ impl<S: Scanner> MicroengineBuilder<S> {
         let journal = self.journal.map(|p| journal_file(&p, &address));
         Ok(Microengine {
             scanner: Arc::new(self.scanner),
+            dispatch: self.dispatch,
             client,
             key,
             address,
@@ -305,6 +314,7 @@ fn journal_file(path: &Path, address: &Address) -> PathBuf {
 /// A scanner wrapped into a marketplace participant. See the module docs.
 pub struct Microengine<S> {
     scanner: Arc<S>,
+    dispatch: Option<Arc<dyn DynDispatch>>,
     client: NodeClient,
     key: PrivateKey,
     address: Address,
@@ -337,6 +347,7 @@ impl<S: Scanner> Microengine<S> {
     pub fn builder(scanner: S) -> MicroengineBuilder<S> {
         MicroengineBuilder {
             scanner,
+            dispatch: None,
             node: None,
             client: None,
             key: None,
@@ -387,14 +398,21 @@ impl<S: Scanner> Microengine<S> {
             }
         };
         let p = &parameters.parameters;
+        let dispatch = match &self.dispatch {
+            Some(dispatch) => Arc::clone(dispatch),
+            None => Arc::new(LocalDispatch::new(
+                Arc::clone(&self.scanner),
+                self.client.clone(),
+                self.max_concurrency,
+                self.max_artifact_size.unwrap_or(p.max_artifact_size),
+            )),
+        };
         let ctx = Arc::new(Ctx {
-            scanner: Arc::clone(&self.scanner),
+            dispatch,
             client: self.client.clone(),
             key: self.key.clone(),
             address: self.address,
             community: parameters.community.clone(),
-            semaphore: Arc::new(Semaphore::new(self.max_concurrency)),
-            max_artifact_size: self.max_artifact_size.unwrap_or(p.max_artifact_size),
             block_time: Duration::from_millis(status.block_time_ms.max(1)),
         });
         let since = journal.checkpoint().unwrap_or(status.block);
@@ -444,14 +462,12 @@ impl<S: Scanner> Microengine<S> {
 }
 
 /// What every task needs.
-struct Ctx<S> {
-    scanner: Arc<S>,
+struct Ctx {
+    dispatch: Arc<dyn DynDispatch>,
     client: NodeClient,
     key: PrivateKey,
     address: Address,
     community: String,
-    semaphore: Arc<Semaphore>,
-    max_artifact_size: u64,
     block_time: Duration,
 }
 
@@ -481,7 +497,7 @@ struct Flight {
 enum ArtifactOutcome {
     Filtered,
     Scanned(Box<ScanResult>),
-    Failed { kind: &'static str, detail: String },
+    Failed { kind: ScanFailure, detail: String },
 }
 
 /// A finished task.
@@ -514,8 +530,8 @@ enum TaskKind {
 }
 
 /// The engine's state and event handlers.
-struct Runtime<S> {
-    ctx: Arc<Ctx<S>>,
+struct Runtime {
+    ctx: Arc<Ctx>,
     settings: Settings,
     journal: Journal,
     flight: HashMap<Guid, Flight>,
@@ -585,8 +601,8 @@ fn fit_metadata(items: Vec<Value>) -> Value {
     Value::Array(items.iter().map(|_| Value::Null).collect())
 }
 
-impl<S: Scanner> Runtime<S> {
-    fn new(ctx: Arc<Ctx<S>>, journal: Journal, settings: Settings, tip: u64, since: u64) -> Self {
+impl Runtime {
+    fn new(ctx: Arc<Ctx>, journal: Journal, settings: Settings, tip: u64, since: u64) -> Self {
         let last_checkpoint = journal.checkpoint();
         let resumed = journal.entries().len() as u64;
         Runtime {
@@ -854,8 +870,8 @@ impl<S: Scanner> Runtime<S> {
                     metadata.push(serde_json::to_value(&result.metadata).unwrap_or(Value::Null));
                 }
                 ArtifactOutcome::Failed { kind, detail } => {
-                    self.report.error(kind);
-                    tracing::warn!(bounty = %guid, artifact = i, kind, %detail,
+                    self.report.error(kind.code());
+                    tracing::warn!(bounty = %guid, artifact = i, kind = kind.code(), %detail,
                         "artifact not asserted on");
                     metadata.push(Value::Null);
                 }
@@ -1240,8 +1256,8 @@ impl<S: Scanner> Runtime<S> {
 
 /// Sends `bounty:Assert` and waits for inclusion; retries transient
 /// failures while round 0 is open.
-async fn submit_assert<S>(
-    ctx: &Ctx<S>,
+async fn submit_assert(
+    ctx: &Ctx,
     assert: Assert,
     expiration: u64,
 ) -> Result<Submitted, ClientError> {
@@ -1263,31 +1279,44 @@ async fn submit_assert<S>(
     }
 }
 
-/// Aborts a task when dropped, so an abandoned scan does not run on.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Downloads and scans a bounty's allowed artifacts, concurrently, by
-/// `deadline`.
-async fn scan_bounty<S: Scanner>(
-    ctx: Arc<Ctx<S>>,
+/// Scans a bounty's allowed artifacts through the dispatch, concurrently,
+/// by `deadline`.
+async fn scan_bounty(
+    ctx: Arc<Ctx>,
     bounty: BountyPosted,
     allowed: Vec<bool>,
     deadline: Instant,
 ) -> TaskOutcome {
-    let work = allowed.iter().enumerate().map(|(i, allowed)| {
+    let kind = match bounty.artifact_type {
+        ArtifactType::File => ArtifactKind::File,
+        ArtifactType::Url => ArtifactKind::Url,
+    };
+    let work = allowed.iter().enumerate().map(|(index, allowed)| {
         let ctx = Arc::clone(&ctx);
         let bounty = &bounty;
         async move {
             if !*allowed {
                 return (ArtifactOutcome::Filtered, false);
             }
-            scan_artifact(&ctx, bounty, i, deadline).await
+            let job = ScanJob {
+                bounty_guid: bounty.guid,
+                uri: bounty.uri.clone(),
+                index,
+                kind,
+                metadata: bounty
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.get(index))
+                    .cloned()
+                    .unwrap_or_default(),
+                deadline,
+            };
+            let outcome = ctx.dispatch.scan_boxed(job).await;
+            let artifact = match outcome.result {
+                Ok(result) => ArtifactOutcome::Scanned(Box::new(result)),
+                Err((kind, detail)) => ArtifactOutcome::Failed { kind, detail },
+            };
+            (artifact, outcome.downloaded)
         }
     });
     let results = futures_util::future::join_all(work).await;
@@ -1299,88 +1328,10 @@ async fn scan_bounty<S: Scanner>(
     }
 }
 
-/// One artifact: returns its outcome and whether it was downloaded.
-async fn scan_artifact<S: Scanner>(
-    ctx: &Arc<Ctx<S>>,
-    bounty: &BountyPosted,
-    index: usize,
-    deadline: Instant,
-) -> (ArtifactOutcome, bool) {
-    let timeout = |what: &str| ArtifactOutcome::Failed {
-        kind: "scan_timeout",
-        detail: format!("deadline reached {what}"),
-    };
-    let Ok(Ok(_permit)) =
-        tokio::time::timeout_at(deadline, Arc::clone(&ctx.semaphore).acquire_owned()).await
-    else {
-        return (timeout("waiting for a scan slot"), false);
-    };
-    let metadata = bounty
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get(index))
-        .cloned()
-        .unwrap_or_default();
-    let kind = match bounty.artifact_type {
-        ArtifactType::File => ArtifactKind::File,
-        ArtifactType::Url => ArtifactKind::Url,
-    };
-    let download = ctx
-        .client
-        .download(&bounty.uri, index, ctx.max_artifact_size);
-    let content = match tokio::time::timeout_at(deadline, download).await {
-        Err(_) => return (timeout("while downloading"), false),
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => match (kind, metadata.uri.as_ref()) {
-            (ArtifactKind::Url, Some(uri)) => Bytes::from(uri.clone()),
-            _ => {
-                let kind = match e {
-                    ClientError::TooLarge { .. } => "too_large",
-                    _ => "download",
-                };
-                return (
-                    ArtifactOutcome::Failed {
-                        kind,
-                        detail: e.to_string(),
-                    },
-                    false,
-                );
-            }
-        },
-    };
-    let artifact = Artifact {
-        bounty_guid: bounty.guid,
-        index,
-        kind,
-        content,
-        metadata,
-    };
-    let scanner = Arc::clone(&ctx.scanner);
-    let handle = tokio::spawn(async move { scanner.scan(&artifact).await });
-    let _guard = AbortOnDrop(handle.abort_handle());
-    let outcome = match tokio::time::timeout_at(deadline, handle).await {
-        Err(_) => timeout("while scanning"),
-        Ok(Err(e)) if e.is_panic() => ArtifactOutcome::Failed {
-            kind: "scan_panic",
-            detail: "the scanner panicked".into(),
-        },
-        Ok(Err(e)) => ArtifactOutcome::Failed {
-            kind: "scan_cancelled",
-            detail: e.to_string(),
-        },
-        Ok(Ok(Err(e))) => ArtifactOutcome::Failed {
-            kind: "scan_error",
-            detail: e.to_string(),
-        },
-        Ok(Ok(Ok(result))) => ArtifactOutcome::Scanned(Box::new(result)),
-    };
-    (outcome, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scanner::ScanError;
+    use crate::scanner::{Artifact, ScanError};
     use swarm_protocol::Payout;
 
     struct Nop;
@@ -1391,16 +1342,20 @@ mod tests {
         }
     }
 
-    fn runtime(journal: Journal) -> Runtime<Nop> {
+    fn runtime(journal: Journal) -> Runtime {
         let key = PrivateKey::from_bytes(&[7; 32]).unwrap();
+        let client = NodeClient::new("http://127.0.0.1:9");
         let ctx = Arc::new(Ctx {
-            scanner: Arc::new(Nop),
-            client: NodeClient::new("http://127.0.0.1:9"),
+            dispatch: Arc::new(LocalDispatch::new(
+                Arc::new(Nop),
+                client.clone(),
+                1,
+                1 << 20,
+            )),
+            client,
             address: key.address(),
             key,
             community: "dev".into(),
-            semaphore: Arc::new(Semaphore::new(1)),
-            max_artifact_size: 1 << 20,
             block_time: Duration::from_millis(50),
         });
         let settings = Settings {
@@ -1554,7 +1509,7 @@ mod tests {
             guid,
             Ok(Submitted {
                 hash: H256([3; 32]),
-                status: "included".into(),
+                status: crate::TxStatus::Included,
                 block_number: deadline - 1,
             }),
         )

@@ -52,7 +52,7 @@ async fn post(client: &NodeClient, owner: &PrivateKey, i: usize) -> (Guid, u64) 
         metadata: Some(uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()),
     };
     let sent = client.send(owner, "dev", post, true).await.unwrap();
-    assert_eq!(sent.status, "included");
+    assert_eq!(sent.status, swarm_sdk::TxStatus::Included);
     let b = client.bounty(&guid).await.unwrap().unwrap();
     (guid, b.expiration)
 }

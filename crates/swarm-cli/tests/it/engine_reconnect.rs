@@ -391,7 +391,7 @@ async fn an_engine_whose_connections_are_cut_misses_no_bounty() {
             metadata: Some(uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()),
         };
         let sent = client.send(&owner, "dev", post, true).await.unwrap();
-        assert_eq!(sent.status, "included");
+        assert_eq!(sent.status, swarm_sdk::TxStatus::Included);
         posted.push((guid, truth));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

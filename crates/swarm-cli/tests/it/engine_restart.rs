@@ -169,7 +169,7 @@ impl Market {
             .send(&self.owner, "dev", post, true)
             .await
             .unwrap();
-        assert_eq!(sent.status, "included");
+        assert_eq!(sent.status, swarm_sdk::TxStatus::Included);
         self.bounty(&guid).await
     }
 
@@ -230,7 +230,7 @@ async fn a_killed_engine_reveals_after_restart_and_loses_no_stake() {
         )
         .await
         .unwrap();
-    assert_eq!(staked.status, "included");
+    assert_eq!(staked.status, swarm_sdk::TxStatus::Included);
 
     let key = PrivateKey::random();
     client
@@ -334,7 +334,7 @@ async fn a_killed_engine_reveals_after_restart_and_loses_no_stake() {
             votes: Bits256::from_indices([0]),
         };
         let sent = client.send(&m.arbiter, "dev", vote, true).await.unwrap();
-        assert_eq!(sent.status, "included");
+        assert_eq!(sent.status, swarm_sdk::TxStatus::Included);
         let settled = m
             .wait_until(
                 &bounty.guid,

@@ -57,7 +57,7 @@ async fn funded(client: &NodeClient, nct: u128) -> PrivateKey {
         amount: Amount::from_nct(nct),
     };
     let sent = client.send(&key, "dev", mint, true).await.unwrap();
-    assert_eq!(sent.status, "included");
+    assert_eq!(sent.status, swarm_sdk::TxStatus::Included);
     key
 }
 

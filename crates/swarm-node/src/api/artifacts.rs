@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, Extension, Multipart, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
-use serde::Serialize;
+use swarm_protocol::api::Uploaded;
 use swarm_protocol::{SignedTx, VerifiedUpload};
 use tokio_util::io::ReaderStream;
 
@@ -93,17 +93,9 @@ fn check_declared_size(
     state.limiter.check_upload_quota(&permit.from, payload)
 }
 
-#[derive(Serialize)]
-struct Uploaded {
-    /// The bundle's uri, for `bounty:Post`.
-    uri: String,
-    /// Per-artifact metadata, for `bounty:Post`'s `metadata`.
-    artifacts: Vec<ArtifactEntry>,
-}
-
 #[utoipa::path(post, path = "/artifacts", tag = "artifacts",
     request_body(content = String, description = "multipart/form-data with one `file` field per artifact (at most 256, each at most max_artifact_size)", content_type = "multipart/form-data"),
-    responses((status = 200, description = "The bundle uri and per-artifact metadata"),
+    responses((status = 200, description = "The bundle uri and per-artifact metadata", body = Uploaded),
               (status = 400, description = "Not multipart, wrong field, no file"),
               (status = 401, description = "No valid upload permission in the Authorization header"),
               (status = 403, description = "An account without NCT, or an artifact (or more artifacts) than the permission names"),
@@ -238,7 +230,7 @@ pub(crate) async fn upload(
 
 #[utoipa::path(get, path = "/artifacts/{uri}", tag = "artifacts",
     params(("uri" = String, Path, description = "Bundle uri (sha256 of its manifest)", pattern = "^[0-9a-f]{64}$")),
-    responses((status = 200, description = "The bundle's artifacts"), (status = 404, description = "No such bundle")))]
+    responses((status = 200, description = "The bundle's artifacts", body = Vec<ArtifactEntry>), (status = 404, description = "No such bundle")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Path(uri): Path<String>,
@@ -258,7 +250,7 @@ fn parse_index(text: &str) -> Result<usize, ApiError> {
 
 #[utoipa::path(get, path = "/artifacts/{uri}/{index}", tag = "artifacts",
     params(("uri" = String, Path, description = "Bundle uri", pattern = "^[0-9a-f]{64}$"), ("index" = usize, Path, description = "Artifact index")),
-    responses((status = 200, description = "The artifact's bytes"), (status = 404, description = "No such artifact")))]
+    responses((status = 200, description = "The artifact's bytes", body = Vec<u8>, content_type = "application/octet-stream"), (status = 404, description = "No such artifact")))]
 pub(crate) async fn download(
     State(state): State<AppState>,
     Path((uri, index)): Path<(String, String)>,
@@ -278,7 +270,7 @@ pub(crate) async fn download(
 
 #[utoipa::path(get, path = "/artifacts/{uri}/{index}/stat", tag = "artifacts",
     params(("uri" = String, Path, description = "Bundle uri", pattern = "^[0-9a-f]{64}$"), ("index" = usize, Path, description = "Artifact index")),
-    responses((status = 200, description = "The artifact's metadata"), (status = 404, description = "No such artifact")))]
+    responses((status = 200, description = "The artifact's metadata", body = ArtifactEntry), (status = 404, description = "No such artifact")))]
 pub(crate) async fn stat(
     State(state): State<AppState>,
     Path((uri, index)): Path<(String, String)>,

@@ -4,7 +4,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 use swarm_protocol::TxError;
 
 use crate::artifacts::ArtifactError;
@@ -50,14 +49,6 @@ pub enum ApiError {
     /// The node's own failure (500); the message is logged, not shown.
     #[error("internal error")]
     Internal(String),
-}
-
-/// The FAIL envelope.
-#[derive(Serialize)]
-pub(crate) struct Fail<'a> {
-    pub(crate) status: &'static str,
-    pub(crate) errors: String,
-    pub(crate) code: &'a str,
 }
 
 impl ApiError {
@@ -139,11 +130,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = Fail {
-            status: "FAIL",
-            errors,
-            code: self.code(),
-        };
+        let body = swarm_protocol::api::Fail::new(errors, self.code());
         let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after_seconds() {
             response

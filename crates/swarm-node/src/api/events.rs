@@ -46,7 +46,7 @@ const CLOSE_AWAY: u16 = 1001;
 
 #[utoipa::path(get, path = "/events", tag = "events",
     params(("since" = Option<u64>, Query, description = "Replay stored events from this block on, then stream live ones")),
-    responses((status = 101, description = "WebSocket of {event, data, block_number, txhash}; closed with 1008 when the client reads too slowly, 1001 when the node stops"),
+    responses((status = 101, description = "WebSocket whose every message is an EventRecord {event, data, block_number, seq, txhash} (see components); closed with 1008 when the client reads too slowly, 1001 when the node stops"),
               (status = 400, description = "Not a WebSocket handshake, or since is not a block number"),
               (status = 429, description = "The IP holds its share of event streams (Retry-After)"),
               (status = 503, description = "The node serves all the event streams it takes (Retry-After)")))]

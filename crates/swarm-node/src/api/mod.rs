@@ -105,20 +105,9 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The success envelope.
-#[derive(Serialize)]
-pub(crate) struct Ok<T: Serialize> {
-    status: &'static str,
-    result: T,
-}
-
 /// Wraps a result in the success envelope.
 pub(crate) fn ok<T: Serialize>(result: T) -> Response {
-    Json(Ok {
-        status: "OK",
-        result,
-    })
-    .into_response()
+    Json(swarm_protocol::api::Envelope::ok(result)).into_response()
 }
 
 /// The router with every route of SPEC §4.
@@ -263,12 +252,8 @@ async fn envelope_rejections(request: Request, next: Next) -> Response {
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
-    let body = serde_json::to_vec(&error::Fail {
-        status: "FAIL",
-        errors,
-        code,
-    })
-    .unwrap_or_default();
+    let body =
+        serde_json::to_vec(&swarm_protocol::api::Fail::new(errors, code)).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(body))
 }
 

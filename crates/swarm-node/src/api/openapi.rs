@@ -1,6 +1,8 @@
 //! `GET /openapi.json`, generated from the handlers' annotations.
 //!
-//! Each handler documents what it answers itself; [`Envelope`] adds what
+//! Each handler documents what it answers itself, with the type of its
+//! result from [`swarm_protocol::api`]; [`Envelope`] wraps every JSON
+//! success in `{"status": "OK", "result": ...}` and adds what
 //! any route may answer — a parameter it cannot read (400), the IP over its
 //! request rate (429), the node's own failure (500), the node full (503) —
 //! and gives every error answer the FAIL envelope's schema. A client
@@ -9,8 +11,11 @@
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use swarm_protocol::api::{BatchItem, EventRecord, Fail, Submitted};
+use swarm_protocol::{Assertion, Bounty, VoteRecord};
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -44,21 +49,21 @@ use super::{artifacts, events, reads, transactions};
         artifacts::stat,
         events::subscribe,
     ),
-    components(schemas(Fail)),
+    components(schemas(Fail, SubmitAnswer, EventRecord, Bounty, Assertion, VoteRecord)),
     modifiers(&Envelope)
 )]
 struct ApiDoc;
 
-/// Every refusal: `{"status": "FAIL", "errors": "<what is wrong>", "code": "<stable code>"}`.
+/// `POST /transactions` answers one [`Submitted`] for one transaction, and
+/// one [`BatchItem`] per transaction for an array.
 #[derive(ToSchema)]
 #[allow(dead_code)]
-struct Fail {
-    /// Always `FAIL`.
-    status: String,
-    /// What is wrong, naming the values involved.
-    errors: String,
-    /// A stable machine-readable code, such as `wrong_round` or `rate_limited`.
-    code: String,
+#[serde(untagged)]
+pub(crate) enum SubmitAnswer {
+    /// One transaction was submitted.
+    One(Submitted),
+    /// A batch was submitted.
+    Batch(Vec<BatchItem>),
 }
 
 /// Adds the answers any route may give, and the FAIL schema to every error.
@@ -66,6 +71,16 @@ struct Envelope;
 
 impl Modify for Envelope {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        // Types that refuse unknown fields when read as input (genesis
+        // parameters, signed envelopes) are open as answers: a view adds
+        // fields beside them (flattened), and a later node may add more.
+        if let Some(components) = doc.components.as_mut() {
+            for schema in components.schemas.values_mut() {
+                if let RefOr::T(Schema::Object(object)) = schema {
+                    object.additional_properties = None;
+                }
+            }
+        }
         let fail = || {
             ContentBuilder::new()
                 .schema(Some(RefOr::<Schema>::Ref(
@@ -92,16 +107,38 @@ impl Modify for Envelope {
                         .or_insert_with(|| ResponseBuilder::new().description(description).into());
                 }
                 for (code, response) in responses.iter_mut() {
-                    if let (true, RefOr::T(response)) = (code.as_str() >= "400", response) {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if code.as_str() >= "400" {
                         response
                             .content
                             .entry("application/json".to_owned())
                             .or_insert_with(fail);
+                    } else if code.starts_with('2') {
+                        if let Some(content) = response.content.get_mut("application/json") {
+                            content.schema = content.schema.take().map(ok);
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// `{"status": "OK", "result": <result>}`.
+fn ok(result: RefOr<Schema>) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["OK"])),
+        )
+        .property("result", result)
+        .required("status")
+        .required("result")
+        .into()
 }
 
 /// The OpenAPI document of this node's API.
@@ -144,6 +181,54 @@ mod tests {
             assert!(paths.contains_key(route), "{route} is not documented");
         }
         assert!(paths["/transactions"]["post"]["responses"]["422"].is_object());
+    }
+
+    #[test]
+    fn every_success_and_refusal_has_a_body_schema() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for (code, response) in operation["responses"].as_object().unwrap() {
+                    if !(code.starts_with('2') || code.starts_with('4')) {
+                        continue;
+                    }
+                    let content = response["content"].as_object();
+                    let schema = content
+                        .and_then(|c| c.values().next())
+                        .map(|c| &c["schema"])
+                        .filter(|s| s.is_object());
+                    let Some(schema) = schema else {
+                        panic!("{method} {path} {code} has no body schema");
+                    };
+                    if code.starts_with('2') && content.unwrap().contains_key("application/json") {
+                        assert_eq!(
+                            schema["properties"]["status"]["enum"],
+                            serde_json::json!(["OK"]),
+                            "{method} {path} {code} is not in the OK envelope"
+                        );
+                        let result = &schema["properties"]["result"];
+                        assert!(
+                            result.is_object(),
+                            "{method} {path} {code} has no result schema"
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 60, "only {checked} answers checked");
+        for name in [
+            "Fail",
+            "Status",
+            "Receipt",
+            "Uploaded",
+            "EventRecord",
+            "SubmitAnswer",
+        ] {
+            assert!(schemas.contains_key(name), "no schema {name}");
+        }
     }
 
     #[test]

@@ -6,7 +6,11 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Serialize;
-use swarm_protocol::{Address, Amount, Assertion, Bounty, Guid, Parameters, Round, VoteRecord};
+use swarm_protocol::api::{
+    AssertionView, BlockSummary, BountyView, CommunityParameters, StakingParameters, Status,
+    Supply, VoteView,
+};
+use swarm_protocol::{Address, Amount, Bounty, Guid, Round};
 
 use super::{ok, ApiError, AppState, Path};
 
@@ -40,68 +44,8 @@ pub(crate) fn short(text: &str) -> String {
     text.chars().take(80).collect()
 }
 
-/// A bounty with its current round.
-#[derive(Serialize)]
-pub(crate) struct BountyView<'a> {
-    #[serde(flatten)]
-    bounty: &'a Bounty,
-    round: Round,
-    round_number: u8,
-    reveal_deadline: u64,
-    vote_deadline: u64,
-}
-
-impl<'a> BountyView<'a> {
-    pub(crate) fn new(bounty: &'a Bounty, block: u64) -> Self {
-        let round = bounty.round(block);
-        BountyView {
-            bounty,
-            round,
-            round_number: round.number(),
-            reveal_deadline: bounty.reveal_deadline(),
-            vote_deadline: bounty.vote_deadline(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct AssertionView<'a> {
-    index: usize,
-    #[serde(flatten)]
-    assertion: &'a Assertion,
-}
-
-#[derive(Serialize)]
-struct VoteView<'a> {
-    index: usize,
-    #[serde(flatten)]
-    vote: &'a VoteRecord,
-}
-
-#[derive(Serialize)]
-struct Status {
-    community: String,
-    block: u64,
-    block_hash: Option<String>,
-    block_time_ms: u64,
-    sequencer: bool,
-    bounties: usize,
-    supply: Supply,
-    version: &'static str,
-}
-
-/// Where every wei is: balances + escrow + stakes + treasury == minted.
-#[derive(Serialize)]
-struct Supply {
-    minted: Amount,
-    balances: Amount,
-    escrow: Amount,
-    staked: Amount,
-    treasury: Amount,
-}
-
 #[utoipa::path(get, path = "/status", tag = "node",
-    responses((status = 200, description = "Community, height, whether this node sequences")))]
+    responses((status = 200, description = "Community, height, whether this node sequences", body = Status)))]
 pub(crate) async fn status(State(state): State<AppState>) -> Response {
     let tip = state.view.tip();
     let (bounties, supply) = state.view.read(|r| {
@@ -117,29 +61,19 @@ pub(crate) async fn status(State(state): State<AppState>) -> Response {
     ok(Status {
         community: state.community.clone(),
         block: tip.as_ref().map(|t| t.number).unwrap_or(0),
-        block_hash: tip.map(|t| t.hash.to_string()),
+        block_hash: tip.map(|t| t.hash),
         block_time_ms: state.block_time.as_millis() as u64,
         sequencer: state.sequencer().is_some(),
         bounties,
         supply,
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
     })
 }
 
-#[derive(Serialize)]
-struct BountyParameters {
-    #[serde(flatten)]
-    parameters: Parameters,
-    community: String,
-    owner: Address,
-    arbiters: Vec<Address>,
-    deprecated: bool,
-}
-
 #[utoipa::path(get, path = "/bounties/parameters", tag = "bounties",
-    responses((status = 200, description = "Fees, minimums, windows (amounts in wei)")))]
+    responses((status = 200, description = "Fees, minimums, windows (amounts in wei)", body = CommunityParameters)))]
 pub(crate) async fn bounty_parameters(State(state): State<AppState>) -> Response {
-    ok(state.view.read(|r| BountyParameters {
+    ok(state.view.read(|r| CommunityParameters {
         parameters: r.parameters().clone(),
         community: r.community().to_owned(),
         owner: r.owner(),
@@ -151,7 +85,7 @@ pub(crate) async fn bounty_parameters(State(state): State<AppState>) -> Response
 #[utoipa::path(get, path = "/bounties", tag = "bounties",
     params(("page" = Option<usize>, Query, description = "Page, from 0, newest first"),
            ("state" = Option<String>, Query, description = "assertion|reveal|vote|quorum|finished")),
-    responses((status = 200, description = "A page of bounties"), (status = 400, description = "Bad page or state")))]
+    responses((status = 200, description = "A page of bounties", body = Vec<BountyView>), (status = 400, description = "Bad page or state")))]
 pub(crate) async fn bounties(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -181,7 +115,7 @@ pub(crate) async fn bounties(
     };
     let body = state.view.read(|r| {
         let block = r.block();
-        let views: Vec<BountyView<'_>> = r
+        let views: Vec<BountyView<&Bounty>> = r
             .bounties_newest_first()
             .filter(|b| wanted.is_none_or(|w| b.round(block) == w))
             .skip(page.saturating_mul(PAGE_SIZE))
@@ -211,7 +145,7 @@ fn to_json<T: Serialize>(value: T) -> Result<serde_json::Value, ApiError> {
 
 #[utoipa::path(get, path = "/bounties/{guid}", tag = "bounties",
     params(("guid" = uuid::Uuid, Path, description = "Bounty guid (a UUID)")),
-    responses((status = 200, description = "The bounty"), (status = 404, description = "No such bounty")))]
+    responses((status = 200, description = "The bounty", body = BountyView), (status = 404, description = "No such bounty")))]
 pub(crate) async fn bounty(
     State(state): State<AppState>,
     Path(guid): Path<String>,
@@ -221,7 +155,7 @@ pub(crate) async fn bounty(
 
 #[utoipa::path(get, path = "/bounties/{guid}/assertions", tag = "bounties",
     params(("guid" = uuid::Uuid, Path, description = "Bounty guid (a UUID)")),
-    responses((status = 200, description = "The bounty's assertions"), (status = 404, description = "No such bounty")))]
+    responses((status = 200, description = "The bounty's assertions", body = Vec<AssertionView>), (status = 404, description = "No such bounty")))]
 pub(crate) async fn assertions(
     State(state): State<AppState>,
     Path(guid): Path<String>,
@@ -240,7 +174,7 @@ pub(crate) async fn assertions(
 
 #[utoipa::path(get, path = "/bounties/{guid}/assertions/{index}", tag = "bounties",
     params(("guid" = uuid::Uuid, Path, description = "Bounty guid (a UUID)"), ("index" = usize, Path, description = "Assertion index")),
-    responses((status = 200, description = "One assertion"), (status = 404, description = "No such assertion")))]
+    responses((status = 200, description = "One assertion", body = AssertionView), (status = 404, description = "No such assertion")))]
 pub(crate) async fn assertion(
     State(state): State<AppState>,
     Path((guid, index)): Path<(String, String)>,
@@ -259,7 +193,7 @@ pub(crate) async fn assertion(
 
 #[utoipa::path(get, path = "/bounties/{guid}/votes", tag = "bounties",
     params(("guid" = uuid::Uuid, Path, description = "Bounty guid (a UUID)")),
-    responses((status = 200, description = "The bounty's votes"), (status = 404, description = "No such bounty")))]
+    responses((status = 200, description = "The bounty's votes", body = Vec<VoteView>), (status = 404, description = "No such bounty")))]
 pub(crate) async fn votes(
     State(state): State<AppState>,
     Path(guid): Path<String>,
@@ -278,7 +212,7 @@ pub(crate) async fn votes(
 
 #[utoipa::path(get, path = "/bounties/{guid}/votes/{index}", tag = "bounties",
     params(("guid" = uuid::Uuid, Path, description = "Bounty guid (a UUID)"), ("index" = usize, Path, description = "Vote index")),
-    responses((status = 200, description = "One vote"), (status = 404, description = "No such vote")))]
+    responses((status = 200, description = "One vote", body = VoteView), (status = 404, description = "No such vote")))]
 pub(crate) async fn vote(
     State(state): State<AppState>,
     Path((guid, index)): Path<(String, String)>,
@@ -306,7 +240,7 @@ fn amount_of(
 
 #[utoipa::path(get, path = "/balances/{address}/nct", tag = "balances",
     params(("address" = String, Path, description = "Account address (0x and 40 hex digits, EIP-55 or one case)", pattern = "^0x[0-9a-fA-F]{40}$")),
-    responses((status = 200, description = "Balance in wei, as a decimal string")))]
+    responses((status = 200, description = "Balance in wei, as a decimal string", body = Amount)))]
 pub(crate) async fn balance(
     State(state): State<AppState>,
     Path(address): Path<String>,
@@ -316,7 +250,7 @@ pub(crate) async fn balance(
 
 #[utoipa::path(get, path = "/balances/{address}/staking/total", tag = "balances",
     params(("address" = String, Path, description = "Account address (0x and 40 hex digits, EIP-55 or one case)", pattern = "^0x[0-9a-fA-F]{40}$")),
-    responses((status = 200, description = "Total stake in wei")))]
+    responses((status = 200, description = "Total stake in wei", body = Amount)))]
 pub(crate) async fn stake_total(
     State(state): State<AppState>,
     Path(address): Path<String>,
@@ -326,7 +260,7 @@ pub(crate) async fn stake_total(
 
 #[utoipa::path(get, path = "/balances/{address}/staking/withdrawable", tag = "balances",
     params(("address" = String, Path, description = "Account address (0x and 40 hex digits, EIP-55 or one case)", pattern = "^0x[0-9a-fA-F]{40}$")),
-    responses((status = 200, description = "Withdrawable stake in wei")))]
+    responses((status = 200, description = "Withdrawable stake in wei", body = Amount)))]
 pub(crate) async fn stake_withdrawable(
     State(state): State<AppState>,
     Path(address): Path<String>,
@@ -334,16 +268,8 @@ pub(crate) async fn stake_withdrawable(
     amount_of(&state, &address, |r, a| r.stake_withdrawable(a))
 }
 
-#[derive(Serialize)]
-struct StakingParameters {
-    minimum_stake: Amount,
-    maximum_stake: Amount,
-    stake_duration: u64,
-    arbiters: Vec<Address>,
-}
-
 #[utoipa::path(get, path = "/staking/parameters", tag = "balances",
-    responses((status = 200, description = "Stake bounds and duration")))]
+    responses((status = 200, description = "Stake bounds and duration", body = StakingParameters)))]
 pub(crate) async fn staking_parameters(State(state): State<AppState>) -> Response {
     ok(state.view.read(|r| {
         let p = r.parameters();
@@ -358,7 +284,7 @@ pub(crate) async fn staking_parameters(State(state): State<AppState>) -> Respons
 
 #[utoipa::path(get, path = "/blocks/{number}", tag = "node",
     params(("number" = u64, Path, description = "Block number")),
-    responses((status = 200, description = "Header and transaction hashes"), (status = 404, description = "No such block")))]
+    responses((status = 200, description = "Header and transaction hashes", body = BlockSummary), (status = 404, description = "No such block")))]
 pub(crate) async fn block(
     State(state): State<AppState>,
     Path(number): Path<String>,

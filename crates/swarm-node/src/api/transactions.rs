@@ -16,12 +16,11 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Extension, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use swarm_protocol::api::{BatchItem, Envelope, Receipt, Refusal, Submitted, TxStatus};
 use swarm_protocol::{SignedTx, TxBody, TxError, VerifiedTx, H256};
 
 use super::{ok, ApiError, AppState, Path, MAX_BATCH};
 use crate::artifacts::ArtifactError;
-use crate::chain::{EventRecord, TxRecord};
 use crate::sequencer::Accepted;
 
 /// How long `?wait=true` waits for inclusion.
@@ -29,28 +28,6 @@ const WAIT_LIMIT: Duration = Duration::from_secs(30);
 
 /// Batches at least this large verify their signatures on the blocking pool.
 const BLOCKING_VERIFY_FROM: usize = 8;
-
-#[derive(Serialize)]
-struct Submitted {
-    hash: H256,
-    /// `included` once the block is committed (with `?wait=true`), else `pending`.
-    status: &'static str,
-    block_number: u64,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum BatchItem {
-    Ok(Submitted),
-    Err {
-        errors: String,
-        code: String,
-        status: u16,
-        /// Seconds to wait before sending this item again (429 and 503).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        retry_after: Option<u64>,
-    },
-}
 
 fn parse_body(body: &[u8]) -> Result<(Vec<SignedTx>, bool), ApiError> {
     let text = std::str::from_utf8(body)
@@ -147,7 +124,7 @@ async fn check_artifacts(state: &AppState, verified: &VerifiedTx) -> Result<(), 
 #[utoipa::path(post, path = "/transactions", tag = "transactions",
     params(("wait" = Option<bool>, Query, description = "Answer after the including block is committed")),
     request_body(content = String, description = "A signed transaction {raw, signature}, or an array of them (at most 1,000)", content_type = "application/json"),
-    responses((status = 200, description = "Accepted (pending or included)"),
+    responses((status = 200, description = "Accepted (pending or included): one answer for one transaction, one item per transaction for an array", body = super::openapi::SubmitAnswer),
               (status = 400, description = "Malformed or badly signed"),
               (status = 404, description = "A bounty transaction on an unknown bounty"),
               (status = 409, description = "Already done (duplicate, replay)"),
@@ -267,12 +244,12 @@ pub(crate) async fn submit(
         .into_iter()
         .map(|r| match r {
             Ok(s) => BatchItem::Ok(s),
-            Err(e) => BatchItem::Err {
+            Err(e) => BatchItem::Err(Refusal {
                 errors: e.to_string(),
                 code: e.code().to_owned(),
                 status: e.status().as_u16(),
                 retry_after: e.retry_after_seconds(),
-            },
+            }),
         })
         .collect();
     Ok(ok(items))
@@ -287,14 +264,14 @@ async fn await_inclusion(accepted: Accepted) -> Result<Submitted, ApiError> {
     let Some(included) = included else {
         return Ok(Submitted {
             hash,
-            status: "pending",
+            status: TxStatus::Pending,
             block_number,
         });
     };
     match tokio::time::timeout(WAIT_LIMIT, included).await {
         Ok(Ok(block_number)) => Ok(Submitted {
             hash,
-            status: "included",
+            status: TxStatus::Included,
             block_number,
         }),
         Ok(Err(_)) => Err(ApiError::Unavailable(format!(
@@ -361,30 +338,27 @@ async fn forward(state: &AppState, body: &Bytes, wait: bool) -> Result<Response,
 
 /// The highest `block_number` of the included results in a submission answer.
 fn highest_included(body: &[u8]) -> Option<u64> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let result = &value["result"];
-    let items: Vec<&serde_json::Value> = match result.as_array() {
-        Some(items) => items.iter().collect(),
-        None => vec![result],
+    let answer: Envelope = serde_json::from_slice(body).ok()?;
+    let items: Vec<Submitted> = match answer.result? {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| match serde_json::from_value(item) {
+                Ok(BatchItem::Ok(submitted)) => Some(submitted),
+                _ => None,
+            })
+            .collect(),
+        one => vec![serde_json::from_value(one).ok()?],
     };
     items
         .into_iter()
-        .filter(|r| r["status"] == "included")
-        .filter_map(|r| r["block_number"].as_u64())
+        .filter(|s| s.status == TxStatus::Included)
+        .map(|s| s.block_number)
         .max()
-}
-
-#[derive(Serialize)]
-struct Receipt {
-    #[serde(flatten)]
-    tx: TxRecord,
-    status: &'static str,
-    events: Vec<EventRecord>,
 }
 
 #[utoipa::path(get, path = "/transactions/{hash}", tag = "transactions",
     params(("hash" = String, Path, description = "Transaction hash (keccak256 of raw)", pattern = "^0x[0-9a-fA-F]{64}$")),
-    responses((status = 200, description = "Receipt with the events"), (status = 404, description = "Not included (yet)")))]
+    responses((status = 200, description = "Receipt with the events", body = Receipt), (status = 404, description = "Not included (yet)")))]
 pub(crate) async fn receipt(
     State(state): State<AppState>,
     Path(hash): Path<String>,
@@ -401,7 +375,7 @@ pub(crate) async fn receipt(
     match state.store.transaction(&h).await? {
         Some((tx, events)) => Ok(ok(Receipt {
             tx,
-            status: "included",
+            status: TxStatus::Included,
             events,
         })),
         None => Err(ApiError::NotFound(format!(

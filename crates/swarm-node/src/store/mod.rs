@@ -59,15 +59,7 @@ pub enum StoreError {
 /// Result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A block as listed by the API: its header and transaction hashes.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct BlockSummary {
-    /// The header.
-    #[serde(flatten)]
-    pub header: BlockHeader,
-    /// Hashes of its transactions, in order.
-    pub transactions: Vec<H256>,
-}
+pub use swarm_protocol::api::BlockSummary;
 
 /// Blocks sealed within one time bucket (see [`Store::block_activity`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -14,6 +14,7 @@ use crate::Guid;
 
 /// The phase of a bounty at a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Round {
     /// Round 0: engines assert. `block < E`.
@@ -56,6 +57,7 @@ impl fmt::Display for Round {
 
 /// An engine's assertion on a bounty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Assertion {
     /// The engine.
     pub author: Address,
@@ -96,6 +98,7 @@ impl Assertion {
 
 /// A revealed assertion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Revealed {
     /// The nonce.
     pub nonce: H256,
@@ -109,6 +112,7 @@ pub struct Revealed {
 
 /// An arbiter's vote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VoteRecord {
     /// The arbiter.
     pub voter: Address,
@@ -122,8 +126,10 @@ pub struct VoteRecord {
 
 /// A bounty and everything done on it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Bounty {
     /// The bounty's guid.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub guid: Guid,
     /// The ambassador.
     pub author: Address,
@@ -159,6 +165,7 @@ pub struct Bounty {
 
 /// A settled bounty's outcome.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Settlement {
     /// Block of settlement.
     pub block: u64,

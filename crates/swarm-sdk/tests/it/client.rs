@@ -27,14 +27,14 @@ async fn every_endpoint_through_the_typed_client() {
         amount: Amount::from_nct(50),
     };
     let minted = client.send(&me, "dev", mint, true).await.unwrap();
-    assert_eq!(minted.status, "included");
+    assert_eq!(minted.status, swarm_sdk::TxStatus::Included);
     assert_eq!(
         client.balance(&me.address()).await.unwrap(),
         Amount::from_nct(50)
     );
     let receipt = client.receipt(&minted.hash).await.unwrap().unwrap();
     assert_eq!(
-        (receipt.name.as_str(), receipt.from),
+        (receipt.tx.name.as_str(), receipt.tx.from),
         ("nct:Mint", me.address())
     );
     let block = client.block(minted.block_number).await.unwrap().unwrap();

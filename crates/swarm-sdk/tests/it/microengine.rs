@@ -16,7 +16,7 @@ use swarm_protocol::{
 };
 use swarm_sdk::{
     Artifact, CommittedAssertion, EngineReport, Journal, Microengine, NodeClient, Record,
-    ScanError, ScanResult, Scanner,
+    ScanDispatch, ScanError, ScanJob, ScanOutcome, ScanResult, Scanner,
 };
 use tokio::task::JoinHandle;
 
@@ -82,7 +82,7 @@ impl Market {
             )
             .await
             .unwrap();
-        assert_eq!(staked.status, "included");
+        assert_eq!(staked.status, swarm_sdk::TxStatus::Included);
         Market {
             node,
             client,
@@ -139,7 +139,7 @@ impl Market {
             .send(&self.owner, "dev", post, true)
             .await
             .unwrap();
-        assert_eq!(posted.status, "included");
+        assert_eq!(posted.status, swarm_sdk::TxStatus::Included);
         self.bounty(&guid).await
     }
 
@@ -162,7 +162,7 @@ impl Market {
             .send(&self.arbiter, "dev", vote, true)
             .await
             .unwrap();
-        assert_eq!(sent.status, "included");
+        assert_eq!(sent.status, swarm_sdk::TxStatus::Included);
     }
 
     /// Artifact downloads served so far, from `/metrics`.
@@ -516,4 +516,84 @@ async fn shutdown_stops_the_engine_and_checkpoints() {
     assert_eq!(report, EngineReport::default());
     let journal = Journal::open(dir.path().join("engine.journal")).unwrap();
     assert!(journal.checkpoint().is_some());
+}
+
+/// A dispatch that is not the local one: it answers from the bounty's
+/// metadata alone (EICAR's sha256 is malicious), downloads nothing, and
+/// keeps every job it was handed.
+#[derive(Clone, Default)]
+struct MetadataDispatch {
+    jobs: Arc<std::sync::Mutex<Vec<ScanJob>>>,
+}
+
+impl ScanDispatch for MetadataDispatch {
+    async fn scan(&self, job: ScanJob) -> ScanOutcome {
+        const EICAR_SHA256: &str =
+            "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+        let malicious = job.metadata.sha256.as_deref() == Some(EICAR_SHA256);
+        self.jobs.lock().unwrap().push(job);
+        ScanOutcome {
+            result: Ok(if malicious {
+                ScanResult::malicious(0.9, "EICAR by its hash")
+            } else {
+                ScanResult::benign(0.9)
+            }),
+            downloaded: false,
+        }
+    }
+}
+
+/// The seam is real: a microengine given another `ScanDispatch` hands it
+/// every allowed artifact — with the bundle, index, metadata and a deadline
+/// before the round closes — asserts on its answers, and never touches its
+/// scanner or the node's artifacts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_microengine_scans_through_the_dispatch_it_is_given() {
+    let m = Market::start().await;
+    let key = m.funded_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scanner = TestScanner::default();
+    let scans = Arc::clone(&scanner.scans);
+    let dispatch = MetadataDispatch::default();
+    let jobs = Arc::clone(&dispatch.jobs);
+    let engine = Microengine::builder(scanner)
+        .node(m.url())
+        .key(key.clone())
+        .journal(dir.path())
+        .dispatch(dispatch)
+        .testing(1)
+        .build()
+        .unwrap();
+    let handle = spawn(engine).await;
+    let downloads_before = m.downloads().await;
+    let posted_at = tokio::time::Instant::now();
+    let bounty = m
+        .post(&[("eicar.com", EICAR), ("hello.txt", b"hello world")], 20)
+        .await;
+    m.vote(&bounty, Bits256::from_indices([0])).await;
+    let report = finish(handle).await;
+
+    assert_eq!(report.assertions, 1);
+    assert_eq!(report.artifacts_asserted, 2);
+    assert_eq!(report.artifacts_downloaded, 0);
+    assert_eq!(scans.load(Ordering::SeqCst), 0, "the local scanner ran");
+    assert_eq!(m.downloads().await, downloads_before);
+    let mut jobs = jobs.lock().unwrap().clone();
+    jobs.sort_by_key(|j| j.index);
+    assert_eq!(jobs.iter().map(|j| j.index).collect::<Vec<_>>(), [0, 1]);
+    for job in &jobs {
+        assert_eq!(job.bounty_guid, bounty.guid);
+        assert_eq!(job.uri, bounty.uri);
+        assert_eq!(
+            job.metadata.sha256,
+            bounty.metadata.as_ref().unwrap()[job.index].sha256
+        );
+        assert!(job.deadline > posted_at, "a deadline in the past");
+    }
+    let settled = m.bounty(&bounty.guid).await;
+    let (_, assertion) = settled.assertion_of(&key.address()).unwrap();
+    assert_eq!(
+        assertion.revealed.as_ref().unwrap().verdicts,
+        Bits256::from_indices([0])
+    );
 }

@@ -45,6 +45,7 @@ use swarm_node::{dev_key, CommittedBlock, NodeConfig, RunningNode};
 
 use super::stats::{mean, ms, weighted_quantile};
 use super::{funded_genesis, lock, EXPIRY_AHEAD};
+use swarm_protocol::api::{BatchItem, Envelope};
 use swarm_protocol::{
     commitment, keccak256, Amount, ArtifactType, Assert, Bits256, Event, Genesis, Guid, Parameters,
     PostBounty, PrivateKey, Reveal, SignedTx, StakeDeposit, Tx, TxBody, UploadAuth, Vote, H256,
@@ -600,31 +601,6 @@ struct Sample {
     txs: usize,
 }
 
-/// An item of a batch answer.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum BatchItem {
-    /// Refused.
-    Err {
-        /// What is wrong.
-        errors: String,
-        /// The error code, such as `wrong_round`.
-        code: String,
-    },
-    /// Accepted into a block (pending or included).
-    Ok {
-        /// The block.
-        block_number: u64,
-    },
-}
-
-/// The envelope of a batch answer.
-#[derive(Deserialize)]
-struct BatchAnswer {
-    /// One item per submitted transaction, in order.
-    result: Vec<BatchItem>,
-}
-
 /// Refusals, by phase and code, with one message each.
 #[derive(Default)]
 struct Refusals {
@@ -758,11 +734,13 @@ impl Ctx {
                 let mut accepted = 0;
                 for (i, item) in sent.into_iter().zip(items) {
                     match item {
-                        BatchItem::Ok { block_number } => {
-                            outcome[i] = Some(block_number);
+                        BatchItem::Ok(submitted) => {
+                            outcome[i] = Some(submitted.block_number);
                             accepted += 1;
                         }
-                        BatchItem::Err { errors, code } => refusals.add(phase, &code, &errors, 1),
+                        BatchItem::Err(refusal) => {
+                            refusals.add(phase, &refusal.code, &refusal.errors, 1)
+                        }
                     }
                 }
                 self.accepted.fetch_add(accepted, Ordering::Relaxed);
@@ -805,9 +783,9 @@ impl Ctx {
                     .collect::<String>()
             );
         }
-        let answer: BatchAnswer =
+        let answer: Envelope<Vec<BatchItem>> =
             serde_json::from_slice(&bytes).context("decoding the batch answer")?;
-        Ok(answer.result)
+        answer.result.context("the batch answer holds no result")
     }
 }
 
@@ -1716,14 +1694,12 @@ mod tests {
     #[test]
     fn batch_answers_decode() {
         let text = r#"{"status":"OK","result":[
-            {"hash":"0x01","status":"pending","block_number":7},
+            {"hash":"0x0000000000000000000000000000000000000000000000000000000000000001","status":"pending","block_number":7},
             {"errors":"bounty is in round 2","code":"wrong_round","status":422}]}"#;
-        let answer: BatchAnswer = serde_json::from_str(text).unwrap();
-        assert!(matches!(
-            answer.result[0],
-            BatchItem::Ok { block_number: 7 }
-        ));
-        assert!(matches!(&answer.result[1], BatchItem::Err { code, .. } if code == "wrong_round"));
+        let answer: Envelope<Vec<BatchItem>> = serde_json::from_str(text).unwrap();
+        let items = answer.result.unwrap();
+        assert!(matches!(&items[0], BatchItem::Ok(s) if s.block_number == 7));
+        assert!(matches!(&items[1], BatchItem::Err(r) if r.code == "wrong_round"));
     }
 
     #[test]
