@@ -2,9 +2,10 @@
 //!
 //! A node orders signed transactions into blocks ([`sequencer`]), commits
 //! each block atomically to a [`Store`] (SQLite by default, PostgreSQL for
-//! several nodes sharing one database), keeps artifacts content-addressed on
-//! disk ([`ArtifactStore`]), and serves the HTTP and WebSocket API of SPEC §4
-//! ([`api::app`]) with the marketplace explorer, web pages at `/`. The
+//! several nodes sharing one database), keeps artifacts content-addressed
+//! ([`ArtifactStore`], its bytes on disk or another [`BlobStore`]), and
+//! serves the HTTP and WebSocket API of SPEC §4 ([`api::app`]) with the
+//! marketplace explorer, web pages at `/`. The
 //! rules themselves live in `swarm-protocol`; the node adds ordering,
 //! durability and transport.
 //!
@@ -22,7 +23,7 @@
 //! ```
 
 pub mod api;
-mod artifacts;
+pub mod artifacts;
 mod chain;
 mod dev;
 mod explorer;
@@ -38,7 +39,8 @@ pub mod store;
 pub mod test_utils;
 
 pub use artifacts::{
-    ArtifactEntry, ArtifactError, ArtifactLimits, ArtifactStore, GcStats, Manifest, StagedArtifact,
+    ArtifactEntry, ArtifactError, ArtifactLimits, ArtifactStore, BlobError, BlobStore, GcStats,
+    LocalBlobs, Manifest, MemoryBlobs, StagedArtifact,
 };
 pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 pub use dev::{dev_genesis, dev_key};

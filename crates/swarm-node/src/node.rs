@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use swarm_protocol::{Genesis, GenesisError, Registry};
 
 use crate::api::{self, AppState};
-use crate::artifacts::{ArtifactError, ArtifactLimits, ArtifactStore};
+use crate::artifacts::{ArtifactError, ArtifactLimits, ArtifactStore, BlobStore};
 use crate::chain::{BlockHeader, CommittedBlock};
 use crate::limits::connections::Budget;
 use crate::metrics::Metrics;
@@ -364,6 +364,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
 pub struct NodeBuilder {
     config: NodeConfig,
     store: Option<Arc<dyn Store>>,
+    blobs: Option<Arc<dyn BlobStore>>,
 }
 
 impl NodeBuilder {
@@ -372,12 +373,21 @@ impl NodeBuilder {
         NodeBuilder {
             config,
             store: None,
+            blobs: None,
         }
     }
 
     /// Runs the node on `store` instead.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Keeps artifact bytes in `blobs` (any [`BlobStore`] that passes
+    /// `blob_store_conformance_tests!`) instead of `data_dir/artifacts`;
+    /// uploads are still staged in `data_dir/artifacts/tmp`.
+    pub fn blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
         self
     }
 
@@ -388,11 +398,15 @@ impl NodeBuilder {
             Some(store) => store,
             None => Arc::new(open_store(&self.config).await?),
         };
-        start_on(self.config, store).await
+        start_on(self.config, store, self.blobs).await
     }
 }
 
-async fn start_on(config: NodeConfig, store: Arc<dyn Store>) -> Result<RunningNode, NodeError> {
+async fn start_on(
+    config: NodeConfig,
+    store: Arc<dyn Store>,
+    blobs: Option<Arc<dyn BlobStore>>,
+) -> Result<RunningNode, NodeError> {
     let genesis_text = store.init_genesis(&config.genesis.to_toml()).await?;
     let genesis = Genesis::from_toml(&genesis_text)?;
     // The lock comes before the state: once this node holds it nobody else
@@ -416,10 +430,12 @@ async fn start_on(config: NodeConfig, store: Arc<dyn Store>) -> Result<RunningNo
         source,
     })?;
 
-    let artifacts = Arc::new(ArtifactStore::open(
-        config.data_dir.join("artifacts"),
-        config.artifact_limits.clone(),
-    )?);
+    let artifacts_dir = config.data_dir.join("artifacts");
+    let limits = config.artifact_limits.clone();
+    let artifacts = Arc::new(match blobs {
+        Some(blobs) => ArtifactStore::with_blobs(blobs, artifacts_dir.join("tmp"), limits)?,
+        None => ArtifactStore::open(artifacts_dir, limits)?,
+    });
     let metrics = Arc::new(Metrics::new());
     let (connection_cap, subscription_cap) = open_caps(&config.limits);
     let connections = Budget::new(connection_cap, config.limits.max_connections_per_ip);

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use swarm_protocol::api::Uploaded;
 use swarm_protocol::{SignedTx, VerifiedUpload};
-use tokio_util::io::ReaderStream;
 
 use super::{ok, ApiError, AppState, Path};
 use crate::artifacts::{ArtifactEntry, ArtifactError};
@@ -256,14 +255,14 @@ pub(crate) async fn download(
     Path((uri, index)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let index = parse_index(&index)?;
-    let (entry, file) = state.artifacts.open_artifact(&uri, index).await?;
+    let (entry, reader) = state.artifacts.open_artifact(&uri, index).await?;
     state.metrics.record_artifact("download");
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_LENGTH, entry.size.to_string()),
         ],
-        Body::from_stream(ReaderStream::new(file)),
+        Body::from_stream(reader),
     )
         .into_response())
 }

@@ -1,4 +1,5 @@
-//! The seams are real: the node runs on a `Store` it is handed.
+//! The seams are real: the node runs on a `Store` and a `BlobStore` it is
+//! handed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -7,8 +8,8 @@ use async_trait::async_trait;
 use swarm_node::store::{BlockSummary, Result};
 use swarm_node::test_utils::{test_genesis, Client};
 use swarm_node::{
-    BlockBucket, BlockHeader, CommittedBlock, EventRecord, NodeBuilder, NodeConfig, SqlStore,
-    Store, TxRecord,
+    BlockBucket, BlockHeader, CommittedBlock, EventRecord, MemoryBlobs, NodeBuilder, NodeConfig,
+    SqlStore, Store, TxRecord,
 };
 use swarm_protocol::{Address, Amount, Mint, PrivateKey, H256};
 
@@ -116,6 +117,48 @@ async fn the_node_runs_on_a_store_it_is_handed() {
     assert_eq!(
         store.tip().await.unwrap().map(|t| t.number).unwrap_or(0) as usize,
         committed
+    );
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_keeps_artifacts_in_a_blob_store_it_is_handed() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(MemoryBlobs::new());
+    let mut config = NodeConfig::new(test_genesis());
+    config.data_dir = dir.path().to_path_buf();
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let node = NodeBuilder::new(config)
+        .blobs(blobs.clone())
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(node.url());
+    let content = b"kept in memory, never on disk";
+    let (uri, artifacts) = client.upload(&[("memo.txt", content)]).await;
+    assert_eq!(artifacts[0]["filename"], "memo.txt");
+    // One blob and one manifest, in the handed store.
+    assert_eq!(blobs.usage().0, 2);
+
+    let response = reqwest::get(format!("{}/artifacts/{uri}/0", node.url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(&response.bytes().await.unwrap()[..], content);
+    assert_eq!(
+        client.result(&format!("/artifacts/{uri}")).await[0]["filesize"],
+        content.len()
+    );
+
+    // Nothing but the (empty) staging directory on disk.
+    let artifacts_dir = dir.path().join("artifacts");
+    assert!(!artifacts_dir.join("blobs").exists());
+    assert!(!artifacts_dir.join("manifests").exists());
+    assert_eq!(
+        std::fs::read_dir(artifacts_dir.join("tmp"))
+            .unwrap()
+            .count(),
+        0
     );
     node.shutdown().await.unwrap();
 }
