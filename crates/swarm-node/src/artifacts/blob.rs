@@ -6,7 +6,7 @@
 //! bytes live somewhere other than the node's disk (an object store such as
 //! S3) without touching a line of policy: a backend is one file implementing
 //! this trait, and it is right when it passes
-//! [`blob_store_conformance_tests!`](crate::blob_store_conformance_tests).
+//! `blob_store_conformance_tests!`.
 //!
 //! The trait asks only what an object store offers: whole-object puts that
 //! become visible at once (from a finished local file or from bytes), reads
@@ -266,7 +266,7 @@ impl BlobError {
 /// memory ([`MemoryBlobs`](super::MemoryBlobs)), an object store.
 ///
 /// The contract, checked by the conformance suite
-/// ([`blob_store_conformance_tests!`](crate::blob_store_conformance_tests)):
+/// (`blob_store_conformance_tests!`):
 ///
 /// - A put is atomic: a reader sees no object or the whole object, never a
 ///   part. Putting a key that exists replaces it atomically (the store is

@@ -51,7 +51,7 @@ impl LocalBlobs {
             std::fs::create_dir_all(&path).map_err(BlobError::io(path.display()))?;
         }
         let tmp = root.join(TMP_DIR);
-        clean_dir(&tmp)?;
+        clean_dir(&tmp, None)?;
         Ok(LocalBlobs { root, tmp })
     }
 
@@ -300,12 +300,18 @@ fn blob_meta(meta: &std::fs::Metadata) -> BlobMeta {
     }
 }
 
-/// Deletes everything in `dir`: the temp files of interrupted writes.
-pub(super) fn clean_dir(dir: &Path) -> Result<(), BlobError> {
+/// Deletes what is in `dir` (only the names starting with `prefix`, when
+/// given): the temp files of interrupted writes.
+pub(super) fn clean_dir(dir: &Path, prefix: Option<&str>) -> Result<(), BlobError> {
     let items = std::fs::read_dir(dir).map_err(BlobError::io(dir.display()))?;
     for item in items {
         let item = item.map_err(BlobError::io(dir.display()))?;
         let path = item.path();
+        if let Some(prefix) = prefix {
+            if !item.file_name().to_string_lossy().starts_with(prefix) {
+                continue;
+            }
+        }
         let result = match item.file_type() {
             Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
             Ok(_) => std::fs::remove_file(&path),

@@ -17,7 +17,7 @@
 //! not policy. Hashing, limits, the staging budget, manifest checks,
 //! deduplication and garbage collection stay here, once, and a backend only
 //! moves bytes; every backend passes the same conformance suite
-//! ([`blob_store_conformance_tests!`](crate::blob_store_conformance_tests)),
+//! (`blob_store_conformance_tests!`),
 //! which runs this store's behaviour on top of it too.
 //!
 //! Why uploads are staged locally whatever the backend: an upload is
@@ -71,6 +71,8 @@ use entry::{sanitize_filename, sniff_mimetype, truncate_utf8, SNIFF_LEN};
 use error::MAX_QUOTED_URI_BYTES;
 use limits::{Reservation, Staging};
 
+/// How the temp files of uploads in progress are named.
+const UPLOAD_PREFIX: &str = "upload-";
 /// Most bundle lengths kept in the cache before it starts over.
 const MAX_CACHED_LENS: usize = 100_000;
 
@@ -135,8 +137,8 @@ impl ArtifactStore {
     }
 
     /// A store keeping its bytes in `blobs` and staging uploads in the local
-    /// directory `tmp_dir` (created if needed; whatever is in it is deleted,
-    /// as the leftovers of interrupted uploads).
+    /// directory `tmp_dir` (created if needed; the `upload-*` files in it are
+    /// deleted, as the leftovers of interrupted uploads).
     pub fn with_blobs(
         blobs: Arc<dyn BlobStore>,
         tmp_dir: impl Into<PathBuf>,
@@ -144,7 +146,7 @@ impl ArtifactStore {
     ) -> Result<Self, ArtifactError> {
         let tmp_dir = tmp_dir.into();
         std::fs::create_dir_all(&tmp_dir).map_err(ArtifactError::io(&tmp_dir))?;
-        local::clean_dir(&tmp_dir)?;
+        local::clean_dir(&tmp_dir, Some(UPLOAD_PREFIX))?;
         Ok(Self {
             blobs,
             tmp_dir,
@@ -215,10 +217,13 @@ impl ArtifactStore {
     {
         let filename = sanitize_filename(filename.as_deref().unwrap_or(""));
         let dir = self.tmp_dir.clone();
-        let temp =
-            local::blocking(move || tempfile::Builder::new().prefix("upload-").tempfile_in(&dir))
-                .await
-                .map_err(ArtifactError::io(&self.tmp_dir))?;
+        let temp = local::blocking(move || {
+            tempfile::Builder::new()
+                .prefix(UPLOAD_PREFIX)
+                .tempfile_in(&dir)
+        })
+        .await
+        .map_err(ArtifactError::io(&self.tmp_dir))?;
         // Dropping `temp_path` (on any early return, or if this future is
         // dropped) deletes the temp file.
         let (std_file, temp_path) = temp.into_parts();

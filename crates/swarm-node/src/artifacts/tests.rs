@@ -465,6 +465,19 @@ fn open_removes_leftover_temp_files() {
 }
 
 #[test]
+fn a_staging_directory_handed_in_loses_only_upload_leftovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("upload-crashed"), b"half").unwrap();
+    std::fs::write(staging.join("someone-elses"), b"keep").unwrap();
+    let blobs: Arc<dyn BlobStore> = Arc::new(MemoryBlobs::new());
+    let store = ArtifactStore::with_blobs(blobs, &staging, ArtifactLimits::default()).unwrap();
+    assert_eq!(store.staging_dir(), staging);
+    assert_eq!(files_under(&staging), vec![staging.join("someone-elses")]);
+}
+
+#[test]
 fn mimetypes() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path());
