@@ -158,7 +158,21 @@ async fn the_final_table_matches_the_node() {
     });
     let up = up_rx.recv_timeout(std::time::Duration::from_secs(200));
     assert!(matches!(up, Ok(Ok(()))), "swarm dev did not finish: {up:?}");
-    let table: Vec<String> = lines_rx.try_iter().collect();
+    // stdout and stderr are read apart: the tables may still be on their
+    // way when stderr says the run is over. Read until the bounty table ends.
+    let mut table: Vec<String> = Vec::new();
+    let table_done = |t: &[String]| {
+        t.iter()
+            .position(|l| l.starts_with("bounty "))
+            .is_some_and(|at| t[at + 1..].iter().any(|l| l.trim().is_empty()))
+    };
+    while !table_done(&table) {
+        match lines_rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(line) => table.push(line),
+            Err(_) => break,
+        }
+    }
+    table.extend(lines_rx.try_iter());
 
     // The engine table: header, then one row per engine until a blank line.
     let start = table.iter().position(|l| l.starts_with("engine ")).unwrap();
