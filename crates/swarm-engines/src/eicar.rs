@@ -28,9 +28,9 @@ use swarm_sdk::{
     Artifact, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo, Verdict,
 };
 
-/// The EICAR test file: exactly these 68 bytes.
-pub const EICAR: &[u8; 68] =
-    b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+/// The EICAR test file: exactly these 68 bytes (the SDK's, which its
+/// ambassador posts).
+pub const EICAR: &[u8; 68] = swarm_sdk::EICAR;
 
 /// Lowercase hex sha256 of [`EICAR`].
 pub const EICAR_SHA256: &str = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";

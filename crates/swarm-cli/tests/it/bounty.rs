@@ -11,7 +11,7 @@ use swarm_node::test_utils::{test_genesis, Backend, TestNode};
 use swarm_sdk::{Arbiter, Microengine, Multiplier, ScannerTruth};
 use tokio_util::sync::CancellationToken;
 
-const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+use swarm_e2e::EICAR;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_wait_then_show() {

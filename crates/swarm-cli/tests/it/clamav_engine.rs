@@ -15,19 +15,12 @@ use bytes::Bytes;
 use swarm_engines::{Clamav, ClamavConfig, LocalClamd};
 use swarm_node::dev_key;
 use swarm_node::test_utils::{test_genesis, Backend, TestNode};
-use swarm_protocol::{Amount, ArtifactType, Bits256, Guid, Mint, PostBounty, PrivateKey};
+use swarm_protocol::{Amount, Bits256, Guid, Mint, PrivateKey};
 use swarm_sdk::{Microengine, NodeClient, EICAR};
 use tokio_util::sync::CancellationToken;
 
 /// Assertion round, in blocks.
 const DURATION: u64 = 20;
-
-fn guid_v4() -> Guid {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    Guid::from_bytes(bytes)
-}
 
 /// Posts a bounty on EICAR and a benign file; returns its guid and the
 /// block its assertion round ends.
@@ -40,21 +33,9 @@ async fn post(client: &NodeClient, owner: &PrivateKey, i: usize) -> (Guid, u64) 
             Bytes::from(format!("meeting notes {i}\n")),
         ),
     ];
-    let uploaded = client.upload(owner, "dev", &files).await.unwrap();
-    let guid = guid_v4();
-    let post = PostBounty {
-        guid,
-        artifact_type: ArtifactType::File,
-        amount: p.bounty_amount_minimum.checked_mul(2).unwrap(),
-        uri: uploaded.uri,
-        num_artifacts: 2,
-        duration: DURATION,
-        metadata: Some(uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()),
-    };
-    let sent = client.send(owner, "dev", post, true).await.unwrap();
-    assert_eq!(sent.status, swarm_sdk::TxStatus::Included);
-    let b = client.bounty(&guid).await.unwrap().unwrap();
-    (guid, b.expiration)
+    let amount = p.bounty_amount_minimum.checked_mul(2).unwrap();
+    let b = swarm_e2e::post_bounty(client, owner, files, amount, DURATION).await;
+    (b.guid, b.expiration)
 }
 
 /// Waits until the engine's assertion on `guid` is revealed; its verdicts.

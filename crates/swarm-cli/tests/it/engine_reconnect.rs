@@ -259,13 +259,6 @@ async fn relay(
     }
 }
 
-fn guid_v4() -> Guid {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    Guid::from_bytes(bytes)
-}
-
 /// Bounty `i`: 1 to 3 artifacts, EICAR and benign mixed; returns the files
 /// and which are EICAR.
 fn files(i: usize) -> (Vec<(String, Bytes)>, Vec<bool>) {
@@ -379,7 +372,7 @@ async fn an_engine_whose_connections_are_cut_misses_no_bounty() {
         }
         let (files, truth) = files(i);
         let uploaded = client.upload(&owner, "dev", &files).await.unwrap();
-        let guid = guid_v4();
+        let guid = swarm_e2e::guid_v4();
         let n = files.len();
         let post = PostBounty {
             guid,

@@ -15,12 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use swarm_node::dev_key;
 use swarm_node::test_utils::{test_genesis, Backend, TestNode};
 use swarm_protocol::{
-    Amount, ArtifactType, Bits256, Bounty, Guid, Mint, PayoutRole, PostBounty, PrivateKey,
-    StakeDeposit, Vote,
+    Amount, Bits256, Bounty, Guid, Mint, PayoutRole, PrivateKey, StakeDeposit, Vote,
 };
 use swarm_sdk::{NodeClient, EICAR};
 use tokio::process::{Child, Command};
@@ -121,13 +119,6 @@ impl Drop for Engine {
     }
 }
 
-fn guid_v4() -> Guid {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    Guid::from_bytes(bytes)
-}
-
 struct Market {
     node: TestNode,
     client: NodeClient,
@@ -145,32 +136,9 @@ impl Market {
     }
 
     async fn post(&self, files: &[(&str, &[u8])]) -> Bounty {
-        let files: Vec<(String, Bytes)> = files
-            .iter()
-            .map(|(n, b)| (n.to_string(), Bytes::copy_from_slice(b)))
-            .collect();
-        let uploaded = self
-            .client
-            .upload(&self.owner, "dev", &files)
-            .await
-            .unwrap();
-        let guid = guid_v4();
-        let post = PostBounty {
-            guid,
-            artifact_type: ArtifactType::File,
-            amount: Amount::from_nct(files.len() as u128),
-            uri: uploaded.uri,
-            num_artifacts: files.len() as u32,
-            duration: DURATION,
-            metadata: Some(uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()),
-        };
-        let sent = self
-            .client
-            .send(&self.owner, "dev", post, true)
-            .await
-            .unwrap();
-        assert_eq!(sent.status, swarm_sdk::TxStatus::Included);
-        self.bounty(&guid).await
+        let amount = Amount::from_nct(files.len() as u128);
+        let files = swarm_e2e::files(files);
+        swarm_e2e::post_bounty(&self.client, &self.owner, files, amount, DURATION).await
     }
 
     /// Polls `guid` until `done` holds, failing once the chain reaches

@@ -24,7 +24,7 @@ use swarm_engines::{EicarExact, EicarSha256};
 use swarm_node::dev_key;
 use swarm_node::test_utils::{test_genesis, Backend, TestNode};
 use swarm_protocol::{
-    Address, Amount, Bits256, Bounty, BountySettled, Mint, Payout, PayoutRole, PrivateKey,
+    Address, Amount, Bits256, Bounty, BountySettled, Payout, PayoutRole, PrivateKey,
 };
 use swarm_sdk::{
     Ambassador, Arbiter, Artifact, EicarSource, EngineReport, Microengine, Multiplier, NodeClient,
@@ -47,18 +47,6 @@ impl Scanner for AlwaysWrong {
             Ok(ScanResult::malicious(1.0, "Definitely-Not-Benign"))
         }
     }
-}
-
-/// A fresh key holding `nct` from the dev faucet.
-async fn funded(client: &NodeClient, nct: u128) -> PrivateKey {
-    let key = PrivateKey::random();
-    let mint = Mint {
-        to: key.address(),
-        amount: Amount::from_nct(nct),
-    };
-    let sent = client.send(&key, "dev", mint, true).await.unwrap();
-    assert_eq!(sent.status, swarm_sdk::TxStatus::Included);
-    key
 }
 
 /// Waits (bounded) until `path` exists: an engine creates its journal once
@@ -343,10 +331,10 @@ async fn twenty_bounties_settle_to_the_wei() {
     let treasury_before = supply_field(&node.client.result("/status").await, "treasury");
 
     // Participants.
-    let ambassador = funded(&client, 1_000).await;
-    let exact = funded(&client, 1_000).await;
-    let sha256 = funded(&client, 1_000).await;
-    let wrong = funded(&client, 1_000).await;
+    let ambassador = swarm_e2e::funded(&client, 1_000).await;
+    let exact = swarm_e2e::funded(&client, 1_000).await;
+    let sha256 = swarm_e2e::funded(&client, 1_000).await;
+    let wrong = swarm_e2e::funded(&client, 1_000).await;
     let arbiter = dev_key(1);
     let everyone = [
         ("ambassador", ambassador.address()),

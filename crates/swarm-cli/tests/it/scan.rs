@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+use swarm_e2e::EICAR;
 
 fn scan(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_swarm"))

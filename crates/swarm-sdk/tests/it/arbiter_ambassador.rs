@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use swarm_node::dev_key;
 use swarm_node::test_utils::{test_genesis, Backend, TestNode};
-use swarm_protocol::{Amount, Mint, PayoutRole, PrivateKey};
+use swarm_protocol::{Amount, PayoutRole, PrivateKey};
 use swarm_sdk::{
     Ambassador, Arbiter, Artifact, EicarSource, NodeClient, ScanError, ScanResult, Scanner,
     ScannerTruth, Sha256Table, EICAR,
@@ -32,17 +32,6 @@ impl Scanner for ExactEicar {
 
 const BOUNTIES: usize = 5;
 
-async fn funded_ambassador(client: &NodeClient) -> PrivateKey {
-    let key = PrivateKey::random();
-    let mint = Mint {
-        to: key.address(),
-        amount: Amount::from_nct(1_000),
-    };
-    // The dev genesis has an open faucet: anyone may mint.
-    client.send(&key, "dev", mint, true).await.unwrap();
-    key
-}
-
 async fn wait_for_stake(client: &NodeClient, key: &PrivateKey, minimum: Amount) {
     for _ in 0..400 {
         if client.stake_total(&key.address()).await.unwrap() >= minimum {
@@ -61,7 +50,7 @@ async fn eicar_bounties_settle_with_the_expected_consensus() {
     let params = client.parameters().await.unwrap();
     let p = params.parameters.clone();
 
-    let ambassador_key = funded_ambassador(&client).await;
+    let ambassador_key = swarm_e2e::funded(&client, 1_000).await;
     let arbiter_key = dev_key(1);
     let ambassador_before = client.balance(&ambassador_key.address()).await.unwrap();
     let arbiter_before = client.balance(&arbiter_key.address()).await.unwrap();
@@ -168,7 +157,7 @@ async fn table_arbiter_resumes_after_restart() {
     let node = TestNode::start(Backend::Sqlite, test_genesis()).await;
     let url = node.url();
     let client = NodeClient::new(url.clone());
-    let ambassador_key = funded_ambassador(&client).await;
+    let ambassador_key = swarm_e2e::funded(&client, 1_000).await;
     let arbiter_key = dev_key(1);
 
     // Only EICAR is listed: the benign files are undecided and vote benign.

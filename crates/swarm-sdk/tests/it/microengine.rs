@@ -7,20 +7,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use swarm_node::dev_key;
-use swarm_node::test_utils::{test_genesis, Backend, TestNode};
-use swarm_protocol::{
-    commitment, Amount, ArtifactType, Bits256, Bounty, Guid, Mint, PostBounty, PrivateKey,
-    StakeDeposit, Vote, H256,
-};
+use swarm_protocol::{commitment, Amount, Bits256, Bounty, Guid, PrivateKey, H256};
 use swarm_sdk::{
-    Artifact, CommittedAssertion, EngineReport, Journal, Microengine, NodeClient, Record,
-    ScanDispatch, ScanError, ScanJob, ScanOutcome, ScanResult, Scanner,
+    Artifact, CommittedAssertion, EngineReport, Journal, Microengine, Record, ScanDispatch,
+    ScanError, ScanJob, ScanOutcome, ScanResult, Scanner,
 };
 use tokio::task::JoinHandle;
 
-const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+use swarm_e2e::{wait_for, Market, EICAR};
 
 /// EICAR is malicious, anything else benign; files named `err*`, `panic*`
 /// and `slow*` fail, panic and overrun the deadline.
@@ -50,147 +44,29 @@ impl Scanner for TestScanner {
     }
 }
 
-/// A node with a staked arbiter, and what the tests do as ambassador and
-/// arbiter.
-struct Market {
-    node: TestNode,
-    client: NodeClient,
-    owner: PrivateKey,
-    arbiter: PrivateKey,
+/// Artifact downloads served so far, from `/metrics`.
+async fn downloads(m: &Market) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", m.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("swarm_artifact_requests_total{op=\"download\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|n| n.parse::<f64>().unwrap() as u64)
+        .unwrap_or(0)
 }
 
-fn guid_v4() -> Guid {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    Guid::from_bytes(bytes)
-}
-
-impl Market {
-    async fn start() -> Market {
-        let node = TestNode::start(Backend::Sqlite, test_genesis()).await;
-        let client = NodeClient::new(node.url());
-        let arbiter = dev_key(1);
-        let staked = client
-            .send(
-                &arbiter,
-                "dev",
-                StakeDeposit {
-                    amount: Amount::from_nct(10_000_000),
-                },
-                true,
-            )
-            .await
-            .unwrap();
-        assert_eq!(staked.status, swarm_sdk::TxStatus::Included);
-        Market {
-            node,
-            client,
-            owner: dev_key(0),
-            arbiter,
-        }
-    }
-
-    fn url(&self) -> String {
-        self.node.url()
-    }
-
-    /// A fresh engine key with 1000 NCT from the faucet.
-    async fn funded_key(&self) -> PrivateKey {
-        let key = PrivateKey::random();
-        self.client
-            .send(
-                &self.owner,
-                "dev",
-                Mint {
-                    to: key.address(),
-                    amount: Amount::from_nct(1000),
-                },
-                true,
-            )
-            .await
-            .unwrap();
-        key
-    }
-
-    /// Uploads `files` and posts them as a bounty of `duration` blocks.
-    async fn post(&self, files: &[(&str, &[u8])], duration: u64) -> Bounty {
-        let files: Vec<(String, Bytes)> = files
-            .iter()
-            .map(|(n, b)| (n.to_string(), Bytes::copy_from_slice(b)))
-            .collect();
-        let uploaded = self
-            .client
-            .upload(&self.owner, "dev", &files)
-            .await
-            .unwrap();
-        let guid = guid_v4();
-        let post = PostBounty {
-            guid,
-            artifact_type: ArtifactType::File,
-            amount: Amount::from_nct(files.len() as u128),
-            uri: uploaded.uri,
-            num_artifacts: files.len() as u32,
-            duration,
-            metadata: Some(uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()),
-        };
-        let posted = self
-            .client
-            .send(&self.owner, "dev", post, true)
-            .await
-            .unwrap();
-        assert_eq!(posted.status, swarm_sdk::TxStatus::Included);
-        self.bounty(&guid).await
-    }
-
-    async fn bounty(&self, guid: &Guid) -> Bounty {
-        self.client.bounty(guid).await.unwrap().unwrap()
-    }
-
-    /// Votes `votes` on `bounty` as soon as round 2 opens.
-    async fn vote(&self, bounty: &Bounty, votes: Bits256) {
-        self.node
-            .client
-            .wait_for_block(bounty.reveal_deadline())
-            .await;
-        let vote = Vote {
-            bounty_guid: bounty.guid,
-            votes,
-        };
-        let sent = self
-            .client
-            .send(&self.arbiter, "dev", vote, true)
-            .await
-            .unwrap();
-        assert_eq!(sent.status, swarm_sdk::TxStatus::Included);
-    }
-
-    /// Artifact downloads served so far, from `/metrics`.
-    async fn downloads(&self) -> u64 {
-        let text = reqwest::get(format!("{}/metrics", self.url()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find(|l| l.starts_with("swarm_artifact_requests_total{op=\"download\"}"))
-            .and_then(|l| l.rsplit(' ').next())
-            .map(|n| n.parse::<f64>().unwrap() as u64)
-            .unwrap_or(0)
-    }
-
-    /// Waits until the node holds an assertion by `key` on `guid`.
-    async fn wait_for_assertion(&self, guid: &Guid, key: &PrivateKey) -> Bounty {
-        for _ in 0..400 {
-            let b = self.bounty(guid).await;
-            if b.assertion_of(&key.address()).is_some() {
-                return b;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no assertion on {guid}");
-    }
+/// Waits until the node holds an assertion by `key` on `guid`.
+async fn wait_for_assertion(m: &Market, guid: &Guid, key: &PrivateKey) -> Bounty {
+    let what = format!("an assertion on {guid}");
+    wait_for(&what, Duration::from_secs(4), || async {
+        let b = m.bounty(guid).await;
+        b.assertion_of(&key.address()).is_some().then_some(b)
+    })
+    .await
 }
 
 fn journal_of(dir: &Path, key: &PrivateKey) -> PathBuf {
@@ -237,7 +113,7 @@ fn eicar_is_the_68_byte_test_string() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eicar_engine_asserts_reveals_and_is_paid() {
     let m = Market::start().await;
-    let key = m.funded_key().await;
+    let key = m.funded_key(1000).await;
     let dir = tempfile::tempdir().unwrap();
     let engine = Microengine::builder(TestScanner::default())
         .node(m.url())
@@ -289,7 +165,7 @@ async fn eicar_engine_asserts_reveals_and_is_paid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_scans_assert_nothing_and_the_engine_runs_on() {
     let m = Market::start().await;
-    let key = m.funded_key().await;
+    let key = m.funded_key(1000).await;
     let dir = tempfile::tempdir().unwrap();
     let engine = Microengine::builder(TestScanner::default())
         .node(m.url())
@@ -339,7 +215,7 @@ async fn failed_scans_assert_nothing_and_the_engine_runs_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_artifacts_are_never_downloaded() {
     let m = Market::start().await;
-    let key = m.funded_key().await;
+    let key = m.funded_key(1000).await;
     let dir = tempfile::tempdir().unwrap();
     let scanner = TestScanner::default();
     let scans = Arc::clone(&scanner.scans);
@@ -352,7 +228,7 @@ async fn rejected_artifacts_are_never_downloaded() {
         .build()
         .unwrap();
     let handle = spawn(engine).await;
-    let downloads_before = m.downloads().await;
+    let downloads_before = downloads(&m).await;
 
     // Only text: nothing to look at, skipped without a download.
     let text_only = m.post(&[("notes.txt", b"just some text")], 20).await;
@@ -372,7 +248,7 @@ async fn rejected_artifacts_are_never_downloaded() {
     m.vote(&mixed, Bits256::EMPTY).await;
     let report = finish(handle).await;
 
-    assert_eq!(m.downloads().await - downloads_before, 1);
+    assert_eq!(downloads(&m).await - downloads_before, 1);
     assert_eq!(report.artifacts_downloaded, 1);
     assert_eq!(report.artifacts_filtered, 2);
     assert_eq!(scans.load(Ordering::SeqCst), 1);
@@ -389,7 +265,7 @@ async fn rejected_artifacts_are_never_downloaded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_engine_reveals_what_it_asserted_before_the_crash() {
     let m = Market::start().await;
-    let key = m.funded_key().await;
+    let key = m.funded_key(1000).await;
     let dir = tempfile::tempdir().unwrap();
     let build = || {
         Microengine::builder(TestScanner::default())
@@ -404,7 +280,7 @@ async fn a_restarted_engine_reveals_what_it_asserted_before_the_crash() {
     let bounty = m
         .post(&[("eicar.com", EICAR), ("hello.txt", b"hello world")], 20)
         .await;
-    m.wait_for_assertion(&bounty.guid, &key).await;
+    wait_for_assertion(&m, &bounty.guid, &key).await;
     // Crash before the reveal round.
     crashed.abort();
     assert!(crashed.await.unwrap_err().is_cancelled());
@@ -435,7 +311,7 @@ async fn a_restarted_engine_reveals_what_it_asserted_before_the_crash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journaled_assertion_that_never_reached_the_node_is_resubmitted() {
     let m = Market::start().await;
-    let key = m.funded_key().await;
+    let key = m.funded_key(1000).await;
     let dir = tempfile::tempdir().unwrap();
     let bounty = m
         .post(&[("eicar.com", EICAR), ("hello.txt", b"hello world")], 20)
@@ -488,7 +364,7 @@ async fn a_journaled_assertion_that_never_reached_the_node_is_resubmitted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_the_engine_and_checkpoints() {
     let m = Market::start().await;
-    let key = m.funded_key().await;
+    let key = m.funded_key(1000).await;
     let dir = tempfile::tempdir().unwrap();
     let token = tokio_util::sync::CancellationToken::new();
     let engine = Microengine::builder(TestScanner::default())
@@ -550,7 +426,7 @@ impl ScanDispatch for MetadataDispatch {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_microengine_scans_through_the_dispatch_it_is_given() {
     let m = Market::start().await;
-    let key = m.funded_key().await;
+    let key = m.funded_key(1000).await;
     let dir = tempfile::tempdir().unwrap();
     let scanner = TestScanner::default();
     let scans = Arc::clone(&scanner.scans);
@@ -565,7 +441,7 @@ async fn a_microengine_scans_through_the_dispatch_it_is_given() {
         .build()
         .unwrap();
     let handle = spawn(engine).await;
-    let downloads_before = m.downloads().await;
+    let downloads_before = downloads(&m).await;
     let posted_at = tokio::time::Instant::now();
     let bounty = m
         .post(&[("eicar.com", EICAR), ("hello.txt", b"hello world")], 20)
@@ -577,7 +453,7 @@ async fn a_microengine_scans_through_the_dispatch_it_is_given() {
     assert_eq!(report.artifacts_asserted, 2);
     assert_eq!(report.artifacts_downloaded, 0);
     assert_eq!(scans.load(Ordering::SeqCst), 0, "the local scanner ran");
-    assert_eq!(m.downloads().await, downloads_before);
+    assert_eq!(downloads(&m).await, downloads_before);
     let mut jobs = jobs.lock().unwrap().clone();
     jobs.sort_by_key(|j| j.index);
     assert_eq!(jobs.iter().map(|j| j.index).collect::<Vec<_>>(), [0, 1]);
