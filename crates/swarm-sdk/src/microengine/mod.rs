@@ -1,0 +1,665 @@
+//! The microengine runtime (SPEC §5.3): wraps a [`Scanner`] into a
+//! marketplace participant that asserts, reveals and collects payouts.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use swarm_sdk::{Artifact, Microengine, Multiplier, ScanError, ScanResult, Scanner};
+//!
+//! struct Eicar;
+//!
+//! impl Scanner for Eicar {
+//!     async fn scan(&self, artifact: &Artifact) -> Result<ScanResult, ScanError> {
+//!         if artifact.content.starts_with(b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR") {
+//!             Ok(ScanResult::malicious(1.0, "EICAR-Test-File"))
+//!         } else {
+//!             Ok(ScanResult::benign(0.8))
+//!         }
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = swarm_protocol::PrivateKey::random();
+//! let report = Microengine::builder(Eicar)
+//!     .node("http://127.0.0.1:31337")
+//!     .key(key)
+//!     .bid_strategy(Arc::new(Multiplier::AGGRESSIVE))
+//!     .reject("mimetype == text/html".parse()?)
+//!     .journal("/var/lib/swarm/engine")
+//!     .build()?
+//!     .run()
+//!     .await?;
+//! println!("net {} wei", report.net_wei());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What the runtime does, and what the original Python client got wrong:
+//!
+//! * **Filters before downloads.** On a `bounty` event the accept/reject
+//!   [`Filter`]s are evaluated on the bounty's per-artifact metadata; a
+//!   rejected artifact is never downloaded, never scanned, never asserted on.
+//! * **Bounded, deadline-aware scanning.** Allowed artifacts are downloaded
+//!   (at most `max_artifact_size` bytes each) and scanned concurrently, at
+//!   most `max_concurrency` at a time across all bounties. Every scan runs in
+//!   its own task under a deadline: the blocks left before the bounty's
+//!   expiration, times the block time, minus a safety margin (2 blocks by
+//!   default) to get the assertion in. A scan that fails, panics or runs out
+//!   of time asserts nothing on its artifact — never "benign" — and the
+//!   engine carries on.
+//! * **The journal comes first.** Verdicts, nonce, bids and reveal metadata
+//!   are written to the [`Journal`](crate::Journal) and flushed to disk before
+//!   `bounty:Assert` is sent, so a crash can never leave an assertion whose
+//!   nonce is lost.
+//! * **Reveals are not missed.** Every `block` event at or past a bounty's
+//!   expiration reveals each journaled, unrevealed assertion whose reveal
+//!   window is open, retrying each block until the node has it
+//!   (`already_revealed` counts as done, and so does `replayed`: the
+//!   client's retry of a reveal whose answer a broken connection lost).
+//! * **Restarts resume.** On start the journal is replayed and each bounty
+//!   in it is checked against the node: an assertion that never reached the
+//!   node is resubmitted unchanged while round 0 is open, one that did is
+//!   revealed when due, a settled one is recorded. The event stream resumes
+//!   from the journal's checkpoint block, so no bounty posted while the
+//!   engine was down is missed.
+//! * **Bounded memory.** A settled bounty is forgotten, in memory and (after
+//!   compaction) in the journal.
+//!
+//! There are no account nonces in this protocol, so transactions are sent
+//! concurrently without any ordering or "nonce too low" trouble.
+//!
+//! The engine is a folder of the shape every runtime of this crate takes:
+//! `builder.rs` ([`MicroengineBuilder`]), `error.rs` ([`EngineError`]),
+//! `report.rs` ([`EngineReport`]), `tasks.rs` (the spawned work: scanning a
+//! bounty through the [`ScanDispatch`](crate::ScanDispatch), submitting an
+//! assertion), `state.rs` (what the engine follows and how it answers events
+//! and task outcomes) and this file, the [`Microengine`] and its run loop.
+
+mod builder;
+mod error;
+mod report;
+mod state;
+mod tasks;
+
+pub use builder::MicroengineBuilder;
+pub use error::EngineError;
+pub use report::EngineReport;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use swarm_protocol::{Address, Guid, PrivateKey};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::bid::{BidBounds, BidStrategy};
+use crate::client::NodeClient;
+use crate::dispatch::{DynDispatch, LocalDispatch};
+use crate::filter::Filters;
+use crate::journal::{Journal, Record};
+use crate::scanner::Scanner;
+
+use state::{Flight, Settings, TaskKind};
+use tasks::{Ctx, TaskOutcome};
+
+/// A scanner wrapped into a marketplace participant. See the module docs.
+pub struct Microengine<S> {
+    scanner: Arc<S>,
+    dispatch: Option<Arc<dyn DynDispatch>>,
+    client: NodeClient,
+    key: PrivateKey,
+    address: Address,
+    strategy: Arc<dyn BidStrategy>,
+    filters: Filters,
+    journal: Option<PathBuf>,
+    max_concurrency: usize,
+    max_artifact_size: Option<u64>,
+    testing: Option<u64>,
+    shutdown: CancellationToken,
+    margin_blocks: u64,
+    checkpoint_every: u64,
+}
+
+impl<S> std::fmt::Debug for Microengine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Microengine")
+            .field("node", &self.client.base_url())
+            .field("address", &self.address)
+            .field("filters", &self.filters)
+            .field("journal", &self.journal)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("testing", &self.testing)
+            .finish()
+    }
+}
+
+impl<S: Scanner> Microengine<S> {
+    /// The engine's address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The journal file, if any.
+    pub fn journal_path(&self) -> Option<&Path> {
+        self.journal.as_deref()
+    }
+
+    /// Runs until shut down, or until the `testing` bounties are finished.
+    /// Sets the scanner up first and tears it down at the end.
+    pub async fn run(self) -> Result<EngineReport, EngineError> {
+        let scanner = Arc::clone(&self.scanner);
+        scanner.setup().await.map_err(EngineError::Setup)?;
+        let result = self.run_engine().await;
+        if let Err(e) = scanner.teardown().await {
+            tracing::warn!(error = %e, "scanner teardown failed");
+        }
+        result
+    }
+
+    async fn run_engine(self) -> Result<EngineReport, EngineError> {
+        let status = self.client.status().await?;
+        let parameters = self.client.parameters().await?;
+        let journal = match &self.journal {
+            Some(path) => Journal::open(path)?,
+            None => {
+                tracing::warn!(
+                    "microengine without a journal: a restart loses unrevealed assertions"
+                );
+                Journal::in_memory()
+            }
+        };
+        let p = &parameters.parameters;
+        let dispatch = match &self.dispatch {
+            Some(dispatch) => Arc::clone(dispatch),
+            None => Arc::new(LocalDispatch::new(
+                Arc::clone(&self.scanner),
+                self.client.clone(),
+                self.max_concurrency,
+                self.max_artifact_size.unwrap_or(p.max_artifact_size),
+            )),
+        };
+        let ctx = Arc::new(Ctx {
+            dispatch,
+            client: self.client.clone(),
+            key: self.key.clone(),
+            address: self.address,
+            community: parameters.community.clone(),
+            block_time: Duration::from_millis(status.block_time_ms.max(1)),
+        });
+        let since = journal.checkpoint().unwrap_or(status.block);
+        let mut rt = Runtime::new(
+            ctx,
+            journal,
+            Settings {
+                strategy: Arc::clone(&self.strategy),
+                filters: self.filters.clone(),
+                bounds: BidBounds {
+                    minimum: p.assertion_bid_minimum,
+                    maximum: p.assertion_bid_maximum,
+                },
+                assertion_fee: p.assertion_fee,
+                testing: self.testing,
+                margin_blocks: self.margin_blocks,
+                checkpoint_every: self.checkpoint_every,
+            },
+            status.block,
+            since,
+        );
+        tracing::info!(
+            address = %self.address,
+            community = %parameters.community,
+            since,
+            journal = ?self.journal,
+            pending = rt.journal.entries().len(),
+            "microengine started"
+        );
+        rt.reconcile_all().await?;
+        let mut events = self.client.events(Some(since));
+        while !rt.done() {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => {
+                    tracing::info!("microengine shutting down");
+                    break;
+                }
+                Some(joined) = rt.tasks.join_next_with_id(), if !rt.tasks.is_empty() => {
+                    rt.on_joined(joined).await?;
+                }
+                event = events.next() => rt.on_event(event).await?,
+            }
+        }
+        rt.finish()
+    }
+}
+
+/// The engine's state and event handlers.
+struct Runtime {
+    ctx: Arc<Ctx>,
+    settings: Settings,
+    journal: Journal,
+    flight: HashMap<Guid, Flight>,
+    /// Bounties being downloaded and scanned, with the block that posted them.
+    scanning: HashMap<Guid, u64>,
+    tasks: JoinSet<TaskOutcome>,
+    task_ids: HashMap<tokio::task::Id, (Guid, TaskKind)>,
+    report: EngineReport,
+    /// Highest block known to be committed.
+    tip: u64,
+    /// The tip when the engine started: older bounties replayed from the
+    /// journal's checkpoint are not counted when they are already too late.
+    start_tip: u64,
+    /// Block of the last event handled.
+    stream_block: u64,
+    last_checkpoint: Option<u64>,
+    /// Bounties taken on (for `testing`), those resumed included.
+    taken: u64,
+}
+
+impl Runtime {
+    fn new(ctx: Arc<Ctx>, journal: Journal, settings: Settings, tip: u64, since: u64) -> Self {
+        let last_checkpoint = journal.checkpoint();
+        let resumed = journal.entries().len() as u64;
+        Runtime {
+            ctx,
+            settings,
+            journal,
+            flight: HashMap::new(),
+            scanning: HashMap::new(),
+            tasks: JoinSet::new(),
+            task_ids: HashMap::new(),
+            report: EngineReport {
+                resumed,
+                ..Default::default()
+            },
+            tip,
+            start_tip: tip,
+            stream_block: since,
+            last_checkpoint,
+            // Bounties resumed from the journal count towards `testing`.
+            taken: resumed,
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        guid: Guid,
+        kind: TaskKind,
+        task: impl std::future::Future<Output = TaskOutcome> + Send + 'static,
+    ) {
+        let handle = self.tasks.spawn(task);
+        self.task_ids.insert(handle.id(), (guid, kind));
+    }
+
+    /// Whether a `testing` run is over.
+    fn done(&self) -> bool {
+        self.settings.testing.is_some_and(|n| self.taken >= n)
+            && self.scanning.is_empty()
+            && self.journal.entries().is_empty()
+    }
+
+    /// Writes a last checkpoint and hands the report over.
+    fn finish(mut self) -> Result<EngineReport, EngineError> {
+        self.tasks.abort_all();
+        let safe = self.safe_block();
+        if self.last_checkpoint != Some(safe) {
+            self.journal.append(Record::Checkpoint { block: safe })?;
+        }
+        tracing::info!(report = ?self.report, "microengine stopped");
+        Ok(self.report)
+    }
+
+    /// Startup: checks every journaled bounty against the node.
+    async fn reconcile_all(&mut self) -> Result<(), EngineError> {
+        let guids: Vec<Guid> = self.journal.entries().keys().copied().collect();
+        let client = &self.ctx.client;
+        let answers = futures_util::future::join_all(guids.iter().map(|g| client.bounty(g))).await;
+        for (guid, result) in guids.into_iter().zip(answers) {
+            self.on_reconciled(guid, result)?;
+        }
+        self.check_due();
+        Ok(())
+    }
+
+    async fn on_joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, TaskOutcome), tokio::task::JoinError>,
+    ) -> Result<(), EngineError> {
+        match joined {
+            Ok((id, outcome)) => {
+                self.task_ids.remove(&id);
+                self.on_outcome(outcome).await
+            }
+            Err(e) => {
+                // Our own task failed (it should not): undo its bookkeeping
+                // so nothing waits for it forever.
+                let known = self.task_ids.remove(&e.id());
+                tracing::error!(error = %e, task = ?known, "microengine task failed");
+                self.report.error("internal");
+                if let Some((guid, kind)) = known {
+                    match kind {
+                        TaskKind::Scan => {
+                            self.scanning.remove(&guid);
+                            self.report.bounties_skipped += 1;
+                        }
+                        TaskKind::Submit => {
+                            if let Some(f) = self.flight.get_mut(&guid) {
+                                f.submitting = false;
+                            }
+                            self.spawn_reconcile(guid);
+                        }
+                        TaskKind::Reveal => {
+                            if let Some(f) = self.flight.get_mut(&guid) {
+                                f.revealing = false;
+                            }
+                        }
+                        TaskKind::Reconcile => {
+                            if let Some(f) = self.flight.get_mut(&guid) {
+                                f.reconciling = false;
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_outcome(&mut self, outcome: TaskOutcome) -> Result<(), EngineError> {
+        match outcome {
+            TaskOutcome::Scanned {
+                bounty,
+                outcomes,
+                downloads,
+            } => self.on_scanned(*bounty, outcomes, downloads).await?,
+            TaskOutcome::Submitted { guid, result } => {
+                self.on_submitted(guid, result)?;
+                self.forget_if_done(&guid);
+            }
+            TaskOutcome::Revealed { guid, result } => {
+                self.on_revealed(guid, result)?;
+                self.forget_if_done(&guid);
+            }
+            TaskOutcome::Reconciled { guid, result } => {
+                if let Some(f) = self.flight.get_mut(&guid) {
+                    f.reconciling = false;
+                }
+                self.on_reconciled(guid, *result)?;
+                self.forget_if_done(&guid);
+                self.check_due();
+            }
+        }
+        self.maybe_checkpoint()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::builder::journal_file;
+    use super::state::{fit_metadata, random_nonce};
+    use super::*;
+    use crate::bid::Multiplier;
+    use crate::client::{ClientError, Submitted};
+    use crate::events::NodeEvent;
+    use crate::journal::CommittedAssertion;
+    use crate::scanner::{Artifact, ScanError, ScanResult};
+    use serde_json::Value;
+    use swarm_protocol::{
+        Amount, Bits256, BountySettled, Event, Payout, PayoutRole, H256, MAX_REVEAL_METADATA_BYTES,
+    };
+
+    struct Nop;
+
+    impl Scanner for Nop {
+        async fn scan(&self, _: &Artifact) -> Result<ScanResult, ScanError> {
+            Ok(ScanResult::unknown())
+        }
+    }
+
+    fn runtime(journal: Journal) -> Runtime {
+        let key = PrivateKey::from_bytes(&[7; 32]).unwrap();
+        let client = NodeClient::new("http://127.0.0.1:9");
+        let ctx = Arc::new(Ctx {
+            dispatch: Arc::new(LocalDispatch::new(
+                Arc::new(Nop),
+                client.clone(),
+                1,
+                1 << 20,
+            )),
+            client,
+            address: key.address(),
+            key,
+            community: "dev".into(),
+            block_time: Duration::from_millis(50),
+        });
+        let settings = Settings {
+            strategy: Arc::new(Multiplier::DEFAULT),
+            filters: Filters::default(),
+            bounds: BidBounds {
+                minimum: Amount::parse_nct("0.0625").unwrap(),
+                maximum: Amount::from_nct(1),
+            },
+            assertion_fee: Amount::parse_nct("0.03125").unwrap(),
+            testing: None,
+            margin_blocks: 2,
+            checkpoint_every: 10,
+        };
+        Runtime::new(ctx, journal, settings, 1, 1)
+    }
+
+    fn committed(n: u128) -> CommittedAssertion {
+        let nonce = H256([1; 32]);
+        let verdicts = Bits256::from_indices([0]);
+        CommittedAssertion {
+            guid: Guid::from_u128(n + 1),
+            nonce,
+            verdicts,
+            mask: Bits256::from_indices([0, 1]),
+            bids: vec![Amount::from_nct(1), Amount::from_nct(1)],
+            fee: Amount::parse_nct("0.03125").unwrap(),
+            commitment: H256([2; 32]),
+            metadata: serde_json::json!([{"malware_family": "x"}, null]),
+            expiration: 10,
+            reveal_deadline: 15,
+            vote_deadline: 25,
+        }
+    }
+
+    #[tokio::test]
+    async fn settled_bounties_leave_no_state_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::open(dir.path().join("e.journal")).unwrap();
+        journal.set_compact_after(16);
+        let mut rt = runtime(journal);
+        let me = rt.ctx.address;
+        let n = 200u128;
+        for i in 0..n {
+            let c = committed(i);
+            let guid = c.guid;
+            rt.journal.append(Record::Committed(c)).unwrap();
+            rt.journal
+                .append(Record::Asserted { guid, txhash: None })
+                .unwrap();
+            rt.journal.append(Record::Revealed { guid }).unwrap();
+            rt.flight.entry(guid).or_default();
+        }
+        assert_eq!(rt.journal.entries().len(), n as usize);
+        for i in 0..n {
+            let event = NodeEvent {
+                event: Event::SettledBounty(BountySettled {
+                    bounty_guid: Guid::from_u128(i + 1),
+                    consensus: None,
+                    payouts: vec![
+                        Payout {
+                            account: Address::ZERO,
+                            role: PayoutRole::Ambassador,
+                            amount: Amount::from_nct(5),
+                        },
+                        Payout {
+                            account: me,
+                            role: PayoutRole::Expert,
+                            amount: Amount::from_nct(3),
+                        },
+                    ],
+                    treasury: Amount::ZERO,
+                }),
+                block_number: 30 + i as u64,
+                seq: 0,
+                txhash: None,
+            };
+            rt.on_event(event).await.unwrap();
+        }
+        assert!(rt.journal.entries().is_empty());
+        assert!(rt.flight.is_empty());
+        assert!(rt.scanning.is_empty());
+        assert_eq!(rt.report.settled, n as u64);
+        assert_eq!(rt.report.payouts, Amount::from_nct(3 * n));
+        let cost = committed(0).cost().wei() * n;
+        assert_eq!(rt.report.stakes_and_fees.wei(), cost);
+        assert_eq!(
+            rt.report.net_wei(),
+            (3 * n * swarm_protocol::WEI_PER_NCT) as i128 - cost as i128
+        );
+        // The journal file was compacted along the way and stays small.
+        assert!(rt.journal.compactions() > 0);
+        assert!(rt.journal.lines() < 40, "lines {}", rt.journal.lines());
+        // A settlement for a bounty the engine never asserted on is ignored.
+        rt.on_settled(&BountySettled {
+            bounty_guid: Guid::from_u128(999_999),
+            consensus: None,
+            payouts: vec![],
+            treasury: Amount::ZERO,
+        })
+        .unwrap();
+        assert_eq!(rt.report.settled, n as u64);
+    }
+
+    /// A submission whose answer a broken connection lost is retried by the
+    /// client with the same signed bytes, and the node answers `replayed`:
+    /// the transaction is in, and must not be abandoned.
+    #[tokio::test]
+    async fn replayed_submissions_count_as_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rt = runtime(Journal::open(dir.path().join("e.journal")).unwrap());
+        let c = committed(0);
+        let guid = c.guid;
+        rt.journal.append(Record::Committed(c)).unwrap();
+        let replayed = || ClientError::Api {
+            status: 409,
+            code: "replayed".into(),
+            message: "transaction 0x.. was already included (replay)".into(),
+        };
+        rt.on_submitted(guid, Err(replayed())).unwrap();
+        let entry = rt.journal.entry(&guid).expect("still journaled");
+        assert!(entry.asserted && !entry.revealed);
+        assert_eq!((rt.report.assertions, rt.report.artifacts_asserted), (1, 2));
+        assert!(rt.report.errors.is_empty(), "{:?}", rt.report.errors);
+
+        rt.flight.entry(guid).or_default().revealing = true;
+        rt.on_revealed(guid, Err(replayed())).unwrap();
+        assert!(rt.journal.entry(&guid).unwrap().revealed);
+        assert_eq!(rt.report.reveals, 1);
+        assert!(rt.report.errors.is_empty(), "{:?}", rt.report.errors);
+    }
+
+    /// The reveal window closing while a reveal is in flight is not a missed
+    /// reveal: the answer decides.
+    #[tokio::test]
+    async fn a_reveal_in_flight_is_not_declared_missed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rt = runtime(Journal::open(dir.path().join("e.journal")).unwrap());
+        let c = committed(0);
+        let guid = c.guid;
+        let deadline = c.reveal_deadline;
+        rt.journal.append(Record::Committed(c)).unwrap();
+        rt.journal
+            .append(Record::Asserted { guid, txhash: None })
+            .unwrap();
+        rt.flight.entry(guid).or_default().revealing = true;
+        rt.tip = deadline;
+        rt.check_due();
+        assert_eq!(rt.report.errors_of("reveal_missed"), 0);
+        rt.on_revealed(
+            guid,
+            Ok(Submitted {
+                hash: H256([3; 32]),
+                status: crate::TxStatus::Included,
+                block_number: deadline - 1,
+            }),
+        )
+        .unwrap();
+        assert_eq!(rt.report.reveals, 1);
+        // Without an answer in time, the next block gives it up.
+        let c = committed(1);
+        let late = c.guid;
+        rt.journal.append(Record::Committed(c)).unwrap();
+        rt.journal
+            .append(Record::Asserted {
+                guid: late,
+                txhash: None,
+            })
+            .unwrap();
+        rt.check_due();
+        assert_eq!(rt.report.errors_of("reveal_missed"), 1);
+    }
+
+    #[test]
+    fn oversized_metadata_is_trimmed() {
+        let small = vec![serde_json::json!({"malware_family": "a"}), Value::Null];
+        assert_eq!(fit_metadata(small.clone()), Value::Array(small));
+        let big = "x".repeat(MAX_REVEAL_METADATA_BYTES);
+        let trimmed = fit_metadata(vec![
+            serde_json::json!({"malware_family": "a", "domains": [big]}),
+            Value::Null,
+        ]);
+        assert_eq!(trimmed, serde_json::json!([{"malware_family": "a"}, null]));
+        let huge = fit_metadata(vec![serde_json::json!({"malware_family": big})]);
+        assert_eq!(huge, serde_json::json!([null]));
+    }
+
+    #[test]
+    fn nonces_are_never_zero_and_differ() {
+        let a = random_nonce();
+        let b = random_nonce();
+        assert_ne!(a, H256([0; 32]));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn journal_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let address = PrivateKey::from_bytes(&[7; 32]).unwrap().address();
+        assert_eq!(
+            journal_file(dir.path(), &address),
+            dir.path().join(format!("{address}.journal"))
+        );
+        let file = dir.path().join("mine.journal");
+        assert_eq!(journal_file(&file, &address), file);
+    }
+
+    #[test]
+    fn builder_requires_node_and_key() {
+        let e = Microengine::builder(Nop).build().unwrap_err();
+        assert!(matches!(e, EngineError::Config(_)));
+        let e = Microengine::builder(Nop)
+            .node("http://127.0.0.1:1")
+            .build()
+            .unwrap_err();
+        assert!(matches!(e, EngineError::Config(_)));
+        let e = Microengine::builder(Nop)
+            .node("127.0.0.1:1")
+            .key(PrivateKey::random())
+            .build()
+            .unwrap_err();
+        assert!(matches!(e, EngineError::Config(_)));
+        let engine = Microengine::builder(Nop)
+            .node("http://127.0.0.1:1")
+            .key(PrivateKey::random())
+            .testing(0)
+            .build()
+            .unwrap();
+        assert!(engine.testing.is_none());
+        assert!(engine.journal_path().is_none());
+    }
+}

@@ -1,0 +1,119 @@
+//! The microengine's spawned work: scanning a bounty through the
+//! dispatch, submitting an assertion.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use swarm_protocol::{Address, ArtifactType, Assert, Bounty, BountyPosted, Guid, PrivateKey};
+use tokio::time::Instant;
+
+use crate::client::{ClientError, NodeClient, Submitted};
+use crate::dispatch::{DynDispatch, ScanJob};
+use crate::scanner::ArtifactKind;
+
+use super::state::{transient, ArtifactOutcome};
+
+/// What every task needs.
+pub(super) struct Ctx {
+    pub(super) dispatch: Arc<dyn DynDispatch>,
+    pub(super) client: NodeClient,
+    pub(super) key: PrivateKey,
+    pub(super) address: Address,
+    pub(super) community: String,
+    pub(super) block_time: Duration,
+}
+
+/// A finished task.
+pub(super) enum TaskOutcome {
+    Scanned {
+        bounty: Box<BountyPosted>,
+        outcomes: Vec<ArtifactOutcome>,
+        downloads: u64,
+    },
+    Submitted {
+        guid: Guid,
+        result: Result<Submitted, ClientError>,
+    },
+    Revealed {
+        guid: Guid,
+        result: Result<Submitted, ClientError>,
+    },
+    Reconciled {
+        guid: Guid,
+        result: Box<Result<Option<Bounty>, ClientError>>,
+    },
+}
+
+/// Sends `bounty:Assert` and waits for inclusion; retries transient
+/// failures while round 0 is open.
+pub(super) async fn submit_assert(
+    ctx: &Ctx,
+    assert: Assert,
+    expiration: u64,
+) -> Result<Submitted, ClientError> {
+    loop {
+        match ctx
+            .client
+            .send(&ctx.key, &ctx.community, assert.clone(), true)
+            .await
+        {
+            Err(e) if transient(&e) => match ctx.client.status().await {
+                Ok(s) if s.block.saturating_add(1) < expiration => {
+                    tracing::debug!(bounty = %assert.bounty_guid, error = %e, "retrying assertion");
+                    tokio::time::sleep(ctx.block_time).await;
+                }
+                _ => return Err(e),
+            },
+            other => return other,
+        }
+    }
+}
+
+/// Scans a bounty's allowed artifacts through the dispatch, concurrently,
+/// by `deadline`.
+pub(super) async fn scan_bounty(
+    ctx: Arc<Ctx>,
+    bounty: BountyPosted,
+    allowed: Vec<bool>,
+    deadline: Instant,
+) -> TaskOutcome {
+    let kind = match bounty.artifact_type {
+        ArtifactType::File => ArtifactKind::File,
+        ArtifactType::Url => ArtifactKind::Url,
+    };
+    let work = allowed.iter().enumerate().map(|(index, allowed)| {
+        let ctx = Arc::clone(&ctx);
+        let bounty = &bounty;
+        async move {
+            if !*allowed {
+                return (ArtifactOutcome::Filtered, false);
+            }
+            let job = ScanJob {
+                bounty_guid: bounty.guid,
+                uri: bounty.uri.clone(),
+                index,
+                kind,
+                metadata: bounty
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.get(index))
+                    .cloned()
+                    .unwrap_or_default(),
+                deadline,
+            };
+            let outcome = ctx.dispatch.scan_boxed(job).await;
+            let artifact = match outcome.result {
+                Ok(result) => ArtifactOutcome::Scanned(Box::new(result)),
+                Err((kind, detail)) => ArtifactOutcome::Failed { kind, detail },
+            };
+            (artifact, outcome.downloaded)
+        }
+    });
+    let results = futures_util::future::join_all(work).await;
+    let downloads = results.iter().filter(|(_, d)| *d).count() as u64;
+    TaskOutcome::Scanned {
+        outcomes: results.into_iter().map(|(o, _)| o).collect(),
+        downloads,
+        bounty: Box::new(bounty),
+    }
+}
