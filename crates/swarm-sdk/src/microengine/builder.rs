@@ -120,8 +120,8 @@ impl<S: Scanner> MicroengineBuilder<S> {
     }
 
     /// Runs the scans through `dispatch` instead of in this process (the
-    /// default, [`LocalDispatch`] over the scanner). The scanner is still
-    /// set up and torn down around the run.
+    /// default, [`LocalDispatch`](crate::LocalDispatch) over the scanner).
+    /// The scanner is still set up and torn down around the run.
     pub fn dispatch(mut self, dispatch: impl ScanDispatch) -> Self {
         self.dispatch = Some(Arc::new(dispatch));
         self

@@ -67,12 +67,23 @@
 //! There are no account nonces in this protocol, so transactions are sent
 //! concurrently without any ordering or "nonce too low" trouble.
 //!
-//! The engine is a folder of the shape every runtime of this crate takes:
-//! `builder.rs` ([`MicroengineBuilder`]), `error.rs` ([`EngineError`]),
-//! `report.rs` ([`EngineReport`]), `tasks.rs` (the spawned work: scanning a
-//! bounty through the [`ScanDispatch`](crate::ScanDispatch), submitting an
-//! assertion), `state.rs` (what the engine follows and how it answers events
-//! and task outcomes) and this file, the [`Microengine`] and its run loop.
+//! The engine decides in pure code and acts in a loop, as the node's
+//! sequencer does around the protocol's registry, so that every decision
+//! above can be tested by handing events to a value and reading back what
+//! it would do. Its folder has the shape a runtime of this crate takes:
+//!
+//! * `state.rs`: the decisions. A `State` (bounties being scanned, work in
+//!   flight, what is due, the report) turns node events and task outcomes
+//!   into `Action`s — scan, check the balance, journal, assert, reveal, look
+//!   a bounty up — without any I/O.
+//! * this file: the [`Microengine`] and its run loop, which hands events and
+//!   task outcomes to the state and performs its actions in order (a journal
+//!   record is flushed before the next action).
+//! * `tasks.rs`: the spawned work — scanning a bounty through the
+//!   [`ScanDispatch`](crate::ScanDispatch), sending an assertion or a
+//!   reveal, looking a bounty up.
+//! * `builder.rs` ([`MicroengineBuilder`]), `error.rs` ([`EngineError`]),
+//!   `report.rs` ([`EngineReport`]).
 
 mod builder;
 mod error;
@@ -84,23 +95,25 @@ pub use builder::MicroengineBuilder;
 pub use error::EngineError;
 pub use report::EngineReport;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use swarm_protocol::{Address, Guid, PrivateKey};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::bid::{BidBounds, BidStrategy};
 use crate::client::NodeClient;
 use crate::dispatch::{DynDispatch, LocalDispatch};
+use crate::events::NodeEvent;
 use crate::filter::Filters;
-use crate::journal::{Journal, Record};
+use crate::journal::Journal;
 use crate::scanner::Scanner;
 
-use state::{Flight, Settings, TaskKind};
+use state::{Action, Settings, State, TaskKind};
 use tasks::{Ctx, TaskOutcome};
 
 /// A scanner wrapped into a marketplace participant. See the module docs.
@@ -188,10 +201,10 @@ impl<S: Scanner> Microengine<S> {
             block_time: Duration::from_millis(status.block_time_ms.max(1)),
         });
         let since = journal.checkpoint().unwrap_or(status.block);
-        let mut rt = Runtime::new(
-            ctx,
-            journal,
+        let state = State::new(
             Settings {
+                address: self.address,
+                block_time: ctx.block_time,
                 strategy: Arc::clone(&self.strategy),
                 filters: self.filters.clone(),
                 bounds: BidBounds {
@@ -203,9 +216,11 @@ impl<S: Scanner> Microengine<S> {
                 margin_blocks: self.margin_blocks,
                 checkpoint_every: self.checkpoint_every,
             },
+            &journal,
             status.block,
             since,
         );
+        let mut rt = Runtime::new(ctx, journal, state);
         tracing::info!(
             address = %self.address,
             community = %parameters.community,
@@ -216,7 +231,7 @@ impl<S: Scanner> Microengine<S> {
         );
         rt.reconcile_all().await?;
         let mut events = self.client.events(Some(since));
-        while !rt.done() {
+        while !rt.state.done(&rt.journal) {
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => {
@@ -233,51 +248,25 @@ impl<S: Scanner> Microengine<S> {
     }
 }
 
-/// The engine's state and event handlers.
+/// The run loop's side: the journal, the spawned tasks, and the [`State`]
+/// that decides. It hands each event and task outcome to the state and
+/// performs the [`Action`]s it answers with, in order.
 struct Runtime {
     ctx: Arc<Ctx>,
-    settings: Settings,
     journal: Journal,
-    flight: HashMap<Guid, Flight>,
-    /// Bounties being downloaded and scanned, with the block that posted them.
-    scanning: HashMap<Guid, u64>,
+    state: State,
     tasks: JoinSet<TaskOutcome>,
     task_ids: HashMap<tokio::task::Id, (Guid, TaskKind)>,
-    report: EngineReport,
-    /// Highest block known to be committed.
-    tip: u64,
-    /// The tip when the engine started: older bounties replayed from the
-    /// journal's checkpoint are not counted when they are already too late.
-    start_tip: u64,
-    /// Block of the last event handled.
-    stream_block: u64,
-    last_checkpoint: Option<u64>,
-    /// Bounties taken on (for `testing`), those resumed included.
-    taken: u64,
 }
 
 impl Runtime {
-    fn new(ctx: Arc<Ctx>, journal: Journal, settings: Settings, tip: u64, since: u64) -> Self {
-        let last_checkpoint = journal.checkpoint();
-        let resumed = journal.entries().len() as u64;
+    fn new(ctx: Arc<Ctx>, journal: Journal, state: State) -> Self {
         Runtime {
             ctx,
-            settings,
             journal,
-            flight: HashMap::new(),
-            scanning: HashMap::new(),
+            state,
             tasks: JoinSet::new(),
             task_ids: HashMap::new(),
-            report: EngineReport {
-                resumed,
-                ..Default::default()
-            },
-            tip,
-            start_tip: tip,
-            stream_block: since,
-            last_checkpoint,
-            // Bounties resumed from the journal count towards `testing`.
-            taken: resumed,
         }
     }
 
@@ -291,22 +280,78 @@ impl Runtime {
         self.task_ids.insert(handle.id(), (guid, kind));
     }
 
-    /// Whether a `testing` run is over.
-    fn done(&self) -> bool {
-        self.settings.testing.is_some_and(|n| self.taken >= n)
-            && self.scanning.is_empty()
-            && self.journal.entries().is_empty()
+    /// Performs `actions` in order; the ones that ask the state again have
+    /// its answer performed before the rest.
+    async fn perform(&mut self, actions: Vec<Action>) -> Result<(), EngineError> {
+        let mut queue = VecDeque::from(actions);
+        while let Some(action) = queue.pop_front() {
+            let more = match action {
+                Action::Journal(record) => {
+                    self.journal.append(record)?;
+                    continue;
+                }
+                Action::Scan {
+                    bounty,
+                    allowed,
+                    budget,
+                } => {
+                    let now = Instant::now();
+                    let deadline = now
+                        .checked_add(budget)
+                        .unwrap_or_else(|| now + Duration::from_secs(86_400));
+                    let ctx = Arc::clone(&self.ctx);
+                    let guid = bounty.guid;
+                    self.spawn(
+                        guid,
+                        TaskKind::Scan,
+                        tasks::scan_bounty(ctx, *bounty, allowed, deadline),
+                    );
+                    continue;
+                }
+                Action::CheckBalance(proposal) => {
+                    let balance = self.ctx.client.balance(&self.ctx.address).await;
+                    let nonce = tasks::random_nonce();
+                    self.state
+                        .on_balance(*proposal, balance, nonce, &self.journal)
+                }
+                Action::Assert { assert, expiration } => {
+                    let guid = assert.bounty_guid;
+                    let ctx = Arc::clone(&self.ctx);
+                    self.spawn(
+                        guid,
+                        TaskKind::Submit,
+                        tasks::assert(ctx, guid, assert, expiration),
+                    );
+                    continue;
+                }
+                Action::Reveal(reveal) => {
+                    let guid = reveal.bounty_guid;
+                    let ctx = Arc::clone(&self.ctx);
+                    self.spawn(guid, TaskKind::Reveal, tasks::reveal(ctx, reveal));
+                    continue;
+                }
+                Action::Reconcile(guid) => {
+                    let ctx = Arc::clone(&self.ctx);
+                    self.spawn(guid, TaskKind::Reconcile, tasks::reconcile(ctx, guid));
+                    continue;
+                }
+                Action::CheckDue => self.state.check_due(&self.journal),
+            };
+            for action in more.into_iter().rev() {
+                queue.push_front(action);
+            }
+        }
+        Ok(())
     }
 
     /// Writes a last checkpoint and hands the report over.
     fn finish(mut self) -> Result<EngineReport, EngineError> {
         self.tasks.abort_all();
-        let safe = self.safe_block();
-        if self.last_checkpoint != Some(safe) {
-            self.journal.append(Record::Checkpoint { block: safe })?;
+        if let Some(record) = self.state.final_checkpoint() {
+            self.journal.append(record)?;
         }
-        tracing::info!(report = ?self.report, "microengine stopped");
-        Ok(self.report)
+        tracing::info!(report = ?self.state.report, "microengine stopped");
+        Ok(self.state.report)
     }
 
     /// Startup: checks every journaled bounty against the node.
@@ -314,11 +359,10 @@ impl Runtime {
         let guids: Vec<Guid> = self.journal.entries().keys().copied().collect();
         let client = &self.ctx.client;
         let answers = futures_util::future::join_all(guids.iter().map(|g| client.bounty(g))).await;
-        for (guid, result) in guids.into_iter().zip(answers) {
-            self.on_reconciled(guid, result)?;
-        }
-        self.check_due();
-        Ok(())
+        let actions = self
+            .state
+            .on_started(guids.into_iter().zip(answers).collect(), &self.journal);
+        self.perform(actions).await
     }
 
     async fn on_joined(
@@ -331,83 +375,57 @@ impl Runtime {
                 self.on_outcome(outcome).await
             }
             Err(e) => {
-                // Our own task failed (it should not): undo its bookkeeping
-                // so nothing waits for it forever.
+                // Our own task failed (it should not).
                 let known = self.task_ids.remove(&e.id());
                 tracing::error!(error = %e, task = ?known, "microengine task failed");
-                self.report.error("internal");
-                if let Some((guid, kind)) = known {
-                    match kind {
-                        TaskKind::Scan => {
-                            self.scanning.remove(&guid);
-                            self.report.bounties_skipped += 1;
-                        }
-                        TaskKind::Submit => {
-                            if let Some(f) = self.flight.get_mut(&guid) {
-                                f.submitting = false;
-                            }
-                            self.spawn_reconcile(guid);
-                        }
-                        TaskKind::Reveal => {
-                            if let Some(f) = self.flight.get_mut(&guid) {
-                                f.revealing = false;
-                            }
-                        }
-                        TaskKind::Reconcile => {
-                            if let Some(f) = self.flight.get_mut(&guid) {
-                                f.reconciling = false;
-                            }
-                        }
+                self.state.report.error("internal");
+                match known {
+                    Some((guid, kind)) => {
+                        let actions = self.state.on_task_failed(guid, kind);
+                        self.perform(actions).await
                     }
+                    None => Ok(()),
                 }
-                Ok(())
             }
         }
     }
 
     async fn on_outcome(&mut self, outcome: TaskOutcome) -> Result<(), EngineError> {
-        match outcome {
+        let journal = &self.journal;
+        let actions = match outcome {
             TaskOutcome::Scanned {
                 bounty,
                 outcomes,
                 downloads,
-            } => self.on_scanned(*bounty, outcomes, downloads).await?,
+            } => self.state.on_scanned(*bounty, outcomes, downloads),
             TaskOutcome::Submitted { guid, result } => {
-                self.on_submitted(guid, result)?;
-                self.forget_if_done(&guid);
+                self.state.on_submitted(guid, result, journal)
             }
-            TaskOutcome::Revealed { guid, result } => {
-                self.on_revealed(guid, result)?;
-                self.forget_if_done(&guid);
-            }
+            TaskOutcome::Revealed { guid, result } => self.state.on_revealed(guid, result, journal),
             TaskOutcome::Reconciled { guid, result } => {
-                if let Some(f) = self.flight.get_mut(&guid) {
-                    f.reconciling = false;
-                }
-                self.on_reconciled(guid, *result)?;
-                self.forget_if_done(&guid);
-                self.check_due();
+                self.state.on_reconciled(guid, *result, journal)
             }
-        }
-        self.maybe_checkpoint()?;
-        Ok(())
+        };
+        self.perform(actions).await
+    }
+
+    async fn on_event(&mut self, event: NodeEvent) -> Result<(), EngineError> {
+        let actions = self.state.on_event(event, &self.journal);
+        self.perform(actions).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::builder::journal_file;
-    use super::state::{fit_metadata, random_nonce};
+    use super::tasks::random_nonce;
     use super::*;
     use crate::bid::Multiplier;
     use crate::client::{ClientError, Submitted};
     use crate::events::NodeEvent;
-    use crate::journal::CommittedAssertion;
+    use crate::journal::{CommittedAssertion, Record};
     use crate::scanner::{Artifact, ScanError, ScanResult};
-    use serde_json::Value;
-    use swarm_protocol::{
-        Amount, Bits256, BountySettled, Event, Payout, PayoutRole, H256, MAX_REVEAL_METADATA_BYTES,
-    };
+    use swarm_protocol::{Amount, Bits256, BountySettled, Event, Payout, PayoutRole, H256};
 
     struct Nop;
 
@@ -434,6 +452,8 @@ mod tests {
             block_time: Duration::from_millis(50),
         });
         let settings = Settings {
+            address: ctx.address,
+            block_time: ctx.block_time,
             strategy: Arc::new(Multiplier::DEFAULT),
             filters: Filters::default(),
             bounds: BidBounds {
@@ -445,7 +465,8 @@ mod tests {
             margin_blocks: 2,
             checkpoint_every: 10,
         };
-        Runtime::new(ctx, journal, settings, 1, 1)
+        let state = State::new(settings, &journal, 1, 1);
+        Runtime::new(ctx, journal, state)
     }
 
     fn committed(n: u128) -> CommittedAssertion {
@@ -482,7 +503,7 @@ mod tests {
                 .append(Record::Asserted { guid, txhash: None })
                 .unwrap();
             rt.journal.append(Record::Revealed { guid }).unwrap();
-            rt.flight.entry(guid).or_default();
+            rt.state.flight.entry(guid).or_default();
         }
         assert_eq!(rt.journal.entries().len(), n as usize);
         for i in 0..n {
@@ -511,28 +532,31 @@ mod tests {
             rt.on_event(event).await.unwrap();
         }
         assert!(rt.journal.entries().is_empty());
-        assert!(rt.flight.is_empty());
-        assert!(rt.scanning.is_empty());
-        assert_eq!(rt.report.settled, n as u64);
-        assert_eq!(rt.report.payouts, Amount::from_nct(3 * n));
+        assert!(rt.state.flight.is_empty());
+        assert!(rt.state.scanning.is_empty());
+        assert_eq!(rt.state.report.settled, n as u64);
+        assert_eq!(rt.state.report.payouts, Amount::from_nct(3 * n));
         let cost = committed(0).cost().wei() * n;
-        assert_eq!(rt.report.stakes_and_fees.wei(), cost);
+        assert_eq!(rt.state.report.stakes_and_fees.wei(), cost);
         assert_eq!(
-            rt.report.net_wei(),
+            rt.state.report.net_wei(),
             (3 * n * swarm_protocol::WEI_PER_NCT) as i128 - cost as i128
         );
         // The journal file was compacted along the way and stays small.
         assert!(rt.journal.compactions() > 0);
         assert!(rt.journal.lines() < 40, "lines {}", rt.journal.lines());
         // A settlement for a bounty the engine never asserted on is ignored.
-        rt.on_settled(&BountySettled {
-            bounty_guid: Guid::from_u128(999_999),
-            consensus: None,
-            payouts: vec![],
-            treasury: Amount::ZERO,
-        })
-        .unwrap();
-        assert_eq!(rt.report.settled, n as u64);
+        let actions = rt.state.on_settled(
+            &BountySettled {
+                bounty_guid: Guid::from_u128(999_999),
+                consensus: None,
+                payouts: vec![],
+                treasury: Amount::ZERO,
+            },
+            &rt.journal,
+        );
+        assert!(actions.is_empty());
+        assert_eq!(rt.state.report.settled, n as u64);
     }
 
     /// A submission whose answer a broken connection lost is retried by the
@@ -550,17 +574,33 @@ mod tests {
             code: "replayed".into(),
             message: "transaction 0x.. was already included (replay)".into(),
         };
-        rt.on_submitted(guid, Err(replayed())).unwrap();
+        let actions = rt.state.on_submitted(guid, Err(replayed()), &rt.journal);
+        rt.perform(actions).await.unwrap();
         let entry = rt.journal.entry(&guid).expect("still journaled");
         assert!(entry.asserted && !entry.revealed);
-        assert_eq!((rt.report.assertions, rt.report.artifacts_asserted), (1, 2));
-        assert!(rt.report.errors.is_empty(), "{:?}", rt.report.errors);
+        assert_eq!(
+            (
+                rt.state.report.assertions,
+                rt.state.report.artifacts_asserted
+            ),
+            (1, 2)
+        );
+        assert!(
+            rt.state.report.errors.is_empty(),
+            "{:?}",
+            rt.state.report.errors
+        );
 
-        rt.flight.entry(guid).or_default().revealing = true;
-        rt.on_revealed(guid, Err(replayed())).unwrap();
+        rt.state.flight.entry(guid).or_default().revealing = true;
+        let actions = rt.state.on_revealed(guid, Err(replayed()), &rt.journal);
+        rt.perform(actions).await.unwrap();
         assert!(rt.journal.entry(&guid).unwrap().revealed);
-        assert_eq!(rt.report.reveals, 1);
-        assert!(rt.report.errors.is_empty(), "{:?}", rt.report.errors);
+        assert_eq!(rt.state.report.reveals, 1);
+        assert!(
+            rt.state.report.errors.is_empty(),
+            "{:?}",
+            rt.state.report.errors
+        );
     }
 
     /// The reveal window closing while a reveal is in flight is not a missed
@@ -576,20 +616,22 @@ mod tests {
         rt.journal
             .append(Record::Asserted { guid, txhash: None })
             .unwrap();
-        rt.flight.entry(guid).or_default().revealing = true;
-        rt.tip = deadline;
-        rt.check_due();
-        assert_eq!(rt.report.errors_of("reveal_missed"), 0);
-        rt.on_revealed(
+        rt.state.flight.entry(guid).or_default().revealing = true;
+        rt.state.tip = deadline;
+        let actions = rt.state.check_due(&rt.journal);
+        rt.perform(actions).await.unwrap();
+        assert_eq!(rt.state.report.errors_of("reveal_missed"), 0);
+        let actions = rt.state.on_revealed(
             guid,
             Ok(Submitted {
                 hash: H256([3; 32]),
                 status: crate::TxStatus::Included,
                 block_number: deadline - 1,
             }),
-        )
-        .unwrap();
-        assert_eq!(rt.report.reveals, 1);
+            &rt.journal,
+        );
+        rt.perform(actions).await.unwrap();
+        assert_eq!(rt.state.report.reveals, 1);
         // Without an answer in time, the next block gives it up.
         let c = committed(1);
         let late = c.guid;
@@ -600,22 +642,9 @@ mod tests {
                 txhash: None,
             })
             .unwrap();
-        rt.check_due();
-        assert_eq!(rt.report.errors_of("reveal_missed"), 1);
-    }
-
-    #[test]
-    fn oversized_metadata_is_trimmed() {
-        let small = vec![serde_json::json!({"malware_family": "a"}), Value::Null];
-        assert_eq!(fit_metadata(small.clone()), Value::Array(small));
-        let big = "x".repeat(MAX_REVEAL_METADATA_BYTES);
-        let trimmed = fit_metadata(vec![
-            serde_json::json!({"malware_family": "a", "domains": [big]}),
-            Value::Null,
-        ]);
-        assert_eq!(trimmed, serde_json::json!([{"malware_family": "a"}, null]));
-        let huge = fit_metadata(vec![serde_json::json!({"malware_family": big})]);
-        assert_eq!(huge, serde_json::json!([null]));
+        let actions = rt.state.check_due(&rt.journal);
+        rt.perform(actions).await.unwrap();
+        assert_eq!(rt.state.report.errors_of("reveal_missed"), 1);
     }
 
     #[test]

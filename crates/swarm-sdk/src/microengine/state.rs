@@ -1,29 +1,39 @@
-//! The microengine's state and its handlers of events and task outcomes.
+//! What the microengine decides, as pure code: [`State`] turns node events
+//! and task outcomes into [`Action`]s, and does no I/O of its own.
+//!
+//! The state follows the bounties being scanned and the work in flight on
+//! journaled ones; it reads the [`Journal`] (its in-memory view) but never
+//! writes it: a journal record is an [`Action::Journal`], which the run loop
+//! appends — flushed to disk — before it performs the actions after it. Two
+//! actions hand an answer back to the state: [`Action::CheckBalance`] (the
+//! loop reads the balance, draws a nonce and calls [`State::on_balance`])
+//! and [`Action::CheckDue`] (the loop calls [`State::check_due`] once the
+//! records before it are written, so that it sees them).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::RngCore;
 use serde_json::Value;
 use swarm_protocol::{
-    commitment, Amount, Assert, Bits256, Bounty, BountyPosted, BountySettled, Event, Guid,
+    commitment, Address, Amount, Assert, Bits256, Bounty, BountyPosted, BountySettled, Event, Guid,
     PayoutRole, Reveal, H256, MAX_REVEAL_METADATA_BYTES,
 };
-use tokio::time::Instant;
 
 use crate::bid::{bid_within, BidBounds, BidStrategy};
 use crate::client::{ClientError, Submitted};
 use crate::dispatch::ScanFailure;
 use crate::events::NodeEvent;
 use crate::filter::Filters;
-use crate::journal::{CommittedAssertion, JournalError, Record};
+use crate::journal::{CommittedAssertion, Journal, Record};
 use crate::scanner::ScanResult;
 
-use super::tasks::{scan_bounty, submit_assert, TaskOutcome};
-use super::{EngineError, Runtime};
+use super::EngineReport;
 
 /// The runtime's fixed choices.
 pub(super) struct Settings {
+    pub(super) address: Address,
+    pub(super) block_time: Duration,
     pub(super) strategy: Arc<dyn BidStrategy>,
     pub(super) filters: Filters,
     pub(super) bounds: BidBounds,
@@ -51,7 +61,8 @@ pub(super) enum ArtifactOutcome {
     Failed { kind: ScanFailure, detail: String },
 }
 
-#[derive(Clone, Copy, Debug)]
+/// The kinds of spawned work, for undoing the bookkeeping of one that died.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum TaskKind {
     Scan,
     Submit,
@@ -59,23 +70,51 @@ pub(super) enum TaskKind {
     Reconcile,
 }
 
+/// An assertion decided on, waiting for the balance that allows it.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Proposal {
+    pub(super) guid: Guid,
+    pub(super) expiration: u64,
+    pub(super) reveal_deadline: u64,
+    pub(super) vote_deadline: u64,
+    pub(super) mask: Bits256,
+    pub(super) verdicts: Bits256,
+    pub(super) bids: Vec<Amount>,
+    pub(super) metadata: Value,
+}
+
+/// What the run loop is to do, in order.
+#[derive(Debug, PartialEq)]
+pub(super) enum Action {
+    /// Append the record to the journal (flushed before the next action).
+    Journal(Record),
+    /// Scan the bounty's `allowed` artifacts, within `budget` from now.
+    Scan {
+        bounty: Box<BountyPosted>,
+        allowed: Vec<bool>,
+        budget: Duration,
+    },
+    /// Read the engine's balance and hand it, with a fresh nonce, to
+    /// [`State::on_balance`].
+    CheckBalance(Box<Proposal>),
+    /// Send `bounty:Assert` (retried while round 0 is open).
+    Assert { assert: Assert, expiration: u64 },
+    /// Send `bounty:Reveal`.
+    Reveal(Reveal),
+    /// Look the bounty up on the node and hand the answer to
+    /// [`State::on_reconciled`].
+    Reconcile(Guid),
+    /// Ask [`State::check_due`] what is due, once the records before are
+    /// written.
+    CheckDue,
+}
+
+/// Whether a failure of the node's API may go away by itself.
 pub(super) fn transient(e: &ClientError) -> bool {
     match e {
         ClientError::Api { status, .. } => *status >= 500 || *status == 429,
         ClientError::Transport { .. } | ClientError::Decode { .. } => true,
         _ => false,
-    }
-}
-
-/// A random non-zero 256-bit nonce.
-pub(super) fn random_nonce() -> H256 {
-    let mut rng = rand::thread_rng();
-    loop {
-        let mut bytes = [0u8; 32];
-        rng.fill_bytes(&mut bytes);
-        if bytes != [0; 32] {
-            return H256(bytes);
-        }
     }
 }
 
@@ -108,56 +147,137 @@ pub(super) fn fit_metadata(items: Vec<Value>) -> Value {
     Value::Array(items.iter().map(|_| Value::Null).collect())
 }
 
-impl Runtime {
+/// The engine's state: what it follows, what is in flight, what it did.
+pub(super) struct State {
+    pub(super) settings: Settings,
+    pub(super) flight: HashMap<Guid, Flight>,
+    /// Bounties being downloaded and scanned, with the block that posted them.
+    pub(super) scanning: HashMap<Guid, u64>,
+    pub(super) report: EngineReport,
+    /// Highest block known to be committed.
+    pub(super) tip: u64,
+    /// The tip when the engine started: older bounties replayed from the
+    /// journal's checkpoint are not counted when they are already too late.
+    start_tip: u64,
+    /// Block of the last event handled.
+    stream_block: u64,
+    last_checkpoint: Option<u64>,
+    /// Bounties taken on (for `testing`), those resumed included.
+    taken: u64,
+}
+
+impl State {
+    pub(super) fn new(settings: Settings, journal: &Journal, tip: u64, since: u64) -> Self {
+        let last_checkpoint = journal.checkpoint();
+        let resumed = journal.entries().len() as u64;
+        State {
+            settings,
+            flight: HashMap::new(),
+            scanning: HashMap::new(),
+            report: EngineReport {
+                resumed,
+                ..Default::default()
+            },
+            tip,
+            start_tip: tip,
+            stream_block: since,
+            last_checkpoint,
+            // Bounties resumed from the journal count towards `testing`.
+            taken: resumed,
+        }
+    }
+
+    /// Whether a `testing` run is over.
+    pub(super) fn done(&self, journal: &Journal) -> bool {
+        self.settings.testing.is_some_and(|n| self.taken >= n)
+            && self.scanning.is_empty()
+            && journal.entries().is_empty()
+    }
+
     /// The block from which a restart must replay events: nothing before it
     /// is still unhandled.
-    pub(super) fn safe_block(&self) -> u64 {
+    fn safe_block(&self) -> u64 {
         self.scanning
             .values()
             .copied()
             .fold(self.stream_block, u64::min)
     }
 
-    pub(super) fn maybe_checkpoint(&mut self) -> Result<(), JournalError> {
+    /// A checkpoint, when one is due.
+    fn checkpoint(&mut self, actions: &mut Vec<Action>) {
         let safe = self.safe_block();
         let due = match self.last_checkpoint {
             None => true,
             Some(last) => safe >= last.saturating_add(self.settings.checkpoint_every),
         };
         if due {
-            self.journal.append(Record::Checkpoint { block: safe })?;
+            actions.push(Action::Journal(Record::Checkpoint { block: safe }));
             self.last_checkpoint = Some(safe);
         }
-        Ok(())
     }
 
-    /// Drops the work-in-progress state of a bounty no longer journaled.
-    pub(super) fn forget_if_done(&mut self, guid: &Guid) {
-        if self.journal.entry(guid).is_none() {
-            self.flight.remove(guid);
+    /// The last checkpoint, when the engine stops.
+    pub(super) fn final_checkpoint(&mut self) -> Option<Record> {
+        let safe = self.safe_block();
+        (self.last_checkpoint != Some(safe)).then(|| {
+            self.last_checkpoint = Some(safe);
+            Record::Checkpoint { block: safe }
+        })
+    }
+
+    /// A spawned task of `kind` on `guid` died (it should not): undoes its
+    /// bookkeeping so that nothing waits for it forever.
+    pub(super) fn on_task_failed(&mut self, guid: Guid, kind: TaskKind) -> Vec<Action> {
+        let mut actions = Vec::new();
+        match kind {
+            TaskKind::Scan => {
+                self.scanning.remove(&guid);
+                self.report.bounties_skipped += 1;
+            }
+            TaskKind::Submit => {
+                if let Some(f) = self.flight.get_mut(&guid) {
+                    f.submitting = false;
+                }
+                self.reconcile(guid, &mut actions);
+            }
+            TaskKind::Reveal => {
+                if let Some(f) = self.flight.get_mut(&guid) {
+                    f.revealing = false;
+                }
+            }
+            TaskKind::Reconcile => {
+                if let Some(f) = self.flight.get_mut(&guid) {
+                    f.reconciling = false;
+                }
+            }
         }
+        actions
     }
 
-    pub(super) async fn on_event(&mut self, event: NodeEvent) -> Result<(), EngineError> {
+    /// A node event.
+    pub(super) fn on_event(&mut self, event: NodeEvent, journal: &Journal) -> Vec<Action> {
+        let mut actions = Vec::new();
         self.stream_block = self.stream_block.max(event.block_number);
         self.tip = self.tip.max(event.block_number);
         match event.event {
             Event::Block { number } => {
                 self.tip = self.tip.max(number);
-                self.check_due();
+                actions = self.check_due(journal);
             }
-            Event::Bounty(bounty) => self.on_bounty(bounty, event.block_number),
-            Event::SettledBounty(settled) => self.on_settled(&settled)?,
+            Event::Bounty(bounty) => {
+                actions.extend(self.on_bounty(bounty, event.block_number, journal));
+            }
+            Event::SettledBounty(settled) => actions = self.on_settled(&settled, journal),
             Event::FeeUpdate { assertion_fee, .. } => {
                 self.settings.assertion_fee = assertion_fee;
             }
             _ => {}
         }
-        self.maybe_checkpoint()?;
-        Ok(())
+        self.checkpoint(&mut actions);
+        actions
     }
 
-    pub(super) fn skip(&mut self, guid: &Guid, kind: Option<&str>, why: &str) {
+    fn skip(&mut self, guid: &Guid, kind: Option<&str>, why: &str) {
         self.report.bounties_skipped += 1;
         if let Some(kind) = kind {
             self.report.error(kind);
@@ -165,15 +285,15 @@ impl Runtime {
         tracing::info!(bounty = %guid, "no assertion: {why}");
     }
 
-    pub(super) fn on_bounty(&mut self, bounty: BountyPosted, block: u64) {
+    fn on_bounty(&mut self, bounty: BountyPosted, block: u64, journal: &Journal) -> Vec<Action> {
         let guid = bounty.guid;
-        if self.journal.entry(&guid).is_some() || self.scanning.contains_key(&guid) {
-            return;
+        if journal.entry(&guid).is_some() || self.scanning.contains_key(&guid) {
+            return vec![];
         }
         if let Some(n) = self.settings.testing {
             if self.taken >= n {
                 tracing::debug!(bounty = %guid, "testing: bounty limit reached; ignored");
-                return;
+                return vec![];
             }
         }
         // The open block (tip + 1) must be before the expiration when the
@@ -182,13 +302,13 @@ impl Runtime {
         let usable = blocks_left.saturating_sub(self.settings.margin_blocks);
         if usable == 0 && block < self.start_tip {
             tracing::debug!(bounty = %guid, "replayed bounty already past its assertion round");
-            return;
+            return vec![];
         }
         self.taken += 1;
         self.report.bounties_seen += 1;
         if usable == 0 {
             self.skip(&guid, Some("too_late"), "too close to its expiration");
-            return;
+            return vec![];
         }
         let n = bounty.num_artifacts as usize;
         let allowed = self.settings.filters.allowed(n, bounty.metadata.as_deref());
@@ -196,32 +316,28 @@ impl Runtime {
         self.report.artifacts_filtered += filtered;
         if n == 0 || filtered == n as u64 {
             self.skip(&guid, None, "the filters reject every artifact");
-            return;
+            return vec![];
         }
         let budget = self
-            .ctx
+            .settings
             .block_time
             .saturating_mul(u32::try_from(usable).unwrap_or(u32::MAX));
-        let now = Instant::now();
-        let deadline = now
-            .checked_add(budget)
-            .unwrap_or_else(|| now + Duration::from_secs(86_400));
-        tracing::debug!(bounty = %guid, artifacts = n, filtered, ?deadline, "scanning bounty");
+        tracing::debug!(bounty = %guid, artifacts = n, filtered, ?budget, "scanning bounty");
         self.scanning.insert(guid, block);
-        let ctx = Arc::clone(&self.ctx);
-        self.spawn(
-            guid,
-            TaskKind::Scan,
-            scan_bounty(ctx, bounty, allowed, deadline),
-        );
+        vec![Action::Scan {
+            bounty: Box::new(bounty),
+            allowed,
+            budget,
+        }]
     }
 
-    pub(super) async fn on_scanned(
+    /// A bounty's scans are over: what to assert, if anything.
+    pub(super) fn on_scanned(
         &mut self,
         bounty: BountyPosted,
         outcomes: Vec<ArtifactOutcome>,
         downloads: u64,
-    ) -> Result<(), EngineError> {
+    ) -> Vec<Action> {
         let guid = bounty.guid;
         self.report.artifacts_downloaded += downloads;
         let mut mask = Bits256::EMPTY;
@@ -249,54 +365,59 @@ impl Runtime {
                 _ => metadata.push(Value::Null),
             }
         }
-        let result = self
-            .commit(&bounty, mask, verdicts, bids, fit_metadata(metadata))
-            .await;
+        let mut actions = Vec::new();
         self.scanning.remove(&guid);
-        result
-    }
-
-    /// Journals an assertion and sends it, unless there is nothing to
-    /// assert, it is too late, or the NCT is not there.
-    pub(super) async fn commit(
-        &mut self,
-        bounty: &BountyPosted,
-        mask: Bits256,
-        verdicts: Bits256,
-        bids: Vec<Amount>,
-        metadata: Value,
-    ) -> Result<(), EngineError> {
-        let guid = bounty.guid;
         if mask.is_empty() {
             self.skip(&guid, None, "no artifact has a malicious or benign verdict");
-            return Ok(());
-        }
-        if self.tip.saturating_add(1) >= bounty.expiration {
+        } else if self.tip.saturating_add(1) >= bounty.expiration {
             self.skip(
                 &guid,
                 Some("too_late"),
                 "the assertion round ended during the scan",
             );
-            return Ok(());
+        } else {
+            actions.push(Action::CheckBalance(Box::new(Proposal {
+                guid,
+                expiration: bounty.expiration,
+                reveal_deadline: bounty.reveal_deadline,
+                vote_deadline: bounty.vote_deadline,
+                mask,
+                verdicts,
+                bids,
+                metadata: fit_metadata(metadata),
+            })));
         }
+        self.checkpoint(&mut actions);
+        actions
+    }
+
+    /// Journals the assertion and sends it, unless the NCT is not there.
+    pub(super) fn on_balance(
+        &mut self,
+        proposal: Proposal,
+        balance: Result<Amount, ClientError>,
+        nonce: H256,
+        journal: &Journal,
+    ) -> Vec<Action> {
+        let guid = proposal.guid;
         let fee = self.settings.assertion_fee;
-        let cost = bids
+        let cost = proposal
+            .bids
             .iter()
             .copied()
             .sum::<Amount>()
             .checked_add(fee)
             .unwrap_or(Amount::from_wei(u128::MAX));
-        let balance = match self.ctx.client.balance(&self.ctx.address).await {
+        let balance = match balance {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(bounty = %guid, error = %e, "cannot read the balance");
                 self.skip(&guid, Some("balance_unavailable"), "balance unknown");
-                return Ok(());
+                return vec![];
             }
         };
         // Assertions sent but not yet included are not in the balance yet.
-        let in_flight: Amount = self
-            .journal
+        let in_flight: Amount = journal
             .entries()
             .values()
             .filter(|e| !e.asserted)
@@ -307,9 +428,15 @@ impl Runtime {
             tracing::warn!(bounty = %guid, %balance, %in_flight, %cost,
                 "not enough NCT to assert");
             self.skip(&guid, Some("insufficient_balance"), "not enough NCT");
-            return Ok(());
+            return vec![];
         }
-        let nonce = random_nonce();
+        let Proposal {
+            mask,
+            verdicts,
+            bids,
+            metadata,
+            ..
+        } = proposal;
         let committed = CommittedAssertion {
             guid,
             nonce,
@@ -317,93 +444,90 @@ impl Runtime {
             mask,
             bids,
             fee,
-            commitment: commitment(&verdicts, &nonce, &self.ctx.address),
+            commitment: commitment(&verdicts, &nonce, &self.settings.address),
             metadata,
-            expiration: bounty.expiration,
-            reveal_deadline: bounty.reveal_deadline,
-            vote_deadline: bounty.vote_deadline,
+            expiration: proposal.expiration,
+            reveal_deadline: proposal.reveal_deadline,
+            vote_deadline: proposal.vote_deadline,
         };
-        // Durable before the node hears of it.
-        self.journal.append(Record::Committed(committed.clone()))?;
         tracing::info!(bounty = %guid, mask = %mask, verdicts = %verdicts,
             bids = ?committed.bids.iter().map(|b| b.to_nct_string()).collect::<Vec<_>>(),
             "assertion journaled; submitting");
-        self.spawn_submit(&committed);
-        Ok(())
+        // Durable before the node hears of it.
+        let mut actions = vec![];
+        let submit = self.submit(&committed);
+        actions.push(Action::Journal(Record::Committed(committed)));
+        actions.push(submit);
+        actions
     }
 
-    pub(super) fn spawn_submit(&mut self, committed: &CommittedAssertion) {
+    /// Sends a journaled assertion.
+    fn submit(&mut self, committed: &CommittedAssertion) -> Action {
         let guid = committed.guid;
         self.flight.entry(guid).or_default().submitting = true;
-        let assert = Assert {
-            bounty_guid: guid,
-            mask: committed.mask,
-            bids: committed.bids.clone(),
-            commitment: committed.commitment,
-        };
-        let expiration = committed.expiration;
-        let ctx = Arc::clone(&self.ctx);
-        self.spawn(guid, TaskKind::Submit, async move {
-            let result = submit_assert(&ctx, assert, expiration).await;
-            TaskOutcome::Submitted { guid, result }
-        });
+        Action::Assert {
+            assert: Assert {
+                bounty_guid: guid,
+                mask: committed.mask,
+                bids: committed.bids.clone(),
+                commitment: committed.commitment,
+            },
+            expiration: committed.expiration,
+        }
     }
 
-    pub(super) fn spawn_reconcile(&mut self, guid: Guid) {
+    /// Looks the bounty up on the node, unless that is under way.
+    fn reconcile(&mut self, guid: Guid, actions: &mut Vec<Action>) {
         let f = self.flight.entry(guid).or_default();
         if f.reconciling {
             return;
         }
         f.reconciling = true;
-        let ctx = Arc::clone(&self.ctx);
-        self.spawn(guid, TaskKind::Reconcile, async move {
-            let result = ctx.client.bounty(&guid).await;
-            TaskOutcome::Reconciled {
-                guid,
-                result: Box::new(result),
-            }
-        });
+        actions.push(Action::Reconcile(guid));
     }
 
-    pub(super) fn drop_entry(&mut self, guid: Guid, reason: &str) -> Result<(), JournalError> {
+    fn drop_entry(&mut self, guid: Guid, reason: &str, actions: &mut Vec<Action>) {
         tracing::warn!(bounty = %guid, reason, "assertion abandoned; nothing at stake");
-        self.journal.append(Record::Dropped {
+        actions.push(Action::Journal(Record::Dropped {
             guid,
             reason: reason.to_owned(),
-        })?;
+        }));
         self.flight.remove(&guid);
         self.report.bounties_skipped += 1;
-        Ok(())
     }
 
+    /// The answer to an [`Action::Assert`].
     pub(super) fn on_submitted(
         &mut self,
         guid: Guid,
         result: Result<Submitted, ClientError>,
-    ) -> Result<(), EngineError> {
+        journal: &Journal,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
         if let Some(f) = self.flight.get_mut(&guid) {
             f.submitting = false;
         }
-        let Some(entry) = self.journal.entry(&guid) else {
-            return Ok(());
+        let Some(entry) = journal.entry(&guid) else {
+            self.flight.remove(&guid);
+            self.checkpoint(&mut actions);
+            return actions;
         };
         let artifacts = entry.assertion.mask.count() as u64;
         match result {
             Ok(s) => {
                 tracing::info!(bounty = %guid, tx = %s.hash, block = s.block_number,
                     artifacts, "asserted");
-                self.journal.append(Record::Asserted {
+                actions.push(Action::Journal(Record::Asserted {
                     guid,
                     txhash: Some(s.hash),
-                })?;
+                }));
                 self.report.assertions += 1;
                 self.report.artifacts_asserted += artifacts;
             }
             Err(e) if e.code() == Some("duplicate_assertion") => {
                 // A previous run's submission made it after all.
                 tracing::info!(bounty = %guid, "assertion already on the node");
-                self.journal
-                    .append(Record::Asserted { guid, txhash: None })?;
+                actions.push(Action::Journal(Record::Asserted { guid, txhash: None }));
             }
             Err(e) if e.code() == Some("replayed") => {
                 // This very transaction was included: the connection broke
@@ -411,8 +535,7 @@ impl Runtime {
                 // signed bytes was refused as a replay. It counts as
                 // asserted; dropping it would leave a stake never revealed.
                 tracing::info!(bounty = %guid, "assertion included (its answer was lost)");
-                self.journal
-                    .append(Record::Asserted { guid, txhash: None })?;
+                actions.push(Action::Journal(Record::Asserted { guid, txhash: None }));
                 self.report.assertions += 1;
                 self.report.artifacts_asserted += artifacts;
             }
@@ -420,22 +543,24 @@ impl Runtime {
                 tracing::warn!(bounty = %guid, error = %e,
                     "assertion submission failed; checking the node");
                 self.report.error("assert_unconfirmed");
-                self.spawn_reconcile(guid);
+                self.reconcile(guid, &mut actions);
             }
             Err(e) => {
                 self.report.error("assert_rejected");
-                self.drop_entry(guid, &format!("the node refused the assertion: {e}"))?;
+                let reason = format!("the node refused the assertion: {e}");
+                self.drop_entry(guid, &reason, &mut actions);
             }
         }
-        Ok(())
+        self.checkpoint(&mut actions);
+        actions
     }
 
     /// Reveals whatever is due; looks up bounties that should have settled.
-    pub(super) fn check_due(&mut self) {
+    pub(super) fn check_due(&mut self, journal: &Journal) -> Vec<Action> {
         let tip = self.tip;
         let mut reveal = Vec::new();
         let mut reconcile = Vec::new();
-        for (guid, entry) in self.journal.entries() {
+        for (guid, entry) in journal.entries() {
             let f = self.flight.entry(*guid).or_default();
             let a = &entry.assertion;
             if !entry.revealed && !f.reveal_given_up {
@@ -447,12 +572,12 @@ impl Runtime {
                     tracing::warn!(bounty = %guid, "reveal window passed without a reveal");
                 } else if tip >= a.expiration && !f.revealing && !f.submitting {
                     f.revealing = true;
-                    reveal.push(Reveal {
+                    reveal.push(Action::Reveal(Reveal {
                         bounty_guid: *guid,
                         nonce: a.nonce,
                         verdicts: a.verdicts,
                         metadata: a.metadata.clone(),
-                    });
+                    }));
                 }
             }
             // Settlement comes at the vote deadline at the latest; if its
@@ -463,48 +588,47 @@ impl Runtime {
                 reconcile.push(*guid);
             }
         }
-        for r in reveal {
-            let guid = r.bounty_guid;
-            let ctx = Arc::clone(&self.ctx);
-            self.spawn(guid, TaskKind::Reveal, async move {
-                let result = ctx.client.send(&ctx.key, &ctx.community, r, true).await;
-                TaskOutcome::Revealed { guid, result }
-            });
-        }
+        let mut actions = reveal;
         for guid in reconcile {
-            self.spawn_reconcile(guid);
+            self.reconcile(guid, &mut actions);
         }
+        actions
     }
 
+    /// The answer to an [`Action::Reveal`].
     pub(super) fn on_revealed(
         &mut self,
         guid: Guid,
         result: Result<Submitted, ClientError>,
-    ) -> Result<(), EngineError> {
+        journal: &Journal,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
         if let Some(f) = self.flight.get_mut(&guid) {
             f.revealing = false;
         }
-        if self.journal.entry(&guid).is_none() {
-            return Ok(());
+        if journal.entry(&guid).is_none() {
+            self.flight.remove(&guid);
+            self.checkpoint(&mut actions);
+            return actions;
         }
         match result {
             Ok(s) => {
                 tracing::info!(bounty = %guid, tx = %s.hash, block = s.block_number, "revealed");
-                self.journal.append(Record::Revealed { guid })?;
+                actions.push(Action::Journal(Record::Revealed { guid }));
                 self.report.reveals += 1;
             }
             Err(e) if e.code() == Some("already_revealed") => {
                 tracing::info!(bounty = %guid, "reveal already on the node");
-                self.journal.append(Record::Revealed { guid })?;
+                actions.push(Action::Journal(Record::Revealed { guid }));
             }
             Err(e) if e.code() == Some("replayed") => {
                 // The retry of a reveal whose answer was lost: it is in.
                 tracing::info!(bounty = %guid, "revealed (its answer was lost)");
-                self.journal.append(Record::Revealed { guid })?;
+                actions.push(Action::Journal(Record::Revealed { guid }));
                 self.report.reveals += 1;
             }
             Err(e) if e.code() == Some("no_assertion") => {
-                self.drop_entry(guid, "the assertion never reached the node")?;
+                self.drop_entry(guid, "the assertion never reached the node", &mut actions);
             }
             Err(e) if e.code() == Some("wrong_round") || transient(&e) => {
                 // Tried the next block again, until the window closes.
@@ -519,13 +643,15 @@ impl Runtime {
                 }
             }
         }
-        Ok(())
+        self.checkpoint(&mut actions);
+        actions
     }
 
-    pub(super) fn on_settled(&mut self, settled: &BountySettled) -> Result<(), JournalError> {
+    /// A settlement: the payout is recorded and the bounty forgotten.
+    pub(super) fn on_settled(&mut self, settled: &BountySettled, journal: &Journal) -> Vec<Action> {
         let guid = settled.bounty_guid;
-        let Some(entry) = self.journal.entry(&guid) else {
-            return Ok(());
+        let Some(entry) = journal.entry(&guid) else {
+            return vec![];
         };
         let cost = if entry.asserted {
             entry.assertion.cost()
@@ -535,10 +661,9 @@ impl Runtime {
         let payout: Amount = settled
             .payouts
             .iter()
-            .filter(|p| p.account == self.ctx.address && p.role == PayoutRole::Expert)
+            .filter(|p| p.account == self.settings.address && p.role == PayoutRole::Expert)
             .map(|p| p.amount)
             .sum();
-        self.journal.append(Record::Settled { guid, payout })?;
         self.flight.remove(&guid);
         self.report.settled += 1;
         self.report.payouts = self
@@ -552,21 +677,63 @@ impl Runtime {
             .checked_add(cost)
             .unwrap_or(self.report.stakes_and_fees);
         tracing::info!(bounty = %guid, payout = %payout, staked = %cost, "settled");
-        Ok(())
+        vec![Action::Journal(Record::Settled { guid, payout })]
     }
 
-    /// Brings a journaled bounty in line with what the node says about it.
+    /// The answer to an [`Action::Reconcile`] (and to the look-ups at
+    /// start): brings a journaled bounty in line with what the node says.
+    /// Ends with [`Action::CheckDue`].
     pub(super) fn on_reconciled(
         &mut self,
         guid: Guid,
         result: Result<Option<Bounty>, ClientError>,
-    ) -> Result<(), JournalError> {
-        let Some(entry) = self.journal.entry(&guid).cloned() else {
-            return Ok(());
+        journal: &Journal,
+    ) -> Vec<Action> {
+        if let Some(f) = self.flight.get_mut(&guid) {
+            f.reconciling = false;
+        }
+        let mut actions = self.reconciled(guid, result, journal);
+        if journal.entry(&guid).is_none() {
+            self.flight.remove(&guid);
+        }
+        actions.push(Action::CheckDue);
+        self.checkpoint(&mut actions);
+        actions
+    }
+
+    /// The node's answers about every journaled bounty, looked up at
+    /// start. Ends with [`Action::CheckDue`].
+    pub(super) fn on_started(
+        &mut self,
+        answers: Vec<(Guid, Result<Option<Bounty>, ClientError>)>,
+        journal: &Journal,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        // Each answer reads and writes only its own bounty's entry, so they
+        // can all be decided before any of their records is written.
+        for (guid, result) in answers {
+            actions.extend(self.reconciled(guid, result, journal));
+        }
+        actions.push(Action::CheckDue);
+        actions
+    }
+
+    fn reconciled(
+        &mut self,
+        guid: Guid,
+        result: Result<Option<Bounty>, ClientError>,
+        journal: &Journal,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let Some(entry) = journal.entry(&guid) else {
+            return actions;
         };
         let bounty = match result {
             Ok(Some(b)) => b,
-            Ok(None) => return self.drop_entry(guid, "the node does not know the bounty"),
+            Ok(None) => {
+                self.drop_entry(guid, "the node does not know the bounty", &mut actions);
+                return actions;
+            }
             Err(e) => {
                 // Try again later (next check of due work).
                 tracing::warn!(bounty = %guid, error = %e, "cannot look the bounty up");
@@ -578,16 +745,16 @@ impl Runtime {
                     // Without an answer, assume it still needs sending: a
                     // duplicate is refused by the node.
                     if tip.saturating_add(1) < entry.assertion.expiration {
-                        self.spawn_submit(&entry.assertion);
+                        actions.push(self.submit(&entry.assertion));
                     }
                 }
-                return Ok(());
+                return actions;
             }
         };
         if let Some(settlement) = &bounty.settlement {
-            return self.on_settled(&settlement.outcome);
+            return self.on_settled(&settlement.outcome, journal);
         }
-        match bounty.assertion_of(&self.ctx.address) {
+        match bounty.assertion_of(&self.settings.address) {
             Some((_, assertion)) => {
                 if assertion.commitment != entry.assertion.commitment {
                     tracing::error!(bounty = %guid,
@@ -598,29 +765,33 @@ impl Runtime {
                 }
                 if !entry.asserted {
                     tracing::info!(bounty = %guid, "assertion found on the node");
-                    self.journal
-                        .append(Record::Asserted { guid, txhash: None })?;
+                    actions.push(Action::Journal(Record::Asserted { guid, txhash: None }));
                 }
                 if assertion.revealed.is_some() && !entry.revealed {
-                    self.journal.append(Record::Revealed { guid })?;
+                    actions.push(Action::Journal(Record::Revealed { guid }));
                 }
             }
             None => {
                 let open_block = self.tip.saturating_add(1);
+                let submitting = self.flight.get(&guid).is_some_and(|f| f.submitting);
                 if open_block < bounty.expiration {
-                    if !self.flight.get(&guid).is_some_and(|f| f.submitting) {
+                    if !submitting {
                         tracing::info!(bounty = %guid,
                             "journaled assertion not on the node; resubmitting it unchanged");
-                        self.spawn_submit(&entry.assertion);
+                        actions.push(self.submit(&entry.assertion));
                     }
-                } else if !self.flight.get(&guid).is_some_and(|f| f.submitting) {
+                } else if !submitting {
                     self.drop_entry(
                         guid,
                         "the assertion never reached the node and its round is over",
-                    )?;
+                        &mut actions,
+                    );
                 }
             }
         }
-        Ok(())
+        actions
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,15 @@
 //! The microengine's spawned work: scanning a bounty through the
-//! dispatch, submitting an assertion.
+//! dispatch, submitting an assertion or a reveal, looking a bounty up; and
+//! the nonce drawn for a commitment. Each task ends in a [`TaskOutcome`]
+//! that the run loop hands to the state.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_protocol::{Address, ArtifactType, Assert, Bounty, BountyPosted, Guid, PrivateKey};
+use rand::RngCore;
+use swarm_protocol::{
+    Address, ArtifactType, Assert, Bounty, BountyPosted, Guid, PrivateKey, Reveal, H256,
+};
 use tokio::time::Instant;
 
 use crate::client::{ClientError, NodeClient, Submitted};
@@ -44,9 +49,51 @@ pub(super) enum TaskOutcome {
     },
 }
 
+/// A random non-zero 256-bit nonce.
+pub(super) fn random_nonce() -> H256 {
+    let mut rng = rand::thread_rng();
+    loop {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        if bytes != [0; 32] {
+            return H256(bytes);
+        }
+    }
+}
+
+/// Sends `bounty:Assert` for `guid`.
+pub(super) async fn assert(
+    ctx: Arc<Ctx>,
+    guid: Guid,
+    assert: Assert,
+    expiration: u64,
+) -> TaskOutcome {
+    let result = submit_assert(&ctx, assert, expiration).await;
+    TaskOutcome::Submitted { guid, result }
+}
+
+/// Sends `bounty:Reveal` and waits for inclusion.
+pub(super) async fn reveal(ctx: Arc<Ctx>, reveal: Reveal) -> TaskOutcome {
+    let guid = reveal.bounty_guid;
+    let result = ctx
+        .client
+        .send(&ctx.key, &ctx.community, reveal, true)
+        .await;
+    TaskOutcome::Revealed { guid, result }
+}
+
+/// Asks the node about a bounty.
+pub(super) async fn reconcile(ctx: Arc<Ctx>, guid: Guid) -> TaskOutcome {
+    let result = ctx.client.bounty(&guid).await;
+    TaskOutcome::Reconciled {
+        guid,
+        result: Box::new(result),
+    }
+}
+
 /// Sends `bounty:Assert` and waits for inclusion; retries transient
 /// failures while round 0 is open.
-pub(super) async fn submit_assert(
+async fn submit_assert(
     ctx: &Ctx,
     assert: Assert,
     expiration: u64,

@@ -1,0 +1,420 @@
+//! The state driven by events and task outcomes, its actions checked.
+
+use super::*;
+use crate::bid::Multiplier;
+use swarm_protocol::{ArtifactMetadata, ArtifactType, Payout};
+
+fn me() -> Address {
+    swarm_protocol::PrivateKey::from_bytes(&[7; 32])
+        .unwrap()
+        .address()
+}
+
+/// A state at block 10 with the engine's usual settings.
+fn state(journal: &Journal, filters: Filters, testing: Option<u64>) -> State {
+    let settings = Settings {
+        address: me(),
+        block_time: Duration::from_millis(100),
+        strategy: Arc::new(Multiplier::DEFAULT),
+        filters,
+        bounds: BidBounds {
+            minimum: Amount::parse_nct("0.0625").unwrap(),
+            maximum: Amount::from_nct(1),
+        },
+        assertion_fee: Amount::parse_nct("0.03125").unwrap(),
+        testing,
+        margin_blocks: 2,
+        checkpoint_every: 10,
+    };
+    State::new(settings, journal, 10, 10)
+}
+
+fn posted(n: u128, expiration: u64, mimetypes: &[&str]) -> BountyPosted {
+    BountyPosted {
+        guid: Guid::from_u128(n),
+        artifact_type: ArtifactType::File,
+        author: Address::ZERO,
+        amount: Amount::from_nct(1),
+        uri: "bundle".into(),
+        num_artifacts: mimetypes.len() as u32,
+        expiration,
+        reveal_deadline: expiration + 5,
+        vote_deadline: expiration + 15,
+        metadata: Some(
+            mimetypes
+                .iter()
+                .map(|m| ArtifactMetadata {
+                    mimetype: Some((*m).into()),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn event(event: Event, block_number: u64) -> NodeEvent {
+    NodeEvent {
+        event,
+        block_number,
+        seq: 0,
+        txhash: None,
+    }
+}
+
+fn block(n: u64) -> NodeEvent {
+    event(Event::Block { number: n }, n)
+}
+
+/// A journaled assertion on bounty `n`: expiration 20, reveals until 25,
+/// votes until 35.
+fn committed(n: u128) -> CommittedAssertion {
+    let nonce = H256([1; 32]);
+    let verdicts = Bits256::from_indices([0]);
+    CommittedAssertion {
+        guid: Guid::from_u128(n),
+        nonce,
+        verdicts,
+        mask: Bits256::from_indices([0, 1]),
+        bids: vec![Amount::from_nct(1), Amount::from_nct(1)],
+        fee: Amount::parse_nct("0.03125").unwrap(),
+        commitment: commitment(&verdicts, &nonce, &me()),
+        metadata: serde_json::json!([{"malware_family": "x"}, null]),
+        expiration: 20,
+        reveal_deadline: 25,
+        vote_deadline: 35,
+    }
+}
+
+fn asserted(journal: &mut Journal, n: u128) -> Guid {
+    let c = committed(n);
+    let guid = c.guid;
+    journal.append(Record::Committed(c)).unwrap();
+    journal
+        .append(Record::Asserted { guid, txhash: None })
+        .unwrap();
+    guid
+}
+
+/// The actions other than checkpoints.
+fn work(actions: Vec<Action>) -> Vec<Action> {
+    actions
+        .into_iter()
+        .filter(|a| !matches!(a, Action::Journal(Record::Checkpoint { .. })))
+        .collect()
+}
+
+#[test]
+fn a_bounty_whose_filters_match_is_scanned_in_the_time_left() {
+    let journal = Journal::in_memory();
+    let reject = "mimetype == text/html".parse().unwrap();
+    let mut st = state(
+        &journal,
+        Filters {
+            accept: vec![],
+            reject: vec![reject],
+        },
+        None,
+    );
+    let bounty = posted(1, 20, &["application/pdf", "text/html"]);
+    let actions = st.on_event(event(Event::Bounty(bounty.clone()), 10), &journal);
+    // Blocks 11..20 are left, 2 of them kept in hand: 7 blocks of 100 ms.
+    assert_eq!(
+        actions,
+        vec![
+            Action::Scan {
+                bounty: Box::new(bounty.clone()),
+                allowed: vec![true, false],
+                budget: Duration::from_millis(700),
+            },
+            Action::Journal(Record::Checkpoint { block: 10 }),
+        ]
+    );
+    assert_eq!(st.report.bounties_seen, 1);
+    assert_eq!(st.report.artifacts_filtered, 1);
+    // The same bounty again (a replayed event) is not scanned twice.
+    let again = st.on_event(event(Event::Bounty(bounty), 11), &journal);
+    assert!(work(again).is_empty());
+    assert_eq!(st.report.bounties_seen, 1);
+}
+
+#[test]
+fn a_bounty_every_artifact_of_which_is_rejected_is_skipped() {
+    let journal = Journal::in_memory();
+    let mut st = state(
+        &journal,
+        Filters {
+            accept: vec!["mimetype == application/pdf".parse().unwrap()],
+            reject: vec![],
+        },
+        None,
+    );
+    let actions = st.on_event(
+        event(Event::Bounty(posted(1, 30, &["text/html"])), 10),
+        &journal,
+    );
+    assert!(work(actions).is_empty());
+    assert_eq!(st.report.bounties_skipped, 1);
+    assert!(st.scanning.is_empty());
+}
+
+#[test]
+fn an_expired_bounty_yields_nothing() {
+    let journal = Journal::in_memory();
+    let mut st = state(&journal, Filters::default(), None);
+    // Posted now, but the round closes before an assertion can make it.
+    let actions = st.on_event(event(Event::Bounty(posted(1, 13, &["a/b"])), 10), &journal);
+    assert!(work(actions).is_empty());
+    assert_eq!(st.report.errors_of("too_late"), 1);
+    assert_eq!(st.report.bounties_seen, 1);
+    // Replayed from before the start and long over: not even counted.
+    let actions = st.on_event(event(Event::Bounty(posted(2, 8, &["a/b"])), 3), &journal);
+    assert!(work(actions).is_empty());
+    assert_eq!(st.report.bounties_seen, 1);
+}
+
+#[test]
+fn testing_takes_on_only_its_bounties() {
+    let journal = Journal::in_memory();
+    let mut st = state(&journal, Filters::default(), Some(1));
+    let first = st.on_event(event(Event::Bounty(posted(1, 30, &["a/b"])), 10), &journal);
+    assert!(matches!(work(first)[..], [Action::Scan { .. }]));
+    let second = st.on_event(event(Event::Bounty(posted(2, 30, &["a/b"])), 10), &journal);
+    assert!(work(second).is_empty());
+    assert!(!st.done(&journal), "the first bounty is being scanned");
+    st.on_scanned(posted(1, 30, &["a/b"]), vec![ArtifactOutcome::Filtered], 0);
+    assert!(st.done(&journal));
+}
+
+#[test]
+fn scanned_verdicts_become_a_journaled_assertion_then_a_submission() {
+    let mut journal = Journal::in_memory();
+    let mut st = state(&journal, Filters::default(), None);
+    let bounty = posted(1, 30, &["a/b", "a/b", "a/b"]);
+    st.on_event(event(Event::Bounty(bounty.clone()), 10), &journal);
+    let outcomes = vec![
+        ArtifactOutcome::Scanned(Box::new(ScanResult::malicious(1.0, "Eicar"))),
+        ArtifactOutcome::Failed {
+            kind: ScanFailure::Timeout,
+            detail: "late".into(),
+        },
+        ArtifactOutcome::Scanned(Box::new(ScanResult::benign(0.5))),
+    ];
+    let actions = st.on_scanned(bounty, outcomes, 3);
+    assert!(st.scanning.is_empty());
+    assert_eq!(st.report.errors_of("scan_timeout"), 1);
+    assert_eq!(st.report.artifacts_downloaded, 3);
+    let [Action::CheckBalance(proposal)] = &work(actions)[..] else {
+        panic!("expected a balance check");
+    };
+    assert_eq!(proposal.mask, Bits256::from_indices([0, 2]));
+    assert_eq!(proposal.verdicts, Bits256::from_indices([0]));
+    assert_eq!(proposal.bids.len(), 2);
+
+    // Not enough NCT: nothing is journaled or sent.
+    let poor = st.on_balance(
+        (**proposal).clone(),
+        Ok(Amount::from_nct(0)),
+        H256([9; 32]),
+        &journal,
+    );
+    assert!(poor.is_empty());
+    assert_eq!(st.report.errors_of("insufficient_balance"), 1);
+
+    let nonce = H256([9; 32]);
+    let actions = st.on_balance(
+        (**proposal).clone(),
+        Ok(Amount::from_nct(100)),
+        nonce,
+        &journal,
+    );
+    let [Action::Journal(Record::Committed(c)), Action::Assert { assert, expiration }] =
+        &actions[..]
+    else {
+        panic!("expected the commitment journaled, then sent: {actions:?}");
+    };
+    assert_eq!(*expiration, 30);
+    assert_eq!(c.commitment, commitment(&c.verdicts, &nonce, &me()));
+    assert_eq!((assert.mask, assert.commitment), (c.mask, c.commitment));
+    assert!(st.flight[&c.guid].submitting);
+
+    // A second assertion counts the first one's cost, not yet in the
+    // balance, against it.
+    journal.append(Record::Committed(c.clone())).unwrap();
+    let other = Proposal {
+        guid: Guid::from_u128(2),
+        ..(**proposal).clone()
+    };
+    let balance = c.cost();
+    assert!(st
+        .on_balance(other, Ok(balance), nonce, &journal)
+        .is_empty());
+    assert_eq!(st.report.errors_of("insufficient_balance"), 2);
+}
+
+#[test]
+fn nothing_to_assert_or_too_late_after_the_scan_is_a_skip() {
+    let journal = Journal::in_memory();
+    let mut st = state(&journal, Filters::default(), None);
+    let unknown = vec![ArtifactOutcome::Scanned(Box::new(ScanResult::unknown()))];
+    assert!(work(st.on_scanned(posted(1, 30, &["a/b"]), unknown, 1)).is_empty());
+    st.tip = 29;
+    let malicious = vec![ArtifactOutcome::Scanned(Box::new(ScanResult::malicious(
+        1.0, "x",
+    )))];
+    assert!(work(st.on_scanned(posted(2, 30, &["a/b"]), malicious, 1)).is_empty());
+    assert_eq!(st.report.bounties_skipped, 2);
+    assert_eq!(st.report.errors_of("too_late"), 1);
+}
+
+#[test]
+fn a_reveal_is_due_at_the_reveal_round_and_sent_once() {
+    let mut journal = Journal::in_memory();
+    let guid = asserted(&mut journal, 1);
+    let mut st = state(&journal, Filters::default(), None);
+    assert!(work(st.on_event(block(19), &journal)).is_empty());
+    let actions = work(st.on_event(block(20), &journal));
+    let c = committed(1);
+    assert_eq!(
+        actions,
+        vec![Action::Reveal(Reveal {
+            bounty_guid: guid,
+            nonce: c.nonce,
+            verdicts: c.verdicts,
+            metadata: c.metadata,
+        })]
+    );
+    // In flight: not sent again.
+    assert!(work(st.on_event(block(21), &journal)).is_empty());
+    // A retryable refusal: the next block tries again.
+    let wrong_round = ClientError::Api {
+        status: 422,
+        code: "wrong_round".into(),
+        message: "not yet".into(),
+    };
+    assert!(work(st.on_revealed(guid, Err(wrong_round), &journal)).is_empty());
+    assert_eq!(st.report.errors_of("reveal_retry"), 1);
+    assert!(matches!(
+        work(st.on_event(block(22), &journal))[..],
+        [Action::Reveal(_)]
+    ));
+    let included = Submitted {
+        hash: H256([3; 32]),
+        status: crate::TxStatus::Included,
+        block_number: 22,
+    };
+    assert_eq!(
+        work(st.on_revealed(guid, Ok(included), &journal)),
+        vec![Action::Journal(Record::Revealed { guid })]
+    );
+    assert_eq!(st.report.reveals, 1);
+}
+
+#[test]
+fn a_reveal_window_passed_is_a_missed_reveal_not_a_reveal() {
+    let mut journal = Journal::in_memory();
+    asserted(&mut journal, 1);
+    let mut st = state(&journal, Filters::default(), None);
+    assert!(work(st.on_event(block(25), &journal)).is_empty());
+    assert_eq!(st.report.errors_of("reveal_missed"), 1);
+    assert!(work(st.on_event(block(26), &journal)).is_empty());
+    assert_eq!(st.report.errors_of("reveal_missed"), 1);
+}
+
+#[test]
+fn an_unconfirmed_assertion_is_looked_up_once() {
+    let mut journal = Journal::in_memory();
+    let c = committed(1);
+    let guid = c.guid;
+    journal.append(Record::Committed(c)).unwrap();
+    let mut st = state(&journal, Filters::default(), None);
+    let broken = || ClientError::Api {
+        status: 503,
+        code: "unavailable".into(),
+        message: "later".into(),
+    };
+    let actions = work(st.on_submitted(guid, Err(broken()), &journal));
+    assert_eq!(actions, vec![Action::Reconcile(guid)]);
+    assert!(work(st.on_task_failed(guid, TaskKind::Submit)).is_empty());
+    // The node does not know the bounty: the entry is dropped, then
+    // whatever is due is looked at with that written.
+    let actions = work(st.on_reconciled(guid, Ok(None), &journal));
+    assert!(matches!(
+        &actions[..],
+        [Action::Journal(Record::Dropped { guid: g, .. }), Action::CheckDue] if *g == guid
+    ));
+    assert!(st.flight.is_empty());
+    assert_eq!(st.report.bounties_skipped, 1);
+}
+
+#[test]
+fn a_settlement_records_the_payout_and_forgets_the_bounty() {
+    let mut journal = Journal::in_memory();
+    let guid = asserted(&mut journal, 1);
+    let mut st = state(&journal, Filters::default(), None);
+    st.flight.entry(guid).or_default();
+    let settled = BountySettled {
+        bounty_guid: guid,
+        consensus: None,
+        payouts: vec![
+            Payout {
+                account: me(),
+                role: PayoutRole::Expert,
+                amount: Amount::from_nct(3),
+            },
+            Payout {
+                account: Address::ZERO,
+                role: PayoutRole::Expert,
+                amount: Amount::from_nct(5),
+            },
+        ],
+        treasury: Amount::ZERO,
+    };
+    let actions = work(st.on_event(event(Event::SettledBounty(settled), 40), &journal));
+    assert_eq!(
+        actions,
+        vec![Action::Journal(Record::Settled {
+            guid,
+            payout: Amount::from_nct(3)
+        })]
+    );
+    assert!(st.flight.is_empty());
+    assert_eq!(st.report.stakes_and_fees, committed(1).cost());
+}
+
+#[test]
+fn checkpoints_wait_for_the_bounties_being_scanned() {
+    let journal = Journal::in_memory();
+    let mut st = state(&journal, Filters::default(), None);
+    let actions = st.on_event(event(Event::Bounty(posted(1, 60, &["a/b"])), 10), &journal);
+    assert!(actions.contains(&Action::Journal(Record::Checkpoint { block: 10 })));
+    // While bounty 1 is scanned, the checkpoint stays at its block.
+    for n in 11..40 {
+        let actions = st.on_event(block(n), &journal);
+        assert!(actions.is_empty(), "block {n}: {actions:?}");
+    }
+    let actions = st.on_scanned(posted(1, 60, &["a/b"]), vec![ArtifactOutcome::Filtered], 0);
+    assert_eq!(
+        actions,
+        vec![Action::Journal(Record::Checkpoint { block: 39 })]
+    );
+    assert_eq!(st.final_checkpoint(), None);
+    st.on_event(block(40), &journal);
+    assert_eq!(
+        st.final_checkpoint(),
+        Some(Record::Checkpoint { block: 40 })
+    );
+}
+
+#[test]
+fn oversized_metadata_is_trimmed() {
+    let small = vec![serde_json::json!({"malware_family": "a"}), Value::Null];
+    assert_eq!(fit_metadata(small.clone()), Value::Array(small));
+    let big = "x".repeat(MAX_REVEAL_METADATA_BYTES);
+    let trimmed = fit_metadata(vec![
+        serde_json::json!({"malware_family": "a", "domains": [big]}),
+        Value::Null,
+    ]);
+    assert_eq!(trimmed, serde_json::json!([{"malware_family": "a"}, null]));
+    let huge = fit_metadata(vec![serde_json::json!({"malware_family": big})]);
+    assert_eq!(huge, serde_json::json!([null]));
+}
