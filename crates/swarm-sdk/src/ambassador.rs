@@ -57,12 +57,12 @@ use swarm_protocol::{
     Address, Amount, ArtifactType, BountySettled, Event, Guid, Payout, PayoutRole, PostBounty,
     PrivateKey,
 };
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, CommunityParameters, NodeClient};
 use crate::events::NodeEvent;
+use crate::runtime::spawn_events;
 
 /// The EICAR test file: exactly these 68 bytes.
 pub const EICAR: &[u8; 68] =
@@ -601,34 +601,6 @@ impl<S> std::fmt::Debug for Ambassador<S> {
             .field("max_in_flight", &self.max_in_flight)
             .finish_non_exhaustive()
     }
-}
-
-/// Aborts a task when dropped.
-pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Streams the node's events from block `since` into a channel, so callers
-/// can `select!` on them without losing one.
-pub(crate) fn spawn_events(
-    client: &NodeClient,
-    since: u64,
-) -> (mpsc::Receiver<NodeEvent>, AbortOnDrop) {
-    let (tx, rx) = mpsc::channel(4096);
-    let mut stream = client.events(Some(since));
-    let task = tokio::spawn(async move {
-        loop {
-            let event = stream.next().await;
-            if tx.send(event).await.is_err() {
-                break;
-            }
-        }
-    });
-    (rx, AbortOnDrop(task))
 }
 
 /// A posted, unsettled bounty.

@@ -60,8 +60,8 @@ use swarm_protocol::{
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::ambassador::spawn_events;
 use crate::client::{ClientError, NodeClient, Submitted};
+use crate::runtime::spawn_events;
 use crate::scanner::{Artifact, ArtifactKind, ScanError, Scanner, Verdict};
 
 /// How an arbiter decides the truth about an artifact.

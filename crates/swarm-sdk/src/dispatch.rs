@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::client::{ClientError, NodeClient};
+use crate::runtime::AbortOnDrop;
 use crate::scanner::{Artifact, ArtifactKind, ScanResult, Scanner};
 
 /// One artifact of a bounty to scan.
@@ -144,15 +145,6 @@ impl<S: Scanner> LocalDispatch<S> {
     }
 }
 
-/// Aborts a task when dropped (a job given up on stops its scan).
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl<S: Scanner> ScanDispatch for LocalDispatch<S> {
     async fn scan(&self, job: ScanJob) -> ScanOutcome {
         let late = |what: &str, downloaded| {
@@ -195,7 +187,8 @@ impl<S: Scanner> ScanDispatch for LocalDispatch<S> {
         };
         let scanner = Arc::clone(&self.scanner);
         let handle = tokio::spawn(async move { scanner.scan(&artifact).await });
-        let _guard = AbortOnDrop(handle.abort_handle());
+        // A job given up on stops its scan.
+        let _guard = AbortOnDrop::new(&handle);
         let result = match tokio::time::timeout_at(deadline, handle).await {
             Err(_) => return late("while scanning", true),
             Ok(Err(e)) if e.is_panic() => Err((ScanFailure::Panic, "the scanner panicked".into())),

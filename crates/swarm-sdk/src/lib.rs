@@ -9,6 +9,7 @@ mod events;
 mod filter;
 mod journal;
 mod microengine;
+mod runtime;
 mod scanner;
 
 pub use ambassador::{
