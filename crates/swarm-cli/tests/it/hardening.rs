@@ -170,25 +170,30 @@ async fn post_big_bounties(node: &Node, count: usize, size: usize) {
         .upload(&[("big.bin", b"a bounty with big metadata".as_slice())])
         .await;
     let blob = "m".repeat(size);
-    let expires = c.block().await + 200;
-    let txs: Vec<_> = (0..count)
-        .map(|_| {
-            let mut entry = ArtifactMetadata::default();
-            entry.extra.insert("blob".into(), json!(blob));
-            let post = PostBounty {
-                guid: Guid::new_v4(),
-                artifact_type: ArtifactType::File,
-                amount: Amount::parse_nct("0.0625").unwrap(),
-                uri: uri.clone(),
-                num_artifacts: 1,
-                duration: 20,
-                metadata: Some(vec![entry]),
-            };
-            Tx::new(owner.address(), "dev", expires, post).sign(&owner)
-        })
-        .collect();
-    for batch in txs.chunks(25) {
-        let (status, body) = c.submit(batch, true).await;
+    // Each batch is signed just before it is sent: under load, the blocks
+    // that pass while earlier batches are posted must not expire it.
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(25);
+        left -= n;
+        let expires = c.block().await + 200;
+        let batch: Vec<_> = (0..n)
+            .map(|_| {
+                let mut entry = ArtifactMetadata::default();
+                entry.extra.insert("blob".into(), json!(blob));
+                let post = PostBounty {
+                    guid: Guid::new_v4(),
+                    artifact_type: ArtifactType::File,
+                    amount: Amount::parse_nct("0.0625").unwrap(),
+                    uri: uri.clone(),
+                    num_artifacts: 1,
+                    duration: 20,
+                    metadata: Some(vec![entry]),
+                };
+                Tx::new(owner.address(), "dev", expires, post).sign(&owner)
+            })
+            .collect();
+        let (status, body) = c.submit(&batch, true).await;
         assert_eq!(status, 200, "{body}");
         for item in body["result"].as_array().unwrap() {
             assert_eq!(item["status"], "included", "{item}");
