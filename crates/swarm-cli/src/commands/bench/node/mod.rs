@@ -1,0 +1,207 @@
+//! `swarm bench node`: complete bounty lifecycles against a fresh node, over HTTP.
+//!
+//! The benchmark starts a node in this process (SQLite in a temporary
+//! directory, or a given PostgreSQL database) with a bench genesis derived
+//! from the dev genesis, stakes the arbiter, uploads one artifact bundle and
+//! then drives lifecycles in *waves*. A wave of K bounties goes through:
+//!
+//! 1. the ambassador posts K bounties in one batch (block P);
+//! 2. each of the E engines asserts on all K in one batch (before E = P + duration);
+//! 3. once block E is open, each engine reveals in one batch (round 1);
+//! 4. once block E + R is open, the arbiter votes in one batch;
+//! 5. the node settles each bounty by itself at the next block (its only
+//!    arbiter voted).
+//!
+//! At most one wave starts per block, after the reveals and votes due in
+//! that block were answered, and at most `--concurrency` are in flight, so
+//! the node always has posts, assertions, reveals and votes of different
+//! waves to work on. Since blocks stretch when the node is loaded, the
+//! offered load follows the node's pace. Every transaction is signed ahead
+//! of need on the blocking thread pool and sent over HTTP as a
+//! pre-serialized batch.
+//! Which block is open comes from the node's committed-block broadcast (the
+//! in-process source of `GET /events`), so the clock costs no HTTP.
+//!
+//! A lifecycle counts as complete when its post, its E assertions, its E
+//! reveals and its vote were accepted and `GET /bounties/{guid}` shows it
+//! settled with all of them. Before the load, the single-core signature
+//! recovery rate is measured, so the report can say how many cores' worth of
+//! recoveries the node's transaction rate amounts to.
+
+mod calibration;
+mod checks;
+mod clock;
+mod drive;
+mod load;
+mod plan;
+mod report;
+mod setup;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use swarm_node::NodeConfig;
+
+use calibration::{recovery_rate, signing_rate, Calibration, RECOVERY_LOOP, SIGNING_LOOP};
+use clock::Clock;
+use drive::drive;
+use plan::{bench_genesis, Keys};
+use report::print_report;
+
+/// Most transactions the node takes in one `POST /transactions` batch.
+const MAX_BATCH: usize = 1000;
+
+/// Flags of `swarm bench node`.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct NodeBenchArgs {
+    /// Engines asserting and revealing on every bounty.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+    engines: u32,
+    /// Bounty lifecycles to run.
+    #[arg(long, default_value_t = 5000)]
+    lifecycles: usize,
+    /// Use this (fresh, empty) PostgreSQL database instead of SQLite in a
+    /// temporary directory.
+    #[arg(long, env = "SWARM_BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Block time of the bench node, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    block_time_ms: u64,
+    /// Bounties per wave; every request carries one role's transactions for
+    /// one wave, so this is also the batch size (at most 1,000). With 100 ms
+    /// blocks, 200 keeps a 2-core machine busy without piling several
+    /// waves into one block.
+    #[arg(long, default_value_t = 200)]
+    batch: usize,
+    /// Most waves in flight at once (one wave starts per block at most; a
+    /// lifecycle spans about duration + R + 2 blocks).
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Assertion round length of each bounty, in blocks. Every round is a
+    /// few blocks long because a loaded node spends most of each block
+    /// interval committing, and a request that waits out one commit must
+    /// still find its round open.
+    #[arg(long, default_value_t = 4)]
+    duration: u64,
+    /// Reveal window R of the bench genesis, in blocks (1 is the tightest
+    /// schedule, and fails under load: see `duration`).
+    #[arg(long, default_value_t = 4)]
+    reveal_window: u64,
+    /// Vote window V of the bench genesis, in blocks.
+    #[arg(long, default_value_t = 4)]
+    vote_window: u64,
+    /// Submit with `?wait=true`, so latency includes block inclusion.
+    #[arg(long)]
+    wait: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Refuses flags that cannot make a run.
+fn check_args(args: &NodeBenchArgs) -> anyhow::Result<()> {
+    if args.lifecycles == 0 {
+        bail!("--lifecycles must be at least 1");
+    }
+    if args.batch == 0 || args.batch > MAX_BATCH {
+        bail!(
+            "--batch must be between 1 and {MAX_BATCH} (the node's batch limit), not {}",
+            args.batch
+        );
+    }
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    if args.block_time_ms == 0 {
+        bail!("--block-time-ms must be at least 1");
+    }
+    if args.duration == 0 || args.reveal_window == 0 || args.vote_window == 0 {
+        bail!("--duration, --reveal-window and --vote-window must be at least 1");
+    }
+    Ok(())
+}
+
+/// `swarm bench node`: calibrate, start the node, drive it, report.
+pub(crate) async fn run(args: NodeBenchArgs) -> anyhow::Result<()> {
+    check_args(&args)?;
+    if !args.json {
+        println!("measuring single-core signature recovery ...");
+    }
+    let (recoveries, signatures) = tokio::task::spawn_blocking(|| {
+        recovery_rate(RECOVERY_LOOP).map(|r| (r, signing_rate(SIGNING_LOOP)))
+    })
+    .await
+    .context("the recovery loop failed")??;
+
+    let keys = Arc::new(Keys::new(args.engines));
+    let genesis = bench_genesis(&args, &keys);
+    let dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
+    let mut config = NodeConfig::new(genesis.clone());
+    config.data_dir = dir.path().to_path_buf();
+    config.database_url = args.database_url.clone();
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.block_time = Some(Duration::from_millis(args.block_time_ms));
+    // One process stands for a whole marketplace of clients: per-client
+    // rates would measure the limits, not the node.
+    config.limits = swarm_node::Limits::unlimited();
+    let node = swarm_node::start(config)
+        .await
+        .with_context(|| match &args.database_url {
+            Some(_) => "cannot start the bench node (the PostgreSQL database must be reachable \
+                    and fresh: it refuses a database holding another genesis)"
+                .to_owned(),
+            None => format!("cannot start the bench node in {}", dir.path().display()),
+        })?;
+    let clock = Clock::follow(&node);
+    let calibration = Calibration {
+        recoveries,
+        signatures,
+    };
+    let store = describe_store(&args, dir.path());
+    let result = drive(&args, &node, clock, keys, genesis, calibration, store).await;
+    let stopped = node.shutdown().await;
+    let report = result?;
+    stopped.context("the bench node failed while stopping")?;
+    print_report(&report, args.json)?;
+    if report.lifecycles_complete < report.lifecycles_requested || !report.supply_ok {
+        bail!(
+            "{} of {} lifecycles did not complete{}",
+            report.lifecycles_requested - report.lifecycles_complete,
+            report.lifecycles_requested,
+            if report.supply_ok {
+                ""
+            } else {
+                ", and the supply invariant is broken"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The store in words, without a password.
+fn describe_store(args: &NodeBenchArgs, data_dir: &std::path::Path) -> String {
+    match &args.database_url {
+        Some(url) => {
+            // Hide a password, if any.
+            let shown = match (url.find("://"), url.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    let userinfo = &url[scheme + 3..at];
+                    match userinfo.split_once(':') {
+                        Some((user, _)) => {
+                            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+                        }
+                        None => url.clone(),
+                    }
+                }
+                _ => url.clone(),
+            };
+            format!("PostgreSQL {shown}")
+        }
+        None => format!(
+            "SQLite {} (a temporary directory, removed after the run)",
+            data_dir.join("chain.sqlite").display()
+        ),
+    }
+}
