@@ -39,7 +39,7 @@
 //!
 //! [`Microengine`]: swarm_sdk::Microengine
 //! [`EventStream`]: swarm_sdk::EventStream
-//! [`EicarSha256::scan`]: swarm_engines::EicarSha256::scan
+//! [`EicarSha256::scan`]: swarm_sdk::Scanner::scan
 //! [`EicarExact`]: swarm_engines::EicarExact
 
 mod clients;
