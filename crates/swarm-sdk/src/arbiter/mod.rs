@@ -47,6 +47,7 @@
 mod builder;
 mod error;
 mod report;
+mod state;
 mod tasks;
 mod truth;
 
@@ -55,22 +56,20 @@ pub use error::ArbiterError;
 pub use report::ArbiterReport;
 pub use truth::{GroundTruth, ScannerTruth, Sha256Table, TableError};
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_protocol::{
-    Amount, Bits256, BountyPosted, Event, Guid, PayoutRole, PrivateKey, StakeDeposit, Vote,
-};
+use swarm_protocol::{Amount, Event, PrivateKey, StakeDeposit};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{ClientError, NodeClient, Submitted};
+use crate::client::NodeClient;
 use crate::runtime::spawn_events;
 
 use error::node_error;
-use tasks::{decide_bounty, read_state, write_state};
+use state::{Action, Settings, State};
+use tasks::{read_state, write_state, Decided, VoteSent};
 
 /// Decides the ground truth of bounties and votes on them.
 pub struct Arbiter<T> {
@@ -93,39 +92,17 @@ impl<T> std::fmt::Debug for Arbiter<T> {
     }
 }
 
-/// Where a bounty the arbiter follows stands.
-enum Stage {
-    /// The ground truth is being decided.
-    Deciding,
-    /// Decided; waiting for the vote round.
-    Decided(Vec<bool>),
-    /// The vote is being sent.
-    Voting,
-    /// Voted; waiting for the settlement.
-    Voted,
-}
-
-struct Followed {
-    posted_block: u64,
-    reveal_deadline: u64,
-    vote_deadline: u64,
-    stage: Stage,
-}
-
-/// What a decision task reports.
-struct Decided {
-    guid: Guid,
-    votes: Result<Vec<bool>, String>,
-}
-
-/// What a vote task reports.
-struct VoteSent {
-    guid: Guid,
-    result: Result<Submitted, ClientError>,
-}
-
 /// Least time between two state file writes.
 const STATE_WRITE_EVERY: Duration = Duration::from_secs(1);
+
+/// What the run loop needs to perform actions.
+struct Ctx<'a> {
+    community: &'a str,
+    max_size: u64,
+    permits: Arc<Semaphore>,
+    decided_tx: mpsc::Sender<Decided>,
+    voted_tx: mpsc::Sender<VoteSent>,
+}
 
 impl<T: GroundTruth> Arbiter<T> {
     /// Starts configuring an arbiter deciding with `truth`.
@@ -193,31 +170,26 @@ impl<T: GroundTruth> Arbiter<T> {
         let (mut events, _events_task) = spawn_events(&self.client, since);
         let (decided_tx, mut decided_rx) = mpsc::channel::<Decided>(256);
         let (voted_tx, mut voted_rx) = mpsc::channel::<VoteSent>(256);
-        let permits = Arc::new(Semaphore::new(self.max_concurrency));
-        let max_size = p.max_artifact_size;
-
-        let mut followed: HashMap<Guid, Followed> = HashMap::new();
-        let mut current = since.saturating_sub(1);
-        let mut handled = 0usize;
+        let ctx = Ctx {
+            community: &community,
+            max_size: p.max_artifact_size,
+            permits: Arc::new(Semaphore::new(self.max_concurrency)),
+            decided_tx,
+            voted_tx,
+        };
+        let settings = Settings {
+            address,
+            testing: self.testing,
+            tip,
+            saves_state: self.state.is_some(),
+        };
+        let mut state = State::new(settings, report, since, saved);
         let mut last_state_write = tokio::time::Instant::now();
-        let mut written_resume = saved;
 
         loop {
-            if let Some(n) = self.testing {
-                if handled >= n {
-                    let waiting = followed
-                        .values()
-                        .filter(|f| matches!(f.stage, Stage::Voting | Stage::Voted))
-                        .map(|f| f.vote_deadline)
-                        .max();
-                    match waiting {
-                        None => break,
-                        Some(deadline) if current > deadline.saturating_add(2) => break,
-                        Some(_) => {}
-                    }
-                }
+            if state.finished() {
+                break;
             }
-            let accepting = self.testing.is_none_or(|n| handled < n);
             tokio::select! {
                 _ = self.shutdown.cancelled() => {
                     tracing::info!("arbiter: shutting down");
@@ -227,129 +199,26 @@ impl<T: GroundTruth> Arbiter<T> {
                     let Some(event) = event else {
                         return Err(ArbiterError::Config("event stream ended".into()));
                     };
-                    match event.event {
-                        Event::Block { number } => {
-                            current = current.max(number);
-                            report.last_block = current;
-                            self.on_block(
-                                current,
-                                accepting,
-                                &community,
-                                &mut followed,
-                                &mut report,
-                                &mut handled,
-                                &voted_tx,
-                            );
-                            if last_state_write.elapsed() >= STATE_WRITE_EVERY {
-                                self.save_state(&followed, current, &mut written_resume);
-                                last_state_write = tokio::time::Instant::now();
-                            }
-                        }
-                        Event::Bounty(bounty) => {
-                            if !accepting || followed.contains_key(&bounty.guid) {
-                                continue;
-                            }
-                            if bounty.vote_deadline <= current.max(tip) {
-                                // History: its vote window closed before we started.
-                                continue;
-                            }
-                            tracing::debug!(guid = %bounty.guid, block = event.block_number, "deciding bounty");
-                            followed.insert(bounty.guid, Followed {
-                                posted_block: event.block_number,
-                                reveal_deadline: bounty.reveal_deadline,
-                                vote_deadline: bounty.vote_deadline,
-                                stage: Stage::Deciding,
-                            });
-                            self.spawn_decision(bounty, max_size, &permits, &decided_tx);
-                        }
-                        Event::SettledBounty(settled) => {
-                            let Some(f) = followed.remove(&settled.bounty_guid) else {
-                                continue;
-                            };
-                            let fee: Amount = settled
-                                .payouts
-                                .iter()
-                                .filter(|p| p.role == PayoutRole::Arbiter && p.account == address)
-                                .map(|p| p.amount)
-                                .sum();
-                            match f.stage {
-                                Stage::Voted => {
-                                    report.settled += 1;
-                                    report.fees_earned = report.fees_earned.checked_add(fee).unwrap_or(report.fees_earned);
-                                    tracing::info!(guid = %settled.bounty_guid, fee = %fee, "bounty settled");
-                                }
-                                Stage::Voting => {
-                                    // The vote task reports the vote itself.
-                                    report.settled += 1;
-                                    report.fees_earned = report.fees_earned.checked_add(fee).unwrap_or(report.fees_earned);
-                                }
-                                Stage::Deciding | Stage::Decided(_) => {
-                                    tracing::warn!(guid = %settled.bounty_guid, "bounty settled before this arbiter voted");
-                                    report.missed += 1;
-                                    handled += 1;
-                                }
-                            }
-                        }
-                        _ => {}
+                    let save_due = matches!(event.event, Event::Block { .. })
+                        && last_state_write.elapsed() >= STATE_WRITE_EVERY;
+                    let actions = state.on_event(event, save_due);
+                    self.perform(actions, &mut state, &ctx);
+                    if save_due {
+                        last_state_write = tokio::time::Instant::now();
                     }
                 }
                 Some(decided) = decided_rx.recv() => {
-                    let Some(f) = followed.get_mut(&decided.guid) else {
-                        continue;
-                    };
-                    match decided.votes {
-                        Ok(votes) => {
-                            f.stage = Stage::Decided(votes);
-                            if accepting {
-                                self.maybe_vote(decided.guid, f, current, &community, &voted_tx);
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(guid = %decided.guid, error = %e, "cannot decide the bounty; abstaining");
-                            followed.remove(&decided.guid);
-                            report.abstained += 1;
-                            handled += 1;
-                        }
-                    }
+                    let actions = state.on_decided(decided.guid, decided.votes);
+                    self.perform(actions, &mut state, &ctx);
                 }
                 Some(sent) = voted_rx.recv() => {
-                    let outcome = match sent.result {
-                        Ok(s) => {
-                            tracing::info!(guid = %sent.guid, block = s.block_number, "voted");
-                            true
-                        }
-                        Err(e) if e.code() == Some("duplicate_vote") => {
-                            tracing::info!(guid = %sent.guid, "already voted");
-                            true
-                        }
-                        Err(e) if e.code() == Some("replayed") => {
-                            // The client retried this very transaction after
-                            // its answer was lost: the vote is in.
-                            tracing::info!(guid = %sent.guid, "voted (the answer was lost)");
-                            true
-                        }
-                        Err(e) => {
-                            tracing::warn!(guid = %sent.guid, error = %e, "vote refused");
-                            false
-                        }
-                    };
-                    handled += 1;
-                    if outcome {
-                        report.voted += 1;
-                        if let Some(f) = followed.get_mut(&sent.guid) {
-                            f.stage = Stage::Voted;
-                        }
-                    } else {
-                        report.missed += 1;
-                        followed.remove(&sent.guid);
-                    }
+                    state.on_vote_sent(sent.guid, sent.result);
                 }
             }
         }
-        if self.state.is_some() {
-            written_resume = None;
-            self.save_state(&followed, current, &mut written_resume);
-        }
+        let actions = state.on_stop();
+        self.perform(actions, &mut state, &ctx);
+        let report = state.into_report();
         tracing::info!(
             voted = report.voted,
             abstained = report.abstained,
@@ -358,6 +227,41 @@ impl<T: GroundTruth> Arbiter<T> {
             "arbiter finished"
         );
         Ok(report)
+    }
+
+    /// Performs the state's actions, in order.
+    fn perform(&self, actions: Vec<Action>, state: &mut State, ctx: &Ctx<'_>) {
+        for action in actions {
+            match action {
+                Action::Decide { bounty } => tasks::spawn_decision(
+                    &self.truth,
+                    &self.client,
+                    bounty,
+                    ctx.max_size,
+                    &ctx.permits,
+                    &ctx.decided_tx,
+                ),
+                Action::Vote { guid, votes } => tasks::spawn_vote(
+                    &self.client,
+                    &self.key,
+                    ctx.community,
+                    guid,
+                    &votes,
+                    &ctx.voted_tx,
+                ),
+                Action::SaveResume { resume_from } => {
+                    let Some(path) = &self.state else {
+                        continue;
+                    };
+                    match write_state(path, resume_from) {
+                        Ok(()) => state.on_saved(resume_from),
+                        Err(e) => {
+                            tracing::warn!(path = %path.display(), error = %e, "cannot write the state file")
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Deposits whatever is missing up to `minimum`; returns the stake and
@@ -394,121 +298,5 @@ impl<T: GroundTruth> Arbiter<T> {
             .map_err(node_error(format!("cannot stake {missing}")))?;
         tracing::info!(%address, deposited = %missing, "staked up to the minimum");
         Ok((minimum, missing))
-    }
-
-    /// On each block: vote what is due, give up on what is too late.
-    #[allow(clippy::too_many_arguments)]
-    fn on_block(
-        &self,
-        block: u64,
-        accepting: bool,
-        community: &str,
-        followed: &mut HashMap<Guid, Followed>,
-        report: &mut ArbiterReport,
-        handled: &mut usize,
-        voted_tx: &mpsc::Sender<VoteSent>,
-    ) {
-        followed.retain(|guid, f| {
-            let late = block >= f.vote_deadline;
-            match f.stage {
-                Stage::Deciding | Stage::Decided(_) if late => {
-                    tracing::warn!(%guid, "vote window closed before this arbiter voted");
-                    report.missed += 1;
-                    *handled += 1;
-                    false
-                }
-                // A settlement never came (it comes at the vote deadline at
-                // the latest): stop waiting.
-                Stage::Voted if block > f.vote_deadline.saturating_add(10) => false,
-                _ => true,
-            }
-        });
-        if accepting {
-            for (guid, f) in followed.iter_mut() {
-                self.maybe_vote(*guid, f, block, community, voted_tx);
-            }
-        }
-    }
-
-    /// Sends the vote of a decided bounty whose vote round is open.
-    fn maybe_vote(
-        &self,
-        guid: Guid,
-        f: &mut Followed,
-        block: u64,
-        community: &str,
-        voted_tx: &mpsc::Sender<VoteSent>,
-    ) {
-        if block < f.reveal_deadline || block >= f.vote_deadline {
-            return;
-        }
-        if !matches!(f.stage, Stage::Decided(_)) {
-            return;
-        }
-        let Stage::Decided(votes) = std::mem::replace(&mut f.stage, Stage::Voting) else {
-            return;
-        };
-        let vote = Vote {
-            bounty_guid: guid,
-            votes: Bits256::from_bools(&votes),
-        };
-        let client = self.client.clone();
-        let key = self.key.clone();
-        let community = community.to_owned();
-        let tx = voted_tx.clone();
-        tracing::debug!(%guid, ?votes, "voting");
-        tokio::spawn(async move {
-            let result = client.send(&key, &community, vote, true).await;
-            let _ = tx.send(VoteSent { guid, result }).await;
-        });
-    }
-
-    fn spawn_decision(
-        &self,
-        bounty: BountyPosted,
-        max_size: u64,
-        permits: &Arc<Semaphore>,
-        decided_tx: &mpsc::Sender<Decided>,
-    ) {
-        let truth = Arc::clone(&self.truth);
-        let client = self.client.clone();
-        let permits = Arc::clone(permits);
-        let tx = decided_tx.clone();
-        tokio::spawn(async move {
-            let guid = bounty.guid;
-            let votes = match permits.acquire_owned().await {
-                Ok(_permit) => decide_bounty(truth.as_ref(), &client, &bounty, max_size).await,
-                Err(_) => Err("shutting down".to_owned()),
-            };
-            let _ = tx.send(Decided { guid, votes }).await;
-        });
-    }
-
-    /// Writes the resume point when it moved (and a state file is set).
-    fn save_state(
-        &self,
-        followed: &HashMap<Guid, Followed>,
-        current: u64,
-        written: &mut Option<u64>,
-    ) {
-        let Some(path) = &self.state else {
-            return;
-        };
-        let resume = followed
-            .values()
-            .filter(|f| matches!(f.stage, Stage::Deciding | Stage::Decided(_)))
-            .map(|f| f.posted_block)
-            .min()
-            .unwrap_or(current)
-            .min(current);
-        if *written == Some(resume) {
-            return;
-        }
-        match write_state(path, resume) {
-            Ok(()) => *written = Some(resume),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write the state file")
-            }
-        }
     }
 }

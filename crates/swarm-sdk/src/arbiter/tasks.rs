@@ -1,17 +1,79 @@
-//! The arbiter's spawned work: deciding a bounty with the ground truth, and
-//! the state file's resume point.
+//! The arbiter's spawned work: deciding a bounty with the ground truth,
+//! sending a vote, and the state file's resume point.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use swarm_protocol::{ArtifactType, BountyPosted};
+use swarm_protocol::{ArtifactType, Bits256, BountyPosted, Guid, PrivateKey, Vote};
+use tokio::sync::{mpsc, Semaphore};
 
-use crate::client::NodeClient;
+use crate::client::{ClientError, NodeClient, Submitted};
 use crate::scanner::{Artifact, ArtifactKind};
 
 use super::{ArbiterError, GroundTruth};
+
+/// What a decision task reports.
+pub(super) struct Decided {
+    pub(super) guid: Guid,
+    pub(super) votes: Result<Vec<bool>, String>,
+}
+
+/// What a vote task reports.
+pub(super) struct VoteSent {
+    pub(super) guid: Guid,
+    pub(super) result: Result<Submitted, ClientError>,
+}
+
+/// Decides `bounty` in a task, at most as many at once as `permits` allows,
+/// and reports on `decided_tx`.
+pub(super) fn spawn_decision<T: GroundTruth>(
+    truth: &Arc<T>,
+    client: &NodeClient,
+    bounty: BountyPosted,
+    max_size: u64,
+    permits: &Arc<Semaphore>,
+    decided_tx: &mpsc::Sender<Decided>,
+) {
+    let truth = Arc::clone(truth);
+    let client = client.clone();
+    let permits = Arc::clone(permits);
+    let tx = decided_tx.clone();
+    tokio::spawn(async move {
+        let guid = bounty.guid;
+        let votes = match permits.acquire_owned().await {
+            Ok(_permit) => decide_bounty(truth.as_ref(), &client, &bounty, max_size).await,
+            Err(_) => Err("shutting down".to_owned()),
+        };
+        let _ = tx.send(Decided { guid, votes }).await;
+    });
+}
+
+/// Sends `bounty:Vote` in a task and reports on `voted_tx`.
+pub(super) fn spawn_vote(
+    client: &NodeClient,
+    key: &PrivateKey,
+    community: &str,
+    guid: Guid,
+    votes: &[bool],
+    voted_tx: &mpsc::Sender<VoteSent>,
+) {
+    let vote = Vote {
+        bounty_guid: guid,
+        votes: Bits256::from_bools(votes),
+    };
+    let client = client.clone();
+    let key = key.clone();
+    let community = community.to_owned();
+    let tx = voted_tx.clone();
+    tracing::debug!(%guid, ?votes, "voting");
+    tokio::spawn(async move {
+        let result = client.send(&key, &community, vote, true).await;
+        let _ = tx.send(VoteSent { guid, result }).await;
+    });
+}
 
 /// Attempts at deciding a bounty before abstaining.
 const DECIDE_ATTEMPTS: u32 = 3;
@@ -52,7 +114,7 @@ pub(super) fn write_state(path: &Path, resume_from: u64) -> std::io::Result<()> 
 
 /// Decides every artifact of `bounty`, retrying failures; undecided
 /// artifacts vote benign.
-pub(super) async fn decide_bounty<T: GroundTruth>(
+async fn decide_bounty<T: GroundTruth>(
     truth: &T,
     client: &NodeClient,
     bounty: &BountyPosted,
