@@ -43,6 +43,22 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Its folder has the shape of the other runtimes':
+//!
+//! * `state.rs`: what it tracks, as pure code. A `State` (the report, the
+//!   bounties in flight) records posts, assertions, settlements and the
+//!   watchdog's verdicts, and says whether to post and when the run is
+//!   over. No node event leads to I/O here, so its handlers answer with
+//!   nothing rather than actions.
+//! * this file: the [`Ambassador`] and its run loop, paced by the
+//!   `interval` and the watchdog's clock.
+//! * `tasks.rs`: checking, uploading and posting a bounty, and waiting for
+//!   the balance to cover it.
+//! * `source.rs` ([`BountySource`], [`EicarSource`], [`DirectorySource`]),
+//!   `builder.rs` ([`AmbassadorBuilder`], [`LowBalance`]), `error.rs`
+//!   ([`AmbassadorError`]), `report.rs` ([`AmbassadorReport`],
+//!   [`BountyOutcome`]).
 
 mod builder;
 mod error;

@@ -43,6 +43,23 @@
 //! vote window closed before the start are skipped without a download; a
 //! vote the arbiter already cast before a restart is recognised by the
 //! node's `duplicate_vote` answer.
+//!
+//! Like the microengine, the arbiter decides in pure code and acts in a
+//! loop, so that every rule above (when to vote, when a bounty is missed,
+//! which resume point to write) is tested by handing events to a value:
+//!
+//! * `state.rs`: the decisions. A `State` (the bounties followed, the last
+//!   block, what was handled, the resume point written, the report) turns
+//!   node events, decisions and vote answers into `Action`s — decide a
+//!   bounty, vote, save the resume point — without any I/O.
+//! * this file: the [`Arbiter`], its start-up (whitelist, stake, where to
+//!   resume) and its run loop, which hands events and task answers to the
+//!   state and performs its actions in order.
+//! * `tasks.rs`: the spawned work — deciding a bounty with the
+//!   [`GroundTruth`], sending a vote — and the state file.
+//! * `truth.rs` ([`GroundTruth`], [`ScannerTruth`], [`Sha256Table`]),
+//!   `builder.rs` ([`ArbiterBuilder`]), `error.rs` ([`ArbiterError`]),
+//!   `report.rs` ([`ArbiterReport`]).
 
 mod builder;
 mod error;
