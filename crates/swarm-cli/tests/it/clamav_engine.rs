@@ -15,7 +15,7 @@ use bytes::Bytes;
 use swarm_engines::{Clamav, ClamavConfig, LocalClamd};
 use swarm_node::dev_key;
 use swarm_node::test_utils::{test_genesis, Backend, TestNode};
-use swarm_protocol::{Amount, Bits256, Guid, Mint, PrivateKey};
+use swarm_protocol::{Bits256, Guid, PrivateKey};
 use swarm_sdk::{Microengine, NodeClient, EICAR};
 use tokio_util::sync::CancellationToken;
 
@@ -63,19 +63,7 @@ async fn clamd_stopped_means_no_assertion_and_restarted_means_scans_resume() {
     let node = TestNode::start(Backend::Sqlite, test_genesis()).await;
     let client = NodeClient::new(node.url());
     let owner = dev_key(0);
-    let key = PrivateKey::random();
-    client
-        .send(
-            &key,
-            "dev",
-            Mint {
-                to: key.address(),
-                amount: Amount::from_nct(1_000),
-            },
-            true,
-        )
-        .await
-        .unwrap();
+    let key = swarm_e2e::funded(&client, 1_000).await;
 
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("engine.journal");

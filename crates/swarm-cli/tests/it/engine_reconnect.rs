@@ -28,7 +28,7 @@ use bytes::Bytes;
 use swarm_engines::EicarExact;
 use swarm_node::dev_key;
 use swarm_node::test_utils::{test_genesis, Backend, TestNode};
-use swarm_protocol::{Amount, ArtifactType, Bits256, Guid, Mint, PostBounty, PrivateKey};
+use swarm_protocol::{Amount, ArtifactType, Bits256, Guid, PostBounty};
 use swarm_sdk::{Arbiter, Microengine, NodeClient, ScannerTruth, EICAR};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -327,19 +327,7 @@ async fn an_engine_whose_connections_are_cut_misses_no_bounty() {
 
     // The engine talks to the node through the proxy only.
     let proxy = Proxy::start(upstream).await;
-    let key = PrivateKey::random();
-    client
-        .send(
-            &key,
-            "dev",
-            Mint {
-                to: key.address(),
-                amount: Amount::from_nct(1_000),
-            },
-            true,
-        )
-        .await
-        .unwrap();
+    let key = swarm_e2e::funded(&client, 1_000).await;
     let journal = dir.path().join("engine.journal");
     let engine = tokio::spawn(
         Microengine::builder(EicarExact)

@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 use swarm_node::dev_key;
 use swarm_node::test_utils::{test_genesis, Backend, TestNode};
-use swarm_protocol::{
-    Amount, Bits256, Bounty, Guid, Mint, PayoutRole, PrivateKey, StakeDeposit, Vote,
-};
+use swarm_protocol::{Amount, Bits256, Bounty, Guid, PayoutRole, PrivateKey, StakeDeposit, Vote};
 use swarm_sdk::{NodeClient, EICAR};
 use tokio::process::{Child, Command};
 
@@ -200,19 +198,7 @@ async fn a_killed_engine_reveals_after_restart_and_loses_no_stake() {
         .unwrap();
     assert_eq!(staked.status, swarm_sdk::TxStatus::Included);
 
-    let key = PrivateKey::random();
-    client
-        .send(
-            &key,
-            "dev",
-            Mint {
-                to: key.address(),
-                amount: Amount::from_nct(1_000),
-            },
-            true,
-        )
-        .await
-        .unwrap();
+    let key = swarm_e2e::funded(&client, 1_000).await;
     let dir = tempfile::tempdir().unwrap();
     let mut engine = Engine::new(m.node.url(), key.clone(), dir.path());
     engine.start().await;
