@@ -40,11 +40,12 @@ pub mod test_utils;
 
 pub use artifacts::{
     ArtifactEntry, ArtifactError, ArtifactLimits, ArtifactStore, BlobError, BlobStore, GcStats,
-    LocalBlobs, Manifest, MemoryBlobs, StagedArtifact,
+    LocalBlobs, Manifest, MemoryBlobs, S3Blobs, S3Config, StagedArtifact,
 };
 pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 pub use dev::{dev_genesis, dev_key};
 pub use limits::{Limits, Rate, FD_RESERVE};
 pub use metrics::Metrics;
-pub use node::{load_state, open_store, start, NodeBuilder, NodeConfig, NodeError, RunningNode};
+pub use node::{
+    load_state, open_store, start, ArtifactBackend, NodeBuilder, NodeConfig, NodeError, RunningNode};
 pub use store::{BlockBucket, SqlStore, Store, StoreError};

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use swarm_protocol::{Genesis, GenesisError, Registry};
 
 use crate::api::{self, AppState};
-use crate::artifacts::{ArtifactError, ArtifactLimits, ArtifactStore, BlobStore};
+use crate::artifacts::{
+    ArtifactError, ArtifactLimits, ArtifactStore, BlobError, BlobStore, S3Blobs, S3Config,
+};
 use crate::chain::{BlockHeader, CommittedBlock};
 use crate::limits::connections::Budget;
 use crate::metrics::Metrics;
@@ -39,6 +41,9 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// Artifact size and count limits.
     pub artifact_limits: ArtifactLimits,
+    /// Where artifact bytes are kept: `data_dir/artifacts`, or an object
+    /// store that several nodes may share.
+    pub artifacts: ArtifactBackend,
     /// The URL other nodes use to forward submissions to this one when it
     /// is the sequencer. Defaults to `http://<listen address>`.
     pub public_url: Option<String>,
@@ -59,11 +64,24 @@ impl NodeConfig {
             block_time: None,
             snapshot_every: 1000,
             artifact_limits: ArtifactLimits::default(),
+            artifacts: ArtifactBackend::Local,
             public_url: None,
             artifact_ttl: Duration::from_secs(3600),
             limits: crate::limits::Limits::default(),
         }
     }
+}
+
+/// Where a node keeps artifact bytes. Uploads in progress are staged in
+/// `data_dir/artifacts/tmp` either way.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ArtifactBackend {
+    /// The local directory `data_dir/artifacts` (the default).
+    #[default]
+    Local,
+    /// An S3-compatible object store: nodes sharing a database and a bucket
+    /// serve the same artifacts.
+    S3(S3Config),
 }
 
 /// Why a node cannot start or stopped.
@@ -79,6 +97,15 @@ pub enum NodeError {
     /// The artifact store failed.
     #[error(transparent)]
     Artifacts(#[from] ArtifactError),
+    /// The object store of the artifacts cannot be used (no such bucket,
+    /// unreachable, refused).
+    #[error("cannot use the artifact store {url}: {source}")]
+    ObjectStore {
+        /// `s3://bucket/prefix`.
+        url: String,
+        /// What failed.
+        source: BlobError,
+    },
     /// Binding the listener or serving failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -213,6 +240,17 @@ async fn housekeeping(
             _ = shutdown.cancelled() => return Ok(()),
             _ = ticker.tick() => {}
         }
+        state.limiter.prune();
+        // Nodes sharing an object store share its garbage: the sequencer
+        // alone collects it, so two sweeps never race each other.
+        let leading = state
+            .sequencer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if artifacts.is_shared() && !leading {
+            continue;
+        }
         let referenced: std::collections::HashSet<String> =
             view.read(|r| r.bounties_newest_first().map(|b| b.uri.clone()).collect());
         match artifacts
@@ -223,7 +261,6 @@ async fn housekeeping(
             // A failed sweep is retried at the next tick; it must not stop the node.
             Err(e) => tracing::warn!(error = %e, "artifact garbage collection failed"),
         }
-        state.limiter.prune();
     }
 }
 
@@ -432,6 +469,19 @@ async fn start_on(
 
     let artifacts_dir = config.data_dir.join("artifacts");
     let limits = config.artifact_limits.clone();
+    let blobs = match (blobs, &config.artifacts) {
+        (Some(blobs), _) => Some(blobs),
+        (None, ArtifactBackend::Local) => None,
+        (None, ArtifactBackend::S3(s3)) => {
+            let connected = S3Blobs::connect(s3.clone()).await;
+            let s3 = connected.map_err(|source| NodeError::ObjectStore {
+                url: s3.url(),
+                source,
+            })?;
+            tracing::info!(url = %s3.config().url(), endpoint = ?s3.config().endpoint, "artifacts in an object store");
+            Some(Arc::new(s3) as Arc<dyn BlobStore>)
+        }
+    };
     let artifacts = Arc::new(match blobs {
         Some(blobs) => ArtifactStore::with_blobs(blobs, artifacts_dir.join("tmp"), limits)?,
         None => ArtifactStore::open(artifacts_dir, limits)?,

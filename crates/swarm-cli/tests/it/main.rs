@@ -16,6 +16,7 @@ mod engine_restart;
 mod explorer_browser;
 mod hardening;
 mod marketplace;
+mod object_store;
 mod readme;
 mod scan;
 mod support;

@@ -153,7 +153,11 @@ impl From<ArtifactError> for ApiError {
             ArtifactError::TooLarge { .. } | ArtifactError::Count { .. } => {
                 ApiError::TooLarge(e.to_string())
             }
-            ArtifactError::StagingFull { .. } => ApiError::Unavailable(e.to_string()),
+            // Uploads in progress fill the staging budget, or the object
+            // store is unreachable: nothing the client did, try again later.
+            ArtifactError::StagingFull { .. } | ArtifactError::Backend(_) => {
+                ApiError::Unavailable(e.to_string())
+            }
             ArtifactError::NotFound { .. }
             | ArtifactError::IndexOutOfRange { .. }
             | ArtifactError::BlobNotFound { .. } => ApiError::NotFound(e.to_string()),

@@ -314,6 +314,14 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     fn location(&self, key: &BlobKey) -> String {
         key.path()
     }
+
+    /// True when other nodes may keep and read artifacts in the same place
+    /// (an object store's bucket), false for what only this node sees (its
+    /// directory, its memory). Only one of the nodes sharing a store — the
+    /// sequencer — collects its garbage.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// True when `s` is exactly `len` lowercase hex digits.

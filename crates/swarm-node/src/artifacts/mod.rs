@@ -38,6 +38,7 @@ mod error;
 mod limits;
 mod local;
 mod memory;
+mod s3;
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod conformance;
@@ -65,6 +66,7 @@ pub use error::ArtifactError;
 pub use limits::ArtifactLimits;
 pub use local::LocalBlobs;
 pub use memory::MemoryBlobs;
+pub use s3::{BadS3Url, S3Blobs, S3Config, MULTIPART_PART};
 
 use blob::is_lower_hex;
 use entry::{sanitize_filename, sniff_mimetype, truncate_utf8, SNIFF_LEN};
@@ -523,6 +525,13 @@ impl ArtifactStore {
                     continue;
                 }
                 if is_old(listed.meta.modified, now, older_than) {
+                    // Asked again just before deleting: on a store shared
+                    // with other nodes, one of them may have received the
+                    // same content again (and touched it) since the listing.
+                    match self.blobs.head(&listed.key).await? {
+                        Some(meta) if is_old(meta.modified, SystemTime::now(), older_than) => {}
+                        _ => continue,
+                    }
                     self.blobs.delete(&listed.key).await?;
                     stats.blobs_deleted += 1;
                     stats.bytes_freed = stats.bytes_freed.saturating_add(listed.meta.size);
@@ -536,6 +545,12 @@ impl ArtifactStore {
             "artifact garbage collected"
         );
         Ok(stats)
+    }
+
+    /// True when other nodes keep artifacts in the same place
+    /// ([`BlobStore::shared`]): then only one of them collects garbage.
+    pub fn is_shared(&self) -> bool {
+        self.blobs.shared()
     }
 
     /// Reads and verifies a manifest; `None` if there is none.

@@ -35,6 +35,23 @@ pub(crate) struct NodeArgs {
     /// URL other nodes sharing the database use to reach this one.
     #[arg(long, env = "SWARM_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Keep artifact bytes in an S3-compatible object store,
+    /// `s3://BUCKET[/PREFIX]`, instead of DATA_DIR/artifacts; nodes sharing a
+    /// database and a bucket serve the same artifacts. Credentials come from
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the other AWS sources).
+    #[arg(long, env = "SWARM_ARTIFACTS", value_name = "s3://BUCKET[/PREFIX]")]
+    artifacts: Option<swarm_node::S3Config>,
+    /// The object store's URL, for an S3-compatible server (MinIO, Ceph, ...);
+    /// AWS's own when unset.
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// The object store's region (default us-east-1).
+    #[arg(long, env = "AWS_REGION")]
+    s3_region: Option<String>,
+    /// Longest an object-store operation may take, retries included, in
+    /// milliseconds; past it the API answers 503 with Retry-After.
+    #[arg(long, env = "SWARM_ARTIFACTS_TIMEOUT_MS", default_value_t = 30_000)]
+    artifacts_timeout_ms: u64,
     #[command(flatten)]
     limits: limits::LimitArgs,
 }
@@ -56,6 +73,12 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     config.block_time = args.block_time_ms.map(Duration::from_millis);
     config.snapshot_every = args.snapshot_every;
     config.public_url = args.public_url;
+    if let Some(mut s3) = args.artifacts {
+        s3.endpoint = args.s3_endpoint;
+        s3.region = args.s3_region;
+        s3.timeout = Duration::from_millis(args.artifacts_timeout_ms.max(1));
+        config.artifacts = swarm_node::ArtifactBackend::S3(s3);
+    }
     args.limits
         .apply(&mut config.limits, &mut config.artifact_limits);
     let node = swarm_node::start(config)
