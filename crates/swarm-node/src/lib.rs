@@ -29,6 +29,7 @@ mod dev;
 mod explorer;
 mod follower;
 mod limits;
+pub mod local_s3;
 mod metrics;
 mod node;
 pub mod sequencer;

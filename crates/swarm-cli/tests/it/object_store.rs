@@ -139,8 +139,8 @@ async fn every_object_whole(s3: &S3Config) -> usize {
 /// bids and fees plus what the settlements paid it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_database_and_one_bucket_are_one_marketplace() {
-    let server = LocalS3::start().await;
-    let s3 = server.fresh_bucket("marketplace").await;
+    let server = LocalS3::start().await.unwrap();
+    let s3 = server.fresh_bucket("marketplace").await.unwrap();
     let url = fresh_postgres_database().await;
     let (a, b) = tokio::join!(
         node_on(Some(url.clone()), &s3),
@@ -270,8 +270,8 @@ async fn once(r: reqwest::Response) -> (u16, Option<String>, String) {
 /// settled once the store is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_store_that_hangs_gives_503_and_loses_nothing() {
-    let server = LocalS3::start().await;
-    let mut s3 = server.fresh_bucket("outage").await;
+    let server = LocalS3::start().await.unwrap();
+    let mut s3 = server.fresh_bucket("outage").await.unwrap();
     s3.timeout = Duration::from_secs(2);
     let market = Market::on(node_on(None, &s3).await).await;
     let stop = CancellationToken::new();
@@ -291,7 +291,7 @@ async fn an_object_store_that_hangs_gives_503_and_loses_nothing() {
         .await;
     let objects_before = every_object_whole(&s3).await;
 
-    server.pause();
+    server.pause().unwrap();
     let started = std::time::Instant::now();
     let big = vec![7u8; 3 << 20];
     let (status, retry_after, body) = upload_once(&market.node, &[("big.bin", &big)]).await;
@@ -309,7 +309,7 @@ async fn an_object_store_that_hangs_gives_503_and_loses_nothing() {
         "the 503s took {:?}",
         started.elapsed()
     );
-    server.resume();
+    server.resume().unwrap();
 
     // After: what was stored is intact, nothing partial was left, and the
     // upload refused during the outage was never stored.
@@ -347,7 +347,7 @@ async fn an_object_store_that_hangs_gives_503_and_loses_nothing() {
 /// store, instead of failing at the first upload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_bucket_stops_the_node_at_start_up() {
-    let server = LocalS3::start().await;
+    let server = LocalS3::start().await.unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);

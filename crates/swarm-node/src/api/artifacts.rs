@@ -215,11 +215,7 @@ pub(crate) async fn upload(
             "no artifact in the upload; send at least one multipart field named \"file\"".into(),
         ));
     }
-    let mut entries = Vec::with_capacity(staged.len());
-    for artifact in staged {
-        entries.push(state.artifacts.commit(artifact).await?);
-    }
-    let uri = state.artifacts.put_bundle(entries.clone()).await?;
+    let (uri, entries) = state.artifacts.commit_bundle(staged).await?;
     state.metrics.record_artifact("upload");
     Ok(ok(Uploaded {
         uri,

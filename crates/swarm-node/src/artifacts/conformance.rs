@@ -606,12 +606,15 @@ pub async fn store_checks_manifest_integrity(fresh: &dyn FreshBlobs) {
         Err(ArtifactError::BadUri { .. })
     ));
 
-    // A manifest whose bytes are not its name.
+    // A manifest whose bytes are not its name, read by a store that has
+    // not cached it (another node, or this one restarted).
     let manifest_key = BlobKey::manifest(&uri).unwrap();
     blobs
         .put_bytes(&manifest_key, Bytes::from_static(b"{\"artifacts\":[]}"))
         .await
         .unwrap();
+    assert_eq!(store.manifest(&uri).await.unwrap().artifacts, [stored.clone()]);
+    let store = store_on(fresh, ArtifactLimits::default());
     let err = store.manifest(&uri).await.unwrap_err();
     assert!(matches!(err, ArtifactError::Corrupt { .. }), "{err:?}");
     assert!(!err.is_client_error());

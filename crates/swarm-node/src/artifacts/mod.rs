@@ -75,8 +75,9 @@ use limits::{Reservation, Staging};
 
 /// How the temp files of uploads in progress are named.
 const UPLOAD_PREFIX: &str = "upload-";
-/// Most bundle lengths kept in the cache before it starts over.
-const MAX_CACHED_LENS: usize = 100_000;
+/// Most manifest entries kept in the cache before it starts over (about
+/// 300 bytes each).
+const MAX_CACHED_ENTRIES: usize = 100_000;
 
 /// What one [`ArtifactStore::collect_garbage`] run deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,8 +122,9 @@ pub struct ArtifactStore {
     /// blob between a bundle's existence check and its manifest's put.
     /// (In-process only: one node owns one artifact store.)
     gc_lock: RwLock<()>,
-    /// Artifact counts of bundles, by uri.
-    lens: std::sync::Mutex<HashMap<String, usize>>,
+    /// Manifests read and verified, by uri: they never change, and on an
+    /// object store each read is a request.
+    manifests: std::sync::Mutex<ManifestCache>,
     /// Bytes of uploads in progress.
     staging: Arc<Staging>,
 }
@@ -155,7 +157,7 @@ impl ArtifactStore {
             staging: Staging::new(limits.max_staged),
             limits,
             gc_lock: RwLock::new(()),
-            lens: std::sync::Mutex::new(HashMap::new()),
+            manifests: std::sync::Mutex::new(ManifestCache::default()),
         })
     }
 
@@ -286,6 +288,29 @@ impl ArtifactStore {
     /// content is already stored the copy is dropped and the stored blob's
     /// age refreshed.
     pub async fn commit(&self, staged: StagedArtifact) -> Result<ArtifactEntry, ArtifactError> {
+        let _live = self.gc_lock.read().await;
+        self.commit_live(staged).await
+    }
+
+    /// Commits `staged` (in order) and stores their bundle: what an upload
+    /// does. The blobs were just written under one hold of the
+    /// garbage-collection lock, so the bundle needs no second look at them
+    /// (on an object store, one request fewer per artifact).
+    pub async fn commit_bundle(
+        &self,
+        staged: Vec<StagedArtifact>,
+    ) -> Result<(String, Vec<ArtifactEntry>), ArtifactError> {
+        let _live = self.gc_lock.read().await;
+        let mut entries = Vec::with_capacity(staged.len());
+        for artifact in staged {
+            entries.push(self.commit_live(artifact).await?);
+        }
+        let uri = self.write_bundle(entries.clone(), false).await?;
+        Ok((uri, entries))
+    }
+
+    /// [`ArtifactStore::commit`] under a hold of the garbage-collection lock.
+    async fn commit_live(&self, staged: StagedArtifact) -> Result<ArtifactEntry, ArtifactError> {
         let StagedArtifact {
             entry,
             temp_path,
@@ -295,7 +320,6 @@ impl ArtifactStore {
         // Always valid: the sha256 was computed by `stage`.
         let key =
             BlobKey::blob(&entry.sha256).ok_or_else(|| ArtifactError::bad_uri(&entry.sha256))?;
-        let _live = self.gc_lock.read().await;
         // Dedup: same name, same content. Touching refreshes the blob's age
         // so that garbage collection keeps it until the bundle is made.
         if self.blobs.touch(&key).await? {
@@ -321,6 +345,18 @@ impl ArtifactStore {
     /// entries whose blob is not stored ([`ArtifactError::BlobNotFound`]).
     /// Filenames are sanitized. Idempotent: the same entries give the same uri.
     pub async fn put_bundle(&self, entries: Vec<ArtifactEntry>) -> Result<String, ArtifactError> {
+        let _live = self.gc_lock.read().await;
+        self.write_bundle(entries, true).await
+    }
+
+    /// [`ArtifactStore::put_bundle`] under a hold of the garbage-collection
+    /// lock; `check_blobs` false skips the look at blobs the caller has
+    /// just committed.
+    async fn write_bundle(
+        &self,
+        entries: Vec<ArtifactEntry>,
+        check_blobs: bool,
+    ) -> Result<String, ArtifactError> {
         let count = entries.len();
         if count == 0 || count > self.limits.max_count {
             return Err(ArtifactError::Count {
@@ -362,8 +398,8 @@ impl ArtifactStore {
         let uri = hex::encode(Sha256::digest(&bytes));
         let manifest_key = BlobKey::manifest(&uri).ok_or_else(|| ArtifactError::bad_uri(&uri))?;
 
-        let _live = self.gc_lock.read().await;
-        for (index, (entry, key)) in manifest.artifacts.iter().zip(&keys).enumerate() {
+        let checked = if check_blobs { keys.len() } else { 0 };
+        for (index, (entry, key)) in manifest.artifacts.iter().zip(&keys).take(checked).enumerate() {
             let Some(stored) = self.blobs.head(key).await? else {
                 return Err(ArtifactError::BlobNotFound {
                     sha256: entry.sha256.clone(),
@@ -380,13 +416,14 @@ impl ArtifactStore {
             }
         }
 
-        // Same bytes already stored: touching refreshes the manifest's age
-        // for garbage collection.
-        if !self.blobs.touch(&manifest_key).await? {
-            self.blobs
-                .put_bytes(&manifest_key, Bytes::from(bytes))
-                .await?;
-        }
+        // Written even when the same bytes are stored already: a small put
+        // is one request on an object store (a touch there is three) and
+        // refreshes the manifest's age for garbage collection either way.
+        self.blobs
+            .put_bytes(&manifest_key, Bytes::from(bytes))
+            .await?;
+        // Engines download what was just uploaded: keep it at hand.
+        self.lock_manifests().insert(&uri, Arc::new(manifest));
         tracing::debug!(%uri, count, "artifact bundle stored");
         Ok(uri)
     }
@@ -396,46 +433,48 @@ impl ArtifactStore {
     /// [`ArtifactError::BadUri`] unless `uri` is 64 lowercase hex digits,
     /// [`ArtifactError::NotFound`] if no such bundle is stored.
     pub async fn manifest(&self, uri: &str) -> Result<Manifest, ArtifactError> {
+        Ok(Manifest::clone(&*self.cached_manifest(uri).await?))
+    }
+
+    /// The manifest of bundle `uri`, from the cache or read (and verified)
+    /// from the backend into it. Manifests never change, so a cached one is
+    /// never stale; garbage collection empties the cache.
+    async fn cached_manifest(&self, uri: &str) -> Result<Arc<Manifest>, ArtifactError> {
         let key = BlobKey::manifest(uri).ok_or_else(|| ArtifactError::bad_uri(uri))?;
-        match self.read_manifest(&key).await? {
-            Some(manifest) => Ok(manifest),
-            None => Err(ArtifactError::NotFound {
-                uri: uri.to_owned(),
-            }),
+        if let Some(manifest) = self.lock_manifests().get(uri) {
+            return Ok(manifest);
         }
+        let manifest = match self.read_manifest(&key).await? {
+            Some(manifest) => Arc::new(manifest),
+            None => {
+                return Err(ArtifactError::NotFound {
+                    uri: uri.to_owned(),
+                })
+            }
+        };
+        self.lock_manifests().insert(uri, Arc::clone(&manifest));
+        Ok(manifest)
     }
 
     /// Number of artifacts in bundle `uri` (to check `bounty:Post`'s
-    /// `num_artifacts`).
-    ///
-    /// Manifests never change, so the answer is cached (every bounty post
-    /// asks); garbage collection clears the cache.
+    /// `num_artifacts`; every post asks, and the manifest is cached).
     pub async fn bundle_len(&self, uri: &str) -> Result<usize, ArtifactError> {
-        if let Some(n) = self.lock_lens().get(uri) {
-            return Ok(*n);
-        }
-        let n = self.manifest(uri).await?.artifacts.len();
-        let mut lens = self.lock_lens();
-        if lens.len() >= MAX_CACHED_LENS {
-            lens.clear();
-        }
-        lens.insert(uri.to_owned(), n);
-        Ok(n)
+        Ok(self.cached_manifest(uri).await?.artifacts.len())
     }
 
-    fn lock_lens(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        self.lens.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_manifests(&self) -> std::sync::MutexGuard<'_, ManifestCache> {
+        self.manifests.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Entry `index` of bundle `uri`
     /// ([`ArtifactError::IndexOutOfRange`] past the end).
     pub async fn entry(&self, uri: &str, index: usize) -> Result<ArtifactEntry, ArtifactError> {
-        let manifest = self.manifest(uri).await?;
+        let manifest = self.cached_manifest(uri).await?;
         let count = manifest.artifacts.len();
         manifest
             .artifacts
-            .into_iter()
-            .nth(index)
+            .get(index)
+            .cloned()
             .ok_or_else(|| ArtifactError::IndexOutOfRange {
                 uri: uri.to_owned(),
                 index,
@@ -493,7 +532,7 @@ impl ArtifactStore {
         older_than: Duration,
     ) -> Result<GcStats, ArtifactError> {
         let _exclusive = self.gc_lock.write().await;
-        self.lock_lens().clear();
+        self.lock_manifests().clear();
         let now = SystemTime::now();
         let mut stats = GcStats::default();
         let mut live: HashSet<String> = HashSet::new();
@@ -570,6 +609,35 @@ impl ArtifactStore {
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| corrupt(e.to_string()))
+    }
+}
+
+/// Verified manifests by uri, emptied when they hold more than
+/// [`MAX_CACHED_ENTRIES`] entries in all.
+#[derive(Debug, Default)]
+struct ManifestCache {
+    by_uri: HashMap<String, Arc<Manifest>>,
+    entries: usize,
+}
+
+impl ManifestCache {
+    fn get(&self, uri: &str) -> Option<Arc<Manifest>> {
+        self.by_uri.get(uri).cloned()
+    }
+
+    fn insert(&mut self, uri: &str, manifest: Arc<Manifest>) {
+        let len = manifest.artifacts.len();
+        if self.entries + len > MAX_CACHED_ENTRIES {
+            self.clear();
+        }
+        if self.by_uri.insert(uri.to_owned(), manifest).is_none() {
+            self.entries += len;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.by_uri.clear();
+        self.entries = 0;
     }
 }
 

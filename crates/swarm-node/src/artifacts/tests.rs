@@ -377,6 +377,8 @@ fn corrupt_manifest_is_reported() {
         let uri = store.put_bundle(vec![entry]).await.unwrap();
         let path = dir.path().join("manifests").join(format!("{uri}.json"));
         std::fs::write(&path, b"{\"artifacts\":[]}").unwrap();
+        // Read by a store that has not cached it: the node restarted.
+        let store = open_store(dir.path());
         let err = store.manifest(&uri).await.unwrap_err();
         assert!(matches!(err, ArtifactError::Corrupt { .. }), "{err:?}");
         assert!(!err.is_client_error());

@@ -61,7 +61,7 @@ async fn fresh_memory() -> Memory {
 /// A fresh bucket on a private S3-compatible server, under a prefix, with
 /// uploads staged in a temporary directory.
 struct S3 {
-    _server: LocalS3,
+    server: LocalS3,
     staging: tempfile::TempDir,
     blobs: Arc<S3Blobs>,
 }
@@ -77,11 +77,11 @@ impl FreshBlobs for S3 {
 }
 
 async fn fresh_s3() -> S3 {
-    let server = LocalS3::start().await;
-    let config = server.fresh_bucket("swarm/artifacts").await;
+    let server = LocalS3::start().await.unwrap();
+    let config = server.fresh_bucket("swarm/artifacts").await.unwrap();
     let blobs = Arc::new(S3Blobs::connect(config).await.unwrap());
     S3 {
-        _server: server,
+        server,
         staging: tempfile::tempdir().unwrap(),
         blobs,
     }
@@ -163,12 +163,12 @@ async fn s3_uploads_in_parts_and_a_failed_upload_leaves_nothing() {
     let other: Vec<u8> = content.iter().map(|b| b ^ 0x5a).collect();
     let other_key = BlobKey::blob(&hex::encode(sha2::Sha256::digest(&other))).unwrap();
     let file = staged(&fresh, &other);
-    fresh._server.pause();
+    fresh.server.pause().unwrap();
     let started = std::time::Instant::now();
     let err = blobs.put_file(&other_key, file).await.unwrap_err();
     assert_eq!(err.code(), "blob_backend", "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
-    fresh._server.resume();
+    fresh.server.resume().unwrap();
     assert!(blobs.head(&other_key).await.unwrap().is_none());
     let listed: Vec<_> = blobs.list(Namespace::Blobs).try_collect().await.unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");

@@ -2,6 +2,7 @@
 //! against the peer or the limit it is judged by (docs/BENCHMARKS.md).
 //! What the benches share is here and in [`stats`].
 
+mod artifacts;
 mod engines;
 mod node;
 mod sdk;
@@ -24,6 +25,9 @@ pub(crate) enum BenchCommand {
     /// Compare the clamav and yara engines with `clamdscan --stream` and
     /// the `yara` CLI on the same files.
     Engines(engines::EnginesBenchArgs),
+    /// Upload and download throughput of artifacts on the local directory
+    /// and in an S3-compatible object store, each beside its backend alone.
+    Artifacts(artifacts::ArtifactsBenchArgs),
 }
 
 /// Runs a `swarm bench` command.
@@ -32,6 +36,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Node(args) => node::run(args).await,
         BenchCommand::Sdk(args) => sdk::run(args).await,
         BenchCommand::Engines(args) => engines::run(args).await,
+        BenchCommand::Artifacts(args) => artifacts::run(args).await,
     }
 }
 

@@ -16,8 +16,7 @@ use swarm_protocol::{Genesis, PrivateKey, SignedTx, Tx, TxBody};
 
 use crate::{start, NodeConfig, RunningNode};
 
-mod s3;
-pub use s3::{moto_server_program, LocalS3};
+pub use crate::local_s3::{moto_server_program, LocalS3};
 
 /// Which store a test node uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
