@@ -54,6 +54,7 @@ fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
             "tests/it/durability.rs",
             "tests/it/readme.rs",
             "tests/it/hardening.rs",
+            "tests/it/object_store.rs",
         ],
         ["engine", "run"] | ["arbiter", "run"] | ["ambassador", "run"] => &["tests/it/readme.rs"],
         ["scan"] => &["tests/it/scan.rs"],
