@@ -136,7 +136,9 @@ async fn every_object_whole(s3: &S3Config) -> usize {
 /// the follower, one engine downloads from each node, the arbiter votes
 /// through the follower, and every bounty settles with each engine's
 /// balance equal, to the wei and on both nodes, to what it had less its
-/// bids and fees plus what the settlements paid it.
+/// bids and fees plus what the settlements paid it. Then the sequencer
+/// stops while an upload is in flight to the follower, which completes it,
+/// takes over and includes its post.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_database_and_one_bucket_are_one_marketplace() {
     let server = LocalS3::start().await.unwrap();
@@ -224,8 +226,39 @@ async fn two_nodes_on_one_database_and_one_bucket_are_one_marketplace() {
     // 4 bundles of 2 files, EICAR stored once: 5 blobs and 4 manifests.
     assert_eq!(every_object_whole(&s3).await, 9);
     eprintln!("engine balances after 4 bounties through 2 nodes: {balances:?}");
+
+    // The sequencer goes away while the follower receives an upload: the
+    // upload completes (the bucket, not the sequencer, stores it), the
+    // follower takes over, and the bundle is posted through it.
+    let big: Vec<u8> = (0..12u32 << 20).map(|i| (i % 251) as u8).collect();
+    let upload = {
+        let (client, owner, big) = (follower_client.clone(), market.owner.clone(), big.clone());
+        tokio::spawn(async move {
+            client
+                .upload(&owner, "dev", &files(&[("big.bin", &big)]))
+                .await
+        })
+    };
+    let Market { node: sequencer, owner, .. } = market;
+    sequencer.node.shutdown().await.unwrap();
+    let uploaded = upload.await.unwrap().unwrap();
+    wait_for("the follower takes over", Duration::from_secs(30), || async {
+        let status = follower.client.result("/status").await;
+        (status["sequencer"] == true).then_some(())
+    })
+    .await;
+    let bounty = post_bounty(
+        &follower_client,
+        &owner,
+        files(&[("big.bin", &big)]),
+        Amount::from_nct(1),
+        DURATION,
+    )
+    .await;
+    assert_eq!(bounty.uri, uploaded.uri);
+    let got = follower_client.download(&bounty.uri, 0, 16 << 20).await.unwrap();
+    assert!(got[..] == big[..], "the artifact uploaded during the takeover");
     follower.node.shutdown().await.unwrap();
-    market.node.node.shutdown().await.unwrap();
 }
 
 /// The status, `Retry-After` and body of an upload of `files` made with
