@@ -41,7 +41,7 @@ enum Command {
     /// Run a whole local marketplace: node, ambassador, arbiter, engines.
     Dev(dev::DevArgs),
     /// Run a marketplace node.
-    Node(node::NodeArgs),
+    Node(Box<node::NodeArgs>),
     /// Scaffold an engine (or arbiter, or ambassador) crate.
     New(new::NewArgs),
     /// Scan files with an engine, without a marketplace (one JSON line per file).
@@ -101,7 +101,7 @@ fn main() -> ExitCode {
         let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
         match cli.command {
             Command::Dev(args) => done(dev::run(args).await),
-            Command::Node(args) => done(node::run(args).await),
+            Command::Node(args) => done(node::run(*args).await),
             Command::Scan(args) => scan::run(args).await,
             Command::New(args) => done(new::run(args)),
             Command::Wallet(command) => done(wallet::run(command).await),

@@ -48,5 +48,6 @@ pub use dev::{dev_genesis, dev_key};
 pub use limits::{Limits, Rate, FD_RESERVE};
 pub use metrics::Metrics;
 pub use node::{
-    load_state, open_store, start, ArtifactBackend, NodeBuilder, NodeConfig, NodeError, RunningNode};
+    load_state, open_store, start, ArtifactBackend, NodeBuilder, NodeConfig, NodeError, RunningNode,
+};
 pub use store::{BlockBucket, SqlStore, Store, StoreError};

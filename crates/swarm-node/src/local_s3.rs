@@ -154,7 +154,9 @@ impl LocalS3 {
             .args([signal, &self.child.id().to_string()])
             .status()?;
         if !status.success() {
-            return Err(io::Error::other(format!("kill {signal} moto_server: {status}")));
+            return Err(io::Error::other(format!(
+                "kill {signal} moto_server: {status}"
+            )));
         }
         Ok(())
     }

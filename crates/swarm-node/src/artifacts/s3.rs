@@ -205,7 +205,10 @@ impl S3Blobs {
             (AmazonS3ConfigKey::Endpoint, &config.endpoint),
             (AmazonS3ConfigKey::Region, &config.region),
             (AmazonS3ConfigKey::AccessKeyId, &config.access_key_id),
-            (AmazonS3ConfigKey::SecretAccessKey, &config.secret_access_key),
+            (
+                AmazonS3ConfigKey::SecretAccessKey,
+                &config.secret_access_key,
+            ),
         ] {
             if let Some(value) = value {
                 builder = builder.with_config(key, value);
@@ -440,7 +443,10 @@ mod tests {
     #[test]
     fn s3_urls_name_a_bucket_and_a_prefix() {
         let config: S3Config = "s3://artifacts".parse().unwrap();
-        assert_eq!((config.bucket.as_str(), config.prefix.as_str()), ("artifacts", ""));
+        assert_eq!(
+            (config.bucket.as_str(), config.prefix.as_str()),
+            ("artifacts", "")
+        );
         assert_eq!(config.url(), "s3://artifacts");
         let config: S3Config = "s3://my.bucket-1/swarm/prod/".parse().unwrap();
         assert_eq!(
@@ -480,8 +486,14 @@ mod tests {
         let blobs = S3Blobs::open(config).unwrap();
         let blob = BlobKey::blob(abc).unwrap();
         let manifest = BlobKey::manifest(abc).unwrap();
-        assert_eq!(blobs.location(&blob), format!("s3://bucket/p/q/blobs/ba/{abc}"));
-        assert_eq!(blobs.key_of(Namespace::Blobs, &blobs.path(&blob)), Some(blob));
+        assert_eq!(
+            blobs.location(&blob),
+            format!("s3://bucket/p/q/blobs/ba/{abc}")
+        );
+        assert_eq!(
+            blobs.key_of(Namespace::Blobs, &blobs.path(&blob)),
+            Some(blob)
+        );
         assert_eq!(
             blobs.key_of(Namespace::Manifests, &blobs.path(&manifest)),
             Some(manifest.clone())

@@ -154,11 +154,17 @@ async fn s3_uploads_in_parts_and_a_failed_upload_leaves_nothing() {
         .map(|i| (i * 31 % 251) as u8)
         .collect();
     let key = BlobKey::blob(&hex::encode(sha2::Sha256::digest(&content))).unwrap();
-    blobs.put_file(&key, staged(&fresh, &content)).await.unwrap();
+    blobs
+        .put_file(&key, staged(&fresh, &content))
+        .await
+        .unwrap();
     let back = blobs.get(&key).await.unwrap().unwrap();
     assert_eq!(back.size(), content.len() as u64);
     let back = back.into_bytes().await.unwrap();
-    assert!(back == content, "the multipart upload did not read back whole");
+    assert!(
+        back == content,
+        "the multipart upload did not read back whole"
+    );
 
     let other: Vec<u8> = content.iter().map(|b| b ^ 0x5a).collect();
     let other_key = BlobKey::blob(&hex::encode(sha2::Sha256::digest(&other))).unwrap();

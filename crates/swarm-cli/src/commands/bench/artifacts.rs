@@ -169,8 +169,7 @@ async fn measure(
 
 /// One run of every size on `target`.
 async fn run_side(target: &Target, args: &ArtifactsBenchArgs) -> anyhow::Result<Rates> {
-    let (small_up, small_down) =
-        measure(target, SMALL, args.small_count, args.concurrency).await?;
+    let (small_up, small_down) = measure(target, SMALL, args.small_count, args.concurrency).await?;
     // At most 2 large objects at once: 64 MiB in flight per side.
     let (large_up, large_down) =
         measure(target, LARGE, args.large_count, args.concurrency.min(2)).await?;
