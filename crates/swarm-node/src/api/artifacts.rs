@@ -100,7 +100,7 @@ fn check_declared_size(
               (status = 403, description = "An account without NCT, or an artifact (or more artifacts) than the permission names"),
               (status = 413, description = "An artifact or the count over the limit, or a declared length the permission cannot cover"),
               (status = 429, description = "Over the IP's upload rate or the account's hourly quota (Retry-After)"),
-              (status = 503, description = "Uploads in progress fill the staging budget (Retry-After)")))]
+              (status = 503, description = "Uploads in progress fill the staging budget, or the object store holding the artifacts is unreachable (Retry-After)")))]
 pub(crate) async fn upload(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -225,7 +225,8 @@ pub(crate) async fn upload(
 
 #[utoipa::path(get, path = "/artifacts/{uri}", tag = "artifacts",
     params(("uri" = String, Path, description = "Bundle uri (sha256 of its manifest)", pattern = "^[0-9a-f]{64}$")),
-    responses((status = 200, description = "The bundle's artifacts", body = Vec<ArtifactEntry>), (status = 404, description = "No such bundle")))]
+    responses((status = 200, description = "The bundle's artifacts", body = Vec<ArtifactEntry>), (status = 404, description = "No such bundle"),
+              (status = 503, description = "The object store holding the artifacts is unreachable (Retry-After)")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Path(uri): Path<String>,
@@ -245,7 +246,8 @@ fn parse_index(text: &str) -> Result<usize, ApiError> {
 
 #[utoipa::path(get, path = "/artifacts/{uri}/{index}", tag = "artifacts",
     params(("uri" = String, Path, description = "Bundle uri", pattern = "^[0-9a-f]{64}$"), ("index" = usize, Path, description = "Artifact index")),
-    responses((status = 200, description = "The artifact's bytes", body = Vec<u8>, content_type = "application/octet-stream"), (status = 404, description = "No such artifact")))]
+    responses((status = 200, description = "The artifact's bytes", body = Vec<u8>, content_type = "application/octet-stream"), (status = 404, description = "No such artifact"),
+              (status = 503, description = "The object store holding the artifacts is unreachable (Retry-After)")))]
 pub(crate) async fn download(
     State(state): State<AppState>,
     Path((uri, index)): Path<(String, String)>,
@@ -265,7 +267,8 @@ pub(crate) async fn download(
 
 #[utoipa::path(get, path = "/artifacts/{uri}/{index}/stat", tag = "artifacts",
     params(("uri" = String, Path, description = "Bundle uri", pattern = "^[0-9a-f]{64}$"), ("index" = usize, Path, description = "Artifact index")),
-    responses((status = 200, description = "The artifact's metadata", body = ArtifactEntry), (status = 404, description = "No such artifact")))]
+    responses((status = 200, description = "The artifact's metadata", body = ArtifactEntry), (status = 404, description = "No such artifact"),
+              (status = 503, description = "The object store holding the artifacts is unreachable (Retry-After)")))]
 pub(crate) async fn stat(
     State(state): State<AppState>,
     Path((uri, index)): Path<(String, String)>,

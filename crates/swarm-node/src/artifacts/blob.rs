@@ -315,6 +315,17 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         key.path()
     }
 
+    /// True when putting `size` bytes again costs no more than asking
+    /// whether they are stored: then a deduplicated upload is simply put
+    /// (which refreshes its age too) instead of touched first. False for a
+    /// directory (a touch is one system call, a put an fsync); true for
+    /// small objects on an object store (where a touch or a head is a
+    /// request, like a small put).
+    fn put_is_cheap(&self, size: u64) -> bool {
+        let _ = size;
+        false
+    }
+
     /// True when other nodes may keep and read artifacts in the same place
     /// (an object store's bucket), false for what only this node sees (its
     /// directory, its memory). Only one of the nodes sharing a store — the

@@ -322,7 +322,8 @@ impl ArtifactStore {
             BlobKey::blob(&entry.sha256).ok_or_else(|| ArtifactError::bad_uri(&entry.sha256))?;
         // Dedup: same name, same content. Touching refreshes the blob's age
         // so that garbage collection keeps it until the bundle is made.
-        if self.blobs.touch(&key).await? {
+        // Where a put costs no more than a touch, the content is put again.
+        if !self.blobs.put_is_cheap(size) && self.blobs.touch(&key).await? {
             if let Err(e) = local::blocking(move || temp_path.close()).await {
                 tracing::warn!(error = %e, "could not delete a duplicate upload's temp file");
             }

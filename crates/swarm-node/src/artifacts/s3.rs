@@ -53,6 +53,10 @@ use super::blob::{
 /// S3 takes parts of at least 5 MiB.
 pub const MULTIPART_PART: usize = 8 << 20;
 
+/// Objects up to this size are put again rather than deduplicated: one
+/// request either way, and a touch is three.
+const CHEAP_PUT: u64 = 1 << 20;
+
 /// The scratch prefix of [`BlobStore::touch`]'s copies.
 const TMP_PREFIX: &str = "tmp";
 
@@ -426,6 +430,10 @@ impl BlobStore for S3Blobs {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn put_is_cheap(&self, size: u64) -> bool {
+        size <= CHEAP_PUT
     }
 }
 
