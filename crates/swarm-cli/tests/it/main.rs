@@ -17,6 +17,7 @@ mod explorer_browser;
 mod hardening;
 mod marketplace;
 mod readme;
+mod redis_workers;
 mod scan;
 mod support;
 mod wallet;

@@ -1,0 +1,371 @@
+//! Scan workers over Redis Streams: `swarm engine run ENGINE --dispatch
+//! redis://...` as the coordinator and `swarm worker` processes, against a
+//! node of this process and a private `redis-server` each test starts on a
+//! free port (never the machine's shared one; a test that cannot start it
+//! fails).
+//!
+//! What they pin: every artifact of many bounties is scanned by some worker
+//! and asserted right; a worker killed mid-scan has its job re-claimed by
+//! another in time; Redis killed and restarted mid-run costs scans, never a
+//! false assertion, and the run completes; a job past its deadline is
+//! dropped by the worker and never asserted. Every wait is bounded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use swarm_e2e::{Market, EICAR};
+use swarm_node::test_utils::{test_genesis, Backend, TestNode};
+use swarm_protocol::{Bits256, Bounty, PrivateKey};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+/// A command engine that takes `secs` per file: malicious when the file
+/// holds the EICAR string.
+fn slow_engine(secs: f64) -> String {
+    format!("sleep {secs}; ! grep -q EICAR-STANDARD-ANTIVIRUS-TEST-FILE")
+}
+
+/// A private redis-server on loopback, without persistence: a restart loses
+/// every stream and consumer group, as a crashed cache does.
+struct Redis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+async fn ping(port: u16) -> bool {
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if s.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), s.read_exact(&mut buf)).await,
+        Ok(Ok(_)) if &buf == b"+PONG\r\n"
+    )
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let mut dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut redis = Redis {
+                port,
+                dir,
+                child: None,
+            };
+            if redis.spawn().await {
+                return redis;
+            }
+            dir = redis.dir;
+        }
+        panic!("cannot start redis-server (is it installed? scripts/test installs it)");
+    }
+
+    /// Starts the server on `self.port`; false if it exited (port taken).
+    async fn spawn(&mut self) -> bool {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("cannot run redis-server (scripts/test installs it)");
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if ping(self.port).await {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.as_mut().unwrap().try_wait() {
+                self.child = None;
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "redis-server on port {} did not answer within 10 s",
+            self.port
+        );
+    }
+
+    fn url(&self, stream: &str) -> String {
+        format!("redis://127.0.0.1:{}/{stream}", self.port)
+    }
+
+    /// SIGKILL: whatever it held is gone.
+    async fn kill(&mut self) {
+        let mut child = self.child.take().expect("redis runs");
+        child.kill().await.unwrap();
+        assert!(!ping(self.port).await);
+    }
+
+    async fn restart(&mut self) {
+        assert!(
+            self.spawn().await,
+            "redis-server could not restart on its port"
+        );
+    }
+}
+
+/// A `swarm` process with its log (shown when the test fails).
+struct Proc {
+    name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn start(name: &str, dir: &Path, args: &[String]) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_swarm"))
+            .args(args)
+            .env("RUST_LOG", "info,swarm_sdk=debug")
+            .env("NO_COLOR", "1")
+            .env_remove("SWARM_KEYFILE")
+            .env_remove("SWARM_DISPATCH")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("cannot start the swarm binary");
+        Proc {
+            name: name.to_owned(),
+            child: Some(child),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log holds `text`.
+    async fn wait_log(&self, text: &str, timeout: Duration) {
+        let started = Instant::now();
+        while !self.log().contains(text) {
+            assert!(
+                started.elapsed() < timeout,
+                "{}: no {text:?} in its log within {timeout:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits for the process to exit by itself; its log.
+    async fn exit(&mut self, timeout: Duration) -> String {
+        let child = self.child.as_mut().expect("running");
+        let status = tokio::time::timeout(timeout, child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{} did not finish within {timeout:?}", self.name))
+            .unwrap();
+        self.child = None;
+        assert!(status.success(), "{} exited with {status}", self.name);
+        self.log()
+    }
+
+    /// SIGTERM (a clean stop), then waits; its log.
+    async fn stop(&mut self) -> String {
+        let pid = self.child.as_ref().expect("running").id().unwrap();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.exit(Duration::from_secs(20)).await
+    }
+
+    /// SIGKILL.
+    async fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{} had exited",
+            self.name
+        );
+        child.kill().await.unwrap();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- {} ----\n{}", self.name, self.log());
+        }
+    }
+}
+
+/// A market with short reveal and vote rounds, so that `--testing`
+/// engines finish soon after their last bounty.
+async fn market() -> Market {
+    let mut genesis = test_genesis();
+    genesis.parameters.assertion_reveal_window = Some(10);
+    genesis.parameters.arbiter_vote_window = Some(20);
+    genesis.parameters.max_duration = Some(200);
+    Market::on(TestNode::start(Backend::Sqlite, genesis).await).await
+}
+
+fn coordinator(m: &Market, redis: &Redis, key: &PrivateKey, dir: &Path, testing: u64) -> Proc {
+    let journal = dir.join("journal");
+    std::fs::create_dir_all(&journal).unwrap();
+    let args = [
+        "engine",
+        "run",
+        "eicar",
+        "--dispatch",
+        &redis.url("jobs"),
+        "--node",
+        &m.url(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--testing",
+        &testing.to_string(),
+        "--private-key",
+        &format!("0x{}", hex::encode(key.to_bytes())),
+    ];
+    Proc::start("coordinator", dir, &args.map(String::from))
+}
+
+fn worker(m: &Market, redis: &Redis, dir: &Path, name: &str, engine: &str, extra: &[&str]) -> Proc {
+    let mut args: Vec<String> = [
+        "worker",
+        "--dispatch",
+        &redis.url("jobs"),
+        "--engine",
+        engine,
+        "--node",
+        &m.url(),
+        "--consumer",
+        name,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Proc::start(name, dir, &args)
+}
+
+/// Bounty `i`'s files: 1 to 3, EICAR and benign mixed, and which are EICAR.
+fn files(i: usize) -> (Vec<(String, Vec<u8>)>, Vec<bool>) {
+    let n = i % 3 + 1;
+    (0..n)
+        .map(|j| {
+            let eicar = (i + j) % 2 == 0;
+            let file = if eicar {
+                (format!("eicar-{i}-{j}.com"), EICAR.to_vec())
+            } else {
+                let text = format!("benign {i}/{j}: {}\n", rand::random::<u64>());
+                (format!("benign-{i}-{j}.txt"), text.into_bytes())
+            };
+            (file, eicar)
+        })
+        .unzip()
+}
+
+async fn post(m: &Market, files: &[(String, Vec<u8>)], duration: u64) -> Bounty {
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    m.post(&refs, duration).await
+}
+
+/// The engine's assertion on `b` covers every artifact and revealed
+/// `truth`.
+async fn assert_right(m: &Market, b: &Bounty, key: &PrivateKey, truth: &[bool]) {
+    let b = m.bounty(&b.guid).await;
+    let n = truth.len();
+    let (_, a) = b
+        .assertion_of(&key.address())
+        .unwrap_or_else(|| panic!("bounty {} has no assertion by the engine", b.guid));
+    assert_eq!(a.mask, Bits256::first(n), "bounty {}", b.guid);
+    let revealed = a
+        .revealed
+        .as_ref()
+        .unwrap_or_else(|| panic!("bounty {}: never revealed", b.guid));
+    assert_eq!(revealed.verdicts.to_bools(n), truth, "bounty {}", b.guid);
+}
+
+async fn assert_none(m: &Market, b: &Bounty, key: &PrivateKey) {
+    let b = m.bounty(&b.guid).await;
+    assert!(
+        b.assertion_of(&key.address()).is_none(),
+        "bounty {} has an assertion the engine could not back with a scan",
+        b.guid
+    );
+}
+
+/// The number after `label` in a report line such as `scanned 3, ...`.
+fn count(log: &str, label: &str) -> u64 {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("no {label:?} in\n{log}"));
+    let rest = &line[line.find(label).unwrap() + label.len()..];
+    rest.trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_coordinator_and_three_workers_assert_on_every_artifact_of_20_bounties() {
+    const BOUNTIES: usize = 20;
+    let m = market().await;
+    let redis = Redis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = m.funded_key(10_000).await;
+    let mut workers: Vec<Proc> = (0..3)
+        .map(|i| {
+            let extra = ["--max-concurrency", "2", "--visibility-timeout", "5"];
+            worker(&m, &redis, dir.path(), &format!("w{i}"), "eicar", &extra)
+        })
+        .collect();
+    let mut engine = coordinator(&m, &redis, &key, dir.path(), BOUNTIES as u64);
+    engine
+        .wait_log("microengine started", Duration::from_secs(20))
+        .await;
+    for w in &workers {
+        w.wait_log("scan worker started", Duration::from_secs(20))
+            .await;
+    }
+    let mut posted = Vec::new();
+    for i in 0..BOUNTIES {
+        let (files, truth) = files(i);
+        posted.push((post(&m, &files, 40).await, truth));
+    }
+    let artifacts: usize = posted.iter().map(|(_, t)| t.len()).sum();
+    let log = engine.exit(Duration::from_secs(60)).await;
+    assert!(
+        log.contains(&format!("assertions {BOUNTIES} on {artifacts} artifacts")),
+        "{log}"
+    );
+    for (b, truth) in &posted {
+        assert_right(&m, b, &key, truth).await;
+    }
+    let mut scanned = 0;
+    for w in &mut workers {
+        let log = w.stop().await;
+        scanned += count(&log, "scanned");
+        assert_eq!(count(&log, "expired"), 0, "{log}");
+    }
+    assert_eq!(scanned, artifacts as u64);
+}
