@@ -369,3 +369,158 @@ async fn one_coordinator_and_three_workers_assert_on_every_artifact_of_20_bounti
     }
     assert_eq!(scanned, artifacts as u64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_scan_has_its_job_reclaimed_and_the_artifact_still_asserted() {
+    let m = market().await;
+    let redis = Redis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = m.funded_key(1_000).await;
+    let engine_cmd = slow_engine(1.5);
+    let extra = ["--max-concurrency", "1", "--visibility-timeout", "1"];
+    let mut workers = vec![
+        worker(&m, &redis, dir.path(), "w0", &engine_cmd, &extra),
+        worker(&m, &redis, dir.path(), "w1", &engine_cmd, &extra),
+    ];
+    let mut engine = coordinator(&m, &redis, &key, dir.path(), 1);
+    engine
+        .wait_log("microengine started", Duration::from_secs(20))
+        .await;
+    for w in &workers {
+        w.wait_log("scan worker started", Duration::from_secs(20))
+            .await;
+    }
+    // 100 blocks of 50 ms: the kill, a visibility timeout and a second
+    // 1.5 s scan fit, with room for a loaded machine.
+    let bounty = post(&m, &[("eicar.com".into(), EICAR.to_vec())], 100).await;
+    let started = Instant::now();
+    let holder = loop {
+        if let Some(i) = workers.iter().position(|w| w.log().contains("scanning")) {
+            break i;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no worker took the job"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // Mid-scan: the job is pending on the killed worker, unanswered.
+    workers[holder].kill().await;
+    let other = &workers[1 - holder];
+    other
+        .wait_log("re-claimed a job", Duration::from_secs(5))
+        .await;
+    let log = engine.exit(Duration::from_secs(30)).await;
+    assert!(log.contains("assertions 1 on 1 artifacts"), "{log}");
+    assert_right(&m, &bounty, &key, &[true]).await;
+    let log = workers[1 - holder].stop().await;
+    assert_eq!(
+        (count(&log, "scanned"), count(&log, "re-claimed")),
+        (1, 1),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_mid_run_makes_no_false_assertion_and_the_run_completes() {
+    let m = market().await;
+    let mut redis = Redis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = m.funded_key(1_000).await;
+    let engine_cmd = slow_engine(0.3);
+    let extra = ["--max-concurrency", "2", "--visibility-timeout", "1"];
+    let mut workers = vec![
+        worker(&m, &redis, dir.path(), "w0", &engine_cmd, &extra),
+        worker(&m, &redis, dir.path(), "w1", &engine_cmd, &extra),
+    ];
+    let mut engine = coordinator(&m, &redis, &key, dir.path(), 3);
+    engine
+        .wait_log("microengine started", Duration::from_secs(20))
+        .await;
+    for w in &workers {
+        w.wait_log("scan worker started", Duration::from_secs(20))
+            .await;
+    }
+    // Before: scanned and asserted through Redis.
+    let (files_a, truth_a) = files(1);
+    let a = post(&m, &files_a, 40).await;
+    swarm_e2e::wait_for(
+        "the assertion on the first bounty",
+        Duration::from_secs(10),
+        || async {
+            m.bounty(&a.guid)
+                .await
+                .assertion_of(&key.address())
+                .map(|_| ())
+        },
+    )
+    .await;
+
+    // During: the jobs are published and being scanned when Redis dies,
+    // and it stays dead past the bounty's deadline.
+    let b = post(&m, &[("eicar.com".into(), EICAR.to_vec())], 20).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    redis.kill().await;
+    m.node.client.wait_for_block(b.expiration + 2).await;
+    redis.restart().await;
+
+    // After: the workers reconnect and recreate their group, the
+    // coordinator publishes again.
+    let (files_c, truth_c) = files(2);
+    let c = post(&m, &files_c, 100).await;
+
+    let log = engine.exit(Duration::from_secs(40)).await;
+    assert_none(&m, &b, &key).await;
+    assert_right(&m, &a, &key, &truth_a).await;
+    assert_right(&m, &c, &key, &truth_c).await;
+    let artifacts = truth_a.len() + truth_c.len();
+    assert!(
+        log.contains(&format!("assertions 2 on {artifacts} artifacts")),
+        "{log}"
+    );
+    // The second bounty's job was published, then lost with Redis.
+    assert!(log.contains("scan_timeout: 1"), "{log}");
+    let mut groups = 0;
+    for w in &mut workers {
+        let log = w.stop().await;
+        groups += log.matches("consumer group created").count();
+    }
+    assert!(groups >= 2, "the lost consumer group was not created again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_deadline_is_dropped_by_the_worker_and_never_asserted() {
+    let m = market().await;
+    let redis = Redis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = m.funded_key(1_000).await;
+    let mut engine = coordinator(&m, &redis, &key, dir.path(), 2);
+    engine
+        .wait_log("microengine started", Duration::from_secs(20))
+        .await;
+    // No worker runs while the first bounty's round is open.
+    let late = post(&m, &[("eicar.com".into(), EICAR.to_vec())], 20).await;
+    engine
+        .wait_log("scan job published", Duration::from_secs(5))
+        .await;
+    m.node.client.wait_for_block(late.expiration).await;
+    let mut w = worker(&m, &redis, dir.path(), "w0", "eicar", &[]);
+    w.wait_log(
+        "job past its deadline dropped unanswered",
+        Duration::from_secs(20),
+    )
+    .await;
+    // The worker does work: the next bounty is asserted.
+    let on_time = post(&m, &[("eicar.com".into(), EICAR.to_vec())], 40).await;
+    let log = engine.exit(Duration::from_secs(30)).await;
+    assert_none(&m, &late, &key).await;
+    assert_right(&m, &on_time, &key, &[true]).await;
+    assert!(log.contains("assertions 1 on 1 artifacts"), "{log}");
+    assert!(log.contains("scan_timeout: 1"), "{log}");
+    let log = w.stop().await;
+    assert_eq!(
+        (count(&log, "scanned"), count(&log, "expired")),
+        (1, 1),
+        "{log}"
+    );
+}
