@@ -6,6 +6,7 @@ mod engines;
 mod node;
 mod sdk;
 mod stats;
+mod workers;
 
 use std::sync::Mutex;
 
@@ -24,6 +25,9 @@ pub(crate) enum BenchCommand {
     /// Compare the clamav and yara engines with `clamdscan --stream` and
     /// the `yara` CLI on the same files.
     Engines(engines::EnginesBenchArgs),
+    /// Artifacts/s with 1, 2, 4 and 8 `swarm worker` processes over Redis,
+    /// I/O-bound and CPU-bound, against the in-process engine.
+    Workers(workers::WorkersBenchArgs),
 }
 
 /// Runs a `swarm bench` command.
@@ -32,6 +36,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Node(args) => node::run(args).await,
         BenchCommand::Sdk(args) => sdk::run(args).await,
         BenchCommand::Engines(args) => engines::run(args).await,
+        BenchCommand::Workers(args) => workers::run(args).await,
     }
 }
 
