@@ -16,109 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use swarm_e2e::{Market, EICAR};
+use swarm_e2e::{Market, RedisServer as Redis, EICAR};
 use swarm_node::test_utils::{test_genesis, Backend, TestNode};
 use swarm_protocol::{Bits256, Bounty, PrivateKey};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 /// A command engine that takes `secs` per file: malicious when the file
 /// holds the EICAR string.
 fn slow_engine(secs: f64) -> String {
     format!("sleep {secs}; ! grep -q EICAR-STANDARD-ANTIVIRUS-TEST-FILE")
-}
-
-/// A private redis-server on loopback, without persistence: a restart loses
-/// every stream and consumer group, as a crashed cache does.
-struct Redis {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-async fn ping(port: u16) -> bool {
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return false;
-    };
-    if s.write_all(b"PING\r\n").await.is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 7];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(1), s.read_exact(&mut buf)).await,
-        Ok(Ok(_)) if &buf == b"+PONG\r\n"
-    )
-}
-
-impl Redis {
-    async fn start() -> Redis {
-        let mut dir = tempfile::tempdir().unwrap();
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut redis = Redis {
-                port,
-                dir,
-                child: None,
-            };
-            if redis.spawn().await {
-                return redis;
-            }
-            dir = redis.dir;
-        }
-        panic!("cannot start redis-server (is it installed? scripts/test installs it)");
-    }
-
-    /// Starts the server on `self.port`; false if it exited (port taken).
-    async fn spawn(&mut self) -> bool {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("cannot run redis-server (scripts/test installs it)");
-        self.child = Some(child);
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if ping(self.port).await {
-                return true;
-            }
-            if let Ok(Some(_)) = self.child.as_mut().unwrap().try_wait() {
-                self.child = None;
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!(
-            "redis-server on port {} did not answer within 10 s",
-            self.port
-        );
-    }
-
-    fn url(&self, stream: &str) -> String {
-        format!("redis://127.0.0.1:{}/{stream}", self.port)
-    }
-
-    /// SIGKILL: whatever it held is gone.
-    async fn kill(&mut self) {
-        let mut child = self.child.take().expect("redis runs");
-        child.kill().await.unwrap();
-        assert!(!ping(self.port).await);
-    }
-
-    async fn restart(&mut self) {
-        assert!(
-            self.spawn().await,
-            "redis-server could not restart on its port"
-        );
-    }
 }
 
 /// A `swarm` process with its log (shown when the test fails).

@@ -123,6 +123,14 @@ pub trait ScanDispatch: Send + Sync + 'static {
     fn scan(&self, job: ScanJob) -> impl Future<Output = ScanOutcome> + Send;
 }
 
+/// A shared dispatch: the caller keeps a handle (to read its statistics,
+/// say) while the microengine uses it.
+impl<D: ScanDispatch> ScanDispatch for std::sync::Arc<D> {
+    fn scan(&self, job: ScanJob) -> impl Future<Output = ScanOutcome> + Send {
+        D::scan(self, job)
+    }
+}
+
 /// A [`ScanDispatch`] behind a pointer, for the runtime.
 pub(crate) trait DynDispatch: Send + Sync + 'static {
     fn scan_boxed(&self, job: ScanJob) -> Pin<Box<dyn Future<Output = ScanOutcome> + Send + '_>>;

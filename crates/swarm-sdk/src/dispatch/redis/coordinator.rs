@@ -106,7 +106,10 @@ pub(crate) fn connection(
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(1)))
         .set_response_timeout(Some(response))
-        .set_max_delay(Duration::from_secs(2));
+        .set_max_delay(Duration::from_secs(2))
+        // Our own loops retry, within deadlines; the manager's retries
+        // would hold a command for seconds while Redis is away.
+        .set_number_of_retries(1);
     target
         .client()?
         .get_connection_manager_lazy(config)
@@ -250,15 +253,18 @@ async fn publish(
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
     loop {
         let mut conn = inner.conn.clone();
-        let added: Result<String, _> = redis::cmd("XADD")
-            .arg(inner.target.stream())
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(inner.target.stream())
             .arg("MAXLEN")
             .arg("~")
             .arg(MAX_JOBS)
             .arg("*")
-            .arg(&fields[..])
-            .query_async(&mut conn)
-            .await;
+            .arg(&fields[..]);
+        let add = xadd.query_async::<String>(&mut conn);
+        let added = match tokio::time::timeout_at(deadline, add).await {
+            Ok(added) => added.map_err(|e| e.to_string()),
+            Err(_) => Err("no answer from redis".to_owned()),
+        };
         match added {
             Ok(_) => return Ok(()),
             Err(e) => {

@@ -628,8 +628,8 @@ async fn answer_job<S>(
     let mut conn = ctx.conn.clone();
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
     loop {
-        let sent: Result<(String, u64), _> = redis::pipe()
-            .cmd("XADD")
+        let mut pipe = redis::pipe();
+        pipe.cmd("XADD")
             .arg(reply_to)
             .arg("MAXLEN")
             .arg("~")
@@ -638,9 +638,12 @@ async fn answer_job<S>(
             .arg(&fields[..])
             .cmd("EXPIRE")
             .arg(reply_to)
-            .arg(ANSWERS_TTL_SECS)
-            .query_async(&mut conn)
-            .await;
+            .arg(ANSWERS_TTL_SECS);
+        let send = pipe.query_async::<(String, u64)>(&mut conn);
+        let sent = match tokio::time::timeout_at(deadline, send).await {
+            Ok(sent) => sent.map_err(|e| e.to_string()),
+            Err(_) => Err("no answer from redis".to_owned()),
+        };
         match sent {
             Ok(_) => return true,
             Err(e) => {
