@@ -171,7 +171,7 @@ fn files(i: usize) -> (Vec<(String, Vec<u8>)>, Vec<bool>) {
     let n = i % 3 + 1;
     (0..n)
         .map(|j| {
-            let eicar = (i + j) % 2 == 0;
+            let eicar = (i + j).is_multiple_of(2);
             let file = if eicar {
                 (format!("eicar-{i}-{j}.com"), EICAR.to_vec())
             } else {

@@ -60,7 +60,7 @@ pub(crate) struct AnswerMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum WireOutcome {
-    Scanned(ScanResult),
+    Scanned(Box<ScanResult>),
     Failed { code: String, detail: String },
 }
 
@@ -68,7 +68,7 @@ impl AnswerMessage {
     /// The answer to job `id` carrying `outcome`.
     pub(crate) fn new(id: String, worker: String, outcome: ScanOutcome) -> Self {
         let wire = match outcome.result {
-            Ok(result) => WireOutcome::Scanned(result),
+            Ok(result) => WireOutcome::Scanned(Box::new(result)),
             Err((failure, detail)) => WireOutcome::Failed {
                 code: failure.code().to_owned(),
                 detail,
@@ -88,7 +88,7 @@ impl AnswerMessage {
         let worker = self.worker;
         ScanOutcome {
             result: match self.outcome {
-                WireOutcome::Scanned(result) => Ok(result),
+                WireOutcome::Scanned(result) => Ok(*result),
                 WireOutcome::Failed { code, detail } => Err((
                     ScanFailure::from_code(&code).unwrap_or(ScanFailure::Error),
                     format!("worker {worker}: {code}: {detail}"),

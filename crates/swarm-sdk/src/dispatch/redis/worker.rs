@@ -354,7 +354,7 @@ impl<S: Scanner> RedisWorker<S> {
                         continue;
                     }
                     let wait = backoff.failed(rand::thread_rng().gen());
-                    if backoff.failures() == 1 || backoff.failures() % 20 == 0 {
+                    if backoff.failures() == 1 || backoff.failures().is_multiple_of(20) {
                         tracing::warn!(target = %ctx.target, error = %e, failures = backoff.failures(), "redis unavailable; retrying");
                     }
                     drop(permits);
