@@ -14,7 +14,7 @@ mod commands;
 mod connection;
 mod engines;
 
-use commands::{ambassador, arbiter, bench, bounty, dev, engine, new, node, scan, wallet};
+use commands::{ambassador, arbiter, bench, bounty, dev, engine, new, node, scan, wallet, worker};
 
 #[derive(Parser)]
 #[command(
@@ -58,6 +58,8 @@ enum Command {
     /// Run an engine against a marketplace.
     #[command(subcommand)]
     Engine(engine::EngineCommand),
+    /// Run a scan worker of an engine whose scans go through Redis.
+    Worker(worker::WorkerArgs),
     /// Run an arbiter: stake, decide ground truth, vote.
     #[command(subcommand)]
     Arbiter(arbiter::ArbiterCommand),
@@ -108,6 +110,7 @@ fn main() -> ExitCode {
             Command::Bounty(command) => done(bounty::run(command).await),
             Command::Bench(command) => done(bench::run(command).await),
             Command::Engine(command) => done(engine::run(command).await),
+            Command::Worker(args) => done(worker::run(args).await),
             Command::Arbiter(command) => done(arbiter::run(command).await),
             Command::Ambassador(command) => done(ambassador::run(command).await),
         }

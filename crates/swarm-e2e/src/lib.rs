@@ -210,3 +210,105 @@ impl Market {
         assert_eq!(sent.status, TxStatus::Included, "voting on {}", bounty.guid);
     }
 }
+
+/// A private `redis-server` on a free loopback port, without persistence
+/// (a restart loses every stream and consumer group, as a crashed cache
+/// does), for the scan-worker scenarios. Never the machine's shared
+/// server. Panics when `redis-server` cannot start: a skipped test proves
+/// nothing (scripts/test installs it).
+pub struct RedisServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<tokio::process::Child>,
+}
+
+/// Whether a Redis server answers PING on `port`.
+pub async fn redis_answers(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if s.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), s.read_exact(&mut buf)).await,
+        Ok(Ok(_)) if &buf == b"+PONG\r\n"
+    )
+}
+
+impl RedisServer {
+    /// Starts one on a free port.
+    pub async fn start() -> RedisServer {
+        let mut dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut redis = RedisServer {
+                port,
+                dir,
+                child: None,
+            };
+            if redis.spawn().await {
+                return redis;
+            }
+            dir = redis.dir;
+        }
+        panic!("cannot start redis-server (is it installed? scripts/test installs it)");
+    }
+
+    /// Starts the server on `self.port`; false if it exited (port taken).
+    async fn spawn(&mut self) -> bool {
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("cannot run redis-server (scripts/test installs it)");
+        self.child = Some(child);
+        let started = tokio::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if redis_answers(self.port).await {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.as_mut().unwrap().try_wait() {
+                self.child = None;
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "redis-server on port {} did not answer within 10 s",
+            self.port
+        );
+    }
+
+    /// `redis://127.0.0.1:PORT/STREAM`.
+    pub fn url(&self, stream: &str) -> String {
+        format!("redis://127.0.0.1:{}/{stream}", self.port)
+    }
+
+    /// SIGKILL: whatever it held is gone.
+    pub async fn kill(&mut self) {
+        let mut child = self.child.take().expect("redis runs");
+        child.kill().await.unwrap();
+        assert!(!redis_answers(self.port).await);
+    }
+
+    /// Starts it again on the same port, empty.
+    pub async fn restart(&mut self) {
+        assert!(
+            self.spawn().await,
+            "redis-server could not restart on its port"
+        );
+    }
+}

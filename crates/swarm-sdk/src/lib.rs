@@ -25,6 +25,11 @@ pub use client::{
     ArtifactInfo, BatchItem, BlockInfo, ClientError, CommunityParameters, NodeClient, Receipt,
     Refusal, RetryPolicy, StakingParameters, Status, Submitted, TxStatus, Uploaded,
 };
+#[cfg(feature = "redis")]
+pub use dispatch::redis::{
+    DispatchStats, RedisDispatch, RedisDispatchError, RedisTarget, RedisWorker, RedisWorkerBuilder,
+    WorkerReport,
+};
 pub use dispatch::{LocalDispatch, ScanDispatch, ScanFailure, ScanJob, ScanOutcome};
 pub use env::{shutdown_on_signal, Connection, ConnectionError, DEFAULT_NODE};
 pub use events::{EventStream, NodeEvent};

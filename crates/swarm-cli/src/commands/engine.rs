@@ -2,6 +2,12 @@
 //! command, configured by flags. Ctrl-C or SIGTERM stops it cleanly (it
 //! reveals what it committed to first); the exit code is 0 after a clean
 //! stop or a completed `--testing N` run.
+//!
+//! With `--dispatch redis://HOST:PORT/STREAM` the process is a coordinator:
+//! it publishes each scan to the stream and asserts on what `swarm worker`
+//! processes answer (`swarm_sdk::RedisDispatch`); the engine named is then
+//! only a label, and its back-end (clamd, rules) is needed on the workers,
+//! not here.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +16,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use swarm_engines::{Eicar, EicarVariant, Engine};
 use swarm_protocol::Amount;
-use swarm_sdk::{BidStrategy, EngineReport, Filter, Microengine, Multiplier};
+use swarm_sdk::{
+    Artifact, BidStrategy, EngineReport, Filter, Microengine, MicroengineBuilder, Multiplier,
+    RedisDispatch, RedisTarget, ScanError, ScanResult, Scanner,
+};
 
 use crate::connection::Connection;
 
@@ -87,35 +96,72 @@ pub(crate) struct EngineRunArgs {
     /// Handle N bounties, then exit.
     #[arg(long, value_name = "N")]
     testing: Option<u64>,
+    /// Scan on `swarm worker` processes instead of in this one: publish
+    /// the jobs to this Redis stream and assert on the workers' answers.
+    #[arg(long, env = "SWARM_DISPATCH", value_name = "redis://HOST:PORT/STREAM")]
+    dispatch: Option<RedisTarget>,
     #[command(flatten)]
     connection: Connection,
+}
+
+/// A coordinator's scanner: never called, the workers scan.
+struct OnWorkers;
+
+impl Scanner for OnWorkers {
+    async fn scan(&self, _: &Artifact) -> Result<ScanResult, ScanError> {
+        Err(ScanError::Unavailable(
+            "this engine's scans run on its workers".into(),
+        ))
+    }
 }
 
 /// Runs `swarm engine ...`.
 pub(crate) async fn run(command: EngineCommand) -> anyhow::Result<()> {
     let EngineCommand::Run(args) = command;
     let key = args.connection.key()?;
-    let scanner = match args.engine.as_str() {
-        "eicar" => Engine::Eicar(Eicar::new(match args.variant {
-            VariantName::Exact => EicarVariant::Exact,
-            VariantName::Sha256 => EicarVariant::Sha256,
-        })),
-        name => args.options.engine(name)?,
+    let report = match args.dispatch.clone() {
+        Some(target) => {
+            let dispatch = RedisDispatch::new(target, key.address(), args.engine.clone())
+                .context("cannot set up the redis dispatch")?;
+            let builder = Microengine::builder(OnWorkers).dispatch(dispatch);
+            run_engine(builder, &args, key, "redis workers").await?
+        }
+        None => {
+            let scanner = match args.engine.as_str() {
+                "eicar" => Engine::Eicar(Eicar::new(match args.variant {
+                    VariantName::Exact => EicarVariant::Exact,
+                    VariantName::Sha256 => EicarVariant::Sha256,
+                })),
+                name => args.options.engine(name)?,
+            };
+            let kind = scanner.name();
+            run_engine(Microengine::builder(scanner), &args, key, kind).await?
+        }
     };
-    let kind = scanner.name();
-    let mut builder = Microengine::builder(scanner)
+    print_engine_report(&report);
+    Ok(())
+}
+
+/// Configures `builder` from the flags and runs the engine.
+async fn run_engine<S: Scanner>(
+    builder: MicroengineBuilder<S>,
+    args: &EngineRunArgs,
+    key: swarm_protocol::PrivateKey,
+    kind: &str,
+) -> anyhow::Result<EngineReport> {
+    let mut builder = builder
         .node(args.connection.node.clone())
         .key(key)
         .bid_strategy(args.bid_strategy.strategy())
         .max_concurrency(args.max_concurrency)
         .shutdown(swarm_sdk::shutdown_on_signal());
-    for filter in args.accept {
-        builder = builder.accept(filter);
+    for filter in &args.accept {
+        builder = builder.accept(filter.clone());
     }
-    for filter in args.reject {
-        builder = builder.reject(filter);
+    for filter in &args.reject {
+        builder = builder.reject(filter.clone());
     }
-    if let Some(path) = args.journal {
+    if let Some(path) = &args.journal {
         builder = builder.journal(path);
     }
     if let Some(n) = args.testing {
@@ -123,9 +169,7 @@ pub(crate) async fn run(command: EngineCommand) -> anyhow::Result<()> {
     }
     let engine = builder.build().context("cannot start the engine")?;
     tracing::info!(engine = %args.engine, kind, address = %engine.address(), "engine starting");
-    let report = engine.run().await.context("the engine stopped")?;
-    print_engine_report(&report);
-    Ok(())
+    engine.run().await.context("the engine stopped")
 }
 
 fn print_engine_report(r: &EngineReport) {

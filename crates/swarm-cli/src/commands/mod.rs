@@ -11,3 +11,4 @@ pub(crate) mod new;
 pub(crate) mod node;
 pub(crate) mod scan;
 pub(crate) mod wallet;
+pub(crate) mod worker;

@@ -18,6 +18,7 @@ mod hardening;
 mod marketplace;
 mod object_store;
 mod readme;
+mod redis_workers;
 mod scan;
 mod support;
 mod wallet;

@@ -57,6 +57,7 @@ fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
             "tests/it/object_store.rs",
         ],
         ["engine", "run"] | ["arbiter", "run"] | ["ambassador", "run"] => &["tests/it/readme.rs"],
+        ["worker"] => &["tests/it/redis_workers.rs"],
         ["scan"] => &["tests/it/scan.rs"],
         ["wallet", "faucet"] => &["tests/it/readme.rs"],
         ["wallet", _] => &["tests/it/wallet.rs"],

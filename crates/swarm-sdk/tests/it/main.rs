@@ -4,3 +4,5 @@
 mod arbiter_ambassador;
 mod client;
 mod microengine;
+#[cfg(feature = "redis")]
+mod redis_dispatch;

@@ -7,6 +7,7 @@ mod engines;
 mod node;
 mod sdk;
 mod stats;
+mod workers;
 
 use std::sync::Mutex;
 
@@ -28,6 +29,9 @@ pub(crate) enum BenchCommand {
     /// Upload and download throughput of artifacts on the local directory
     /// and in an S3-compatible object store, each beside its backend alone.
     Artifacts(artifacts::ArtifactsBenchArgs),
+    /// Artifacts/s with 1, 2, 4 and 8 `swarm worker` processes over Redis,
+    /// I/O-bound and CPU-bound, against the in-process engine.
+    Workers(workers::WorkersBenchArgs),
 }
 
 /// Runs a `swarm bench` command.
@@ -37,6 +41,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sdk(args) => sdk::run(args).await,
         BenchCommand::Engines(args) => engines::run(args).await,
         BenchCommand::Artifacts(args) => artifacts::run(args).await,
+        BenchCommand::Workers(args) => workers::run(args).await,
     }
 }
 

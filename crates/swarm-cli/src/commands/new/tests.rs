@@ -135,8 +135,19 @@ fn every_combination_renders() {
                     let files = render(&a, dir, sdk).unwrap();
                     let text = |name: &str| &files.iter().find(|(p, _)| *p == name).unwrap().1;
                     assert!(text("src/lib.rs").contains("CUSTOMIZE_HERE"), "{a:?}");
-                    assert!(text("Cargo.toml")
-                        .contains("swarm-sdk = { path = \"../../crates/swarm-sdk\" }"));
+                    // A microengine's binary also runs as a Redis
+                    // coordinator (`--dispatch`) or scan worker (`worker`).
+                    let microengine = participant == Participant::Microengine;
+                    let sdk_line = if microengine {
+                        "swarm-sdk = { path = \"../../crates/swarm-sdk\", features = [\"redis\"] }"
+                    } else {
+                        "swarm-sdk = { path = \"../../crates/swarm-sdk\" }"
+                    };
+                    assert!(text("Cargo.toml").contains(sdk_line), "{a:?}");
+                    assert_eq!(
+                        text("src/main.rs").contains("RedisWorker::builder"),
+                        microengine
+                    );
                     let build = format!(
                         "docker build -f engines/microengine-x/Dockerfile -t {} /src/swarm",
                         a.project_slug
