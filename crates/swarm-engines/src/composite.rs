@@ -527,7 +527,10 @@ mod tests {
             Composite::new([("inner".to_owned(), Engine::Composite(composite))]).unwrap(),
         );
         engine.setup().await.unwrap();
-        let r = engine.scan(&Artifact::file(EICAR.as_slice())).await.unwrap();
+        let r = engine
+            .scan(&Artifact::file(EICAR.as_slice()))
+            .await
+            .unwrap();
         assert_eq!(r.verdict, Verdict::Malicious);
         let inner = &r.metadata.extra["scanners"]["inner"]["metadata"]["scanners"];
         assert_eq!(inner["eicar"]["verdict"], "malicious");
@@ -541,6 +544,9 @@ mod tests {
             Engine::Command(CommandScanner::new("exit 3", Duration::from_secs(10))),
         )])
         .unwrap();
-        assert!(only_broken.scan(&Artifact::file(EICAR.as_slice())).await.is_err());
+        assert!(only_broken
+            .scan(&Artifact::file(EICAR.as_slice()))
+            .await
+            .is_err());
     }
 }
