@@ -1,6 +1,11 @@
 //! The engines a command can run by name (`--engine`), and the flags that
 //! configure them, shared by `swarm scan`, `swarm engine run`, `swarm
-//! arbiter run --truth` and `swarm dev --engine`.
+//! arbiter run --truth`, `swarm worker` and `swarm dev --engine`.
+//!
+//! A comma-separated list of built-in names (`clamav,yara`) is one
+//! composite engine. A command may itself contain commas, so the text is
+//! split only when every part is a built-in name ([`builtin_list`]);
+//! anything else stays one command (docs/DECISIONS.md).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,11 +14,31 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use swarm_engines::{
-    Clamav, ClamavConfig, ClamdAddress, CommandScanner, Eicar, EicarVariant, Engine,
+    Clamav, ClamavConfig, ClamdAddress, CommandScanner, Composite, Eicar, EicarVariant, Engine,
 };
 
-/// The built-in engine names; any other `--engine` value is a command.
+/// The built-in engine names; any other `--engine` value is a command,
+/// unless it is a comma-separated list of these ([`builtin_list`]).
 pub(crate) const BUILTIN_ENGINES: [&str; 4] = ["eicar", "eicar-sha256", "clamav", "yara"];
+
+/// The names of a composite engine: `Some` when `spec` has a comma and
+/// every comma-separated part (trimmed) is a built-in name; `None` for one
+/// name or a command (which may contain commas of its own).
+pub(crate) fn builtin_list(spec: &str) -> Option<Vec<&str>> {
+    if !spec.contains(',') {
+        return None;
+    }
+    let parts: Vec<&str> = spec.split(',').map(str::trim).collect();
+    parts
+        .iter()
+        .all(|p| BUILTIN_ENGINES.contains(p))
+        .then_some(parts)
+}
+
+/// Whether `spec` names built-in engines only: one name, or a list.
+pub(crate) fn is_builtin(spec: &str) -> bool {
+    BUILTIN_ENGINES.contains(&spec.trim()) || builtin_list(spec).is_some()
+}
 
 /// What a build without the YARA engine says when asked for it.
 #[cfg_attr(feature = "yara", allow(dead_code))]
@@ -103,9 +128,19 @@ impl EngineOptions {
         ))
     }
 
-    /// The engine called `name`: a built-in one ([`BUILTIN_ENGINES`]), or
+    /// The engine called `name`: a built-in one ([`BUILTIN_ENGINES`]), a
+    /// composite of a comma-separated list of them ([`builtin_list`]), or
     /// else a command run through `sh -c` with the file path appended.
     pub(crate) fn engine(&self, name: &str) -> anyhow::Result<Engine> {
+        if let Some(names) = builtin_list(name) {
+            let mut scanners = Vec::with_capacity(names.len());
+            for n in names {
+                scanners.push((n.to_owned(), self.engine(n)?));
+            }
+            let composite = Composite::new(scanners)
+                .map_err(|e| anyhow::anyhow!("--engine {name:?}: {e} ({})", e.code()))?;
+            return Ok(Engine::Composite(composite));
+        }
         Ok(match name {
             "eicar" => Engine::Eicar(Eicar::new(EicarVariant::Exact)),
             "eicar-sha256" => Engine::Eicar(Eicar::new(EicarVariant::Sha256)),
@@ -125,5 +160,26 @@ impl EngineOptions {
                 Duration::from_secs(self.command_timeout.max(1)),
             )),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lists_of_built_in_names_are_split() {
+        assert_eq!(builtin_list("clamav,yara"), Some(vec!["clamav", "yara"]));
+        assert_eq!(
+            builtin_list(" eicar , eicar-sha256,clamav "),
+            Some(vec!["eicar", "eicar-sha256", "clamav"])
+        );
+        // One name is not a list; a command with commas stays a command.
+        assert_eq!(builtin_list("clamav"), None);
+        assert_eq!(builtin_list("./scan --formats=pe,elf"), None);
+        assert_eq!(builtin_list("clamav,./my-scanner"), None);
+        assert_eq!(builtin_list("clamav,"), None);
+        assert!(is_builtin("yara") && is_builtin("clamav,yara"));
+        assert!(!is_builtin("./scan a,b"));
     }
 }

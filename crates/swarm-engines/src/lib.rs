@@ -7,6 +7,8 @@
 //! - `yara` (feature `yara`): YARA rules from a directory, run with yara-x
 //!   (`Yara`).
 //! - [`command`]: any command that scans a file ([`CommandScanner`]).
+//! - [`composite`]: several of these as one engine, scanning concurrently
+//!   and combining their verdicts ([`Composite`]).
 //! - [`local_clamd`]: a private `clamd` with a test signature database, for
 //!   tests and benchmarks.
 //!
@@ -16,6 +18,7 @@
 
 pub mod clamav;
 pub mod command;
+pub mod composite;
 pub mod eicar;
 pub mod local_clamd;
 #[cfg(feature = "yara")]
@@ -23,6 +26,7 @@ pub mod yara;
 
 pub use clamav::{Clamav, ClamavConfig, ClamdAddress, ClamdError, ClamdReply, ClamdVersion};
 pub use command::CommandScanner;
+pub use composite::{combine, Composite, CompositeError};
 pub use eicar::{
     Eicar, EicarExact, EicarSha256, EicarVariant, UnknownVariant, EICAR, EICAR_FAMILY, EICAR_SHA256,
 };
@@ -44,10 +48,13 @@ pub enum Engine {
     Yara(Yara),
     /// [`CommandScanner`].
     Command(CommandScanner),
+    /// [`Composite`]: several engines as one.
+    Composite(Composite),
 }
 
 impl Engine {
-    /// The engine's name: `eicar`, `clamav`, `yara` or `command`.
+    /// The engine's name: `eicar`, `clamav`, `yara`, `command` or
+    /// `composite`.
     pub fn name(&self) -> &'static str {
         match self {
             Engine::Eicar(_) => "eicar",
@@ -55,6 +62,7 @@ impl Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(_) => "yara",
             Engine::Command(_) => "command",
+            Engine::Composite(_) => "composite",
         }
     }
 }
@@ -67,6 +75,7 @@ impl Scanner for Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(e) => e.setup().await,
             Engine::Command(e) => e.setup().await,
+            Engine::Composite(e) => e.boxed_setup().await,
         }
     }
 
@@ -77,6 +86,7 @@ impl Scanner for Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(e) => e.scan(artifact).await,
             Engine::Command(e) => e.scan(artifact).await,
+            Engine::Composite(e) => e.boxed_scan(artifact).await,
         }
     }
 
@@ -87,6 +97,7 @@ impl Scanner for Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(e) => e.teardown().await,
             Engine::Command(e) => e.teardown().await,
+            Engine::Composite(e) => e.boxed_teardown().await,
         }
     }
 }

@@ -22,7 +22,8 @@ pub(crate) enum ArbiterCommand {
 #[derive(Args)]
 pub(crate) struct ArbiterRunArgs {
     /// Ground truth: `eicar` (the exact EICAR scanner), `clamav` or `yara`
-    /// (those engines, configured by their flags), or a table file of
+    /// (those engines, configured by their flags), a comma-separated list of
+    /// built-in engines (`clamav,yara`, scanning as one), or a table file of
     /// sha256 -> verdict (CSV lines `sha256,malicious|benign`, or JSON; write
     /// `./clamav` for a table file named like an engine).
     #[arg(long, env = "SWARM_ARBITER_TRUTH", default_value = "eicar")]
@@ -48,7 +49,9 @@ pub(crate) async fn run(command: ArbiterCommand) -> anyhow::Result<()> {
     let key = args.connection.key()?;
     let report = if args.truth == "eicar" {
         run_arbiter(ScannerTruth::new(EicarExact), &args, key).await?
-    } else if matches!(args.truth.as_str(), "clamav" | "yara") {
+    } else if matches!(args.truth.as_str(), "clamav" | "yara")
+        || crate::engines::builtin_list(&args.truth).is_some()
+    {
         let scanner = args.options.engine(&args.truth)?;
         run_arbiter(ScannerTruth::new(scanner), &args, key).await?
     } else {

@@ -35,7 +35,8 @@ pub(crate) struct DevArgs {
     #[arg(long, default_value_t = 10)]
     bounties: usize,
     /// Also run this engine (repeatable): a built-in one by name (`eicar`,
-    /// `eicar-sha256`, `clamav`, `yara`, run as `swarm engine run NAME`) or a shell command,
+    /// `eicar-sha256`, `clamav`, `yara`, or a comma-separated list of them
+    /// such as `clamav,yara`, run as `swarm engine run NAME`) or a shell command,
     /// such as the binary of a crate made by `swarm new`. It gets
     /// SWARM_NODE, SWARM_KEYFILE, SWARM_PASSWORD and SWARM_JOURNAL (in the
     /// data directory) in its environment.
@@ -316,15 +317,17 @@ async fn marketplace(
     Ok(())
 }
 
-/// The shell command of an `--engine` value: a built-in engine's name
-/// becomes this binary's `engine run NAME`; anything else is run as is.
+/// The shell command of an `--engine` value: a built-in engine's name, or
+/// a comma-separated list of them, becomes this binary's `engine run
+/// NAME[,NAME...]`; anything else is run as is.
 fn engine_command(spec: &str) -> anyhow::Result<String> {
-    if !crate::engines::BUILTIN_ENGINES.contains(&spec.trim()) {
+    if !crate::engines::is_builtin(spec) {
         return Ok(spec.to_owned());
     }
     let exe = std::env::current_exe().context("cannot find the swarm binary")?;
     let exe = exe.to_string_lossy().replace('\'', "'\\''");
-    Ok(format!("'{exe}' engine run {}", spec.trim()))
+    // Only built-in names, commas and spaces: quoted, it is one argument.
+    Ok(format!("'{exe}' engine run '{}'", spec.trim()))
 }
 
 /// Stops an engine's whole process group: SIGTERM, then SIGKILL for what

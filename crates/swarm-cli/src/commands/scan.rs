@@ -20,7 +20,8 @@ use crate::engines::EngineOptions;
 #[derive(Args, Debug)]
 pub(crate) struct ScanArgs {
     /// The engine: `eicar` (exact match), `eicar-sha256`, `clamav`, `yara`,
-    /// or a command (shell text, run with each file's path appended; it
+    /// a comma-separated list of those (`clamav,yara`: one engine scanning
+    /// with each), or a command (shell text, run with each file's path appended; it
     /// prints a JSON verdict line, or exits 1 malicious, 0 benign).
     #[arg(long, default_value = "eicar")]
     engine: String,

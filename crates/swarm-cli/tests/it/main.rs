@@ -9,6 +9,8 @@
 mod bounty;
 mod clamav_dev;
 mod clamav_engine;
+#[cfg(feature = "yara")]
+mod composite_engine;
 mod dev;
 mod durability;
 mod engine_reconnect;

@@ -58,7 +58,7 @@ fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
         ],
         ["engine", "run"] | ["arbiter", "run"] | ["ambassador", "run"] => &["tests/it/readme.rs"],
         ["worker"] => &["tests/it/redis_workers.rs"],
-        ["scan"] => &["tests/it/scan.rs"],
+        ["scan"] => &["tests/it/scan.rs", "tests/it/composite_engine.rs"],
         ["wallet", "faucet"] => &["tests/it/readme.rs"],
         ["wallet", _] => &["tests/it/wallet.rs"],
         ["bounty", _] => &["tests/it/bounty.rs"],

@@ -3,4 +3,6 @@
 
 mod clamav;
 #[cfg(feature = "yara")]
+mod composite;
+#[cfg(feature = "yara")]
 mod yara;
