@@ -167,6 +167,18 @@ fn worker(m: &Market, redis: &Redis, dir: &Path, name: &str, engine: &str, extra
 }
 
 /// Bounty `i`'s files: 1 to 3, EICAR and benign mixed, and which are EICAR.
+/// Waits until the coordinator follows the chain and every worker reads
+/// the stream.
+async fn all_started(engine: &Proc, workers: &[Proc]) {
+    engine
+        .wait_log("microengine started", Duration::from_secs(20))
+        .await;
+    for w in workers {
+        w.wait_log("scan worker started", Duration::from_secs(20))
+            .await;
+    }
+}
+
 fn files(i: usize) -> (Vec<(String, Vec<u8>)>, Vec<bool>) {
     let n = i % 3 + 1;
     (0..n)
@@ -246,13 +258,7 @@ async fn one_coordinator_and_three_workers_assert_on_every_artifact_of_20_bounti
         })
         .collect();
     let mut engine = coordinator(&m, &redis, &key, dir.path(), BOUNTIES as u64);
-    engine
-        .wait_log("microengine started", Duration::from_secs(20))
-        .await;
-    for w in &workers {
-        w.wait_log("scan worker started", Duration::from_secs(20))
-            .await;
-    }
+    all_started(&engine, &workers).await;
     let mut posted = Vec::new();
     for i in 0..BOUNTIES {
         let (files, truth) = files(i);
@@ -289,13 +295,7 @@ async fn a_worker_killed_mid_scan_has_its_job_reclaimed_and_the_artifact_still_a
         worker(&m, &redis, dir.path(), "w1", &engine_cmd, &extra),
     ];
     let mut engine = coordinator(&m, &redis, &key, dir.path(), 1);
-    engine
-        .wait_log("microengine started", Duration::from_secs(20))
-        .await;
-    for w in &workers {
-        w.wait_log("scan worker started", Duration::from_secs(20))
-            .await;
-    }
+    all_started(&engine, &workers).await;
     // 100 blocks of 50 ms: the kill, a visibility timeout and a second
     // 1.5 s scan fit, with room for a loaded machine.
     let bounty = post(&m, &[("eicar.com".into(), EICAR.to_vec())], 100).await;
@@ -340,13 +340,7 @@ async fn redis_killed_and_restarted_mid_run_makes_no_false_assertion_and_the_run
         worker(&m, &redis, dir.path(), "w1", &engine_cmd, &extra),
     ];
     let mut engine = coordinator(&m, &redis, &key, dir.path(), 3);
-    engine
-        .wait_log("microengine started", Duration::from_secs(20))
-        .await;
-    for w in &workers {
-        w.wait_log("scan worker started", Duration::from_secs(20))
-            .await;
-    }
+    all_started(&engine, &workers).await;
     // Before: scanned and asserted through Redis.
     let (files_a, truth_a) = files(1);
     let a = post(&m, &files_a, 40).await;
