@@ -15,11 +15,13 @@ use anyhow::Context;
 use clap::Args;
 use swarm_engines::{
     Clamav, ClamavConfig, ClamdAddress, CommandScanner, Composite, Eicar, EicarVariant, Engine,
+    Webhook, WebhookConfig,
 };
 
 /// The built-in engine names; any other `--engine` value is a command,
 /// unless it is a comma-separated list of these ([`builtin_list`]).
-pub(crate) const BUILTIN_ENGINES: [&str; 4] = ["eicar", "eicar-sha256", "clamav", "yara"];
+pub(crate) const BUILTIN_ENGINES: [&str; 5] =
+    ["eicar", "eicar-sha256", "clamav", "yara", "webhook"];
 
 /// The names of a composite engine: `Some` when `spec` has a comma and
 /// every comma-separated part (trimmed) is a built-in name; `None` for one
@@ -93,6 +95,28 @@ pub(crate) struct EngineOptions {
         value_name = "SECONDS"
     )]
     command_timeout: u64,
+    /// webhook: the URL of a PolySwarm webhook engine (a `polyswarm-engine`
+    /// web service), e.g. `http://engine:8000/eicar`.
+    #[arg(long, env = "SWARM_WEBHOOK_URL", value_name = "URL")]
+    webhook_url: Option<String>,
+    /// webhook: the secret shared with the engine (its
+    /// PSENGINE_WEBHOOK_SECRET) that signs every delivery.
+    #[arg(long, env = "SWARM_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// webhook: where to listen for the engine's downloads and analyses
+    /// (port 0: any free port).
+    #[arg(
+        long,
+        env = "SWARM_WEBHOOK_LISTEN",
+        default_value = "127.0.0.1:0",
+        value_name = "ADDR"
+    )]
+    webhook_listen: std::net::SocketAddr,
+    /// webhook: the base URL the engine reaches that listener at (default
+    /// http://ADDR of --webhook-listen); needed when the engine runs on
+    /// another host or in a container.
+    #[arg(long, env = "SWARM_WEBHOOK_PUBLIC_URL", value_name = "URL")]
+    webhook_public_url: Option<String>,
 }
 
 impl EngineOptions {
@@ -128,14 +152,69 @@ impl EngineOptions {
         ))
     }
 
+    /// The settings as environment variables, for a child process that
+    /// runs `swarm engine run` (`swarm dev --engine`).
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        let mut vars = vec![
+            ("CLAMD_HOST", self.clamd_host.clone()),
+            ("CLAMD_PORT", self.clamd_port.to_string()),
+            ("CLAMD_TIMEOUT", self.clamd_timeout.to_string()),
+            (
+                "CLAMD_MAX_CONNECTIONS",
+                self.clamd_max_connections.to_string(),
+            ),
+            ("CLAMD_CHUNK_SIZE", self.clamd_chunk_size.to_string()),
+            ("YARA_TIMEOUT", self.yara_timeout.to_string()),
+            ("SWARM_COMMAND_TIMEOUT", self.command_timeout.to_string()),
+            ("SWARM_WEBHOOK_LISTEN", self.webhook_listen.to_string()),
+        ];
+        let optional = [
+            (
+                "CLAMD_SOCKET",
+                self.clamd_socket.as_ref().map(|p| p.display().to_string()),
+            ),
+            (
+                "YARA_RULES_DIR",
+                self.yara_rules_dir
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+            ),
+            ("SWARM_WEBHOOK_URL", self.webhook_url.clone()),
+            ("SWARM_WEBHOOK_SECRET", self.webhook_secret.clone()),
+            ("SWARM_WEBHOOK_PUBLIC_URL", self.webhook_public_url.clone()),
+        ];
+        vars.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        vars
+    }
+
+    /// The webhook engine, reading the community's bid limits from `node`.
+    pub(crate) fn webhook(&self, node: Option<&str>) -> anyhow::Result<Webhook> {
+        let url = self.webhook_url.clone().ok_or_else(|| {
+            anyhow::anyhow!("the webhook engine needs --webhook-url (or SWARM_WEBHOOK_URL)")
+        })?;
+        let secret = match &self.webhook_secret {
+            Some(s) if !s.is_empty() => s.clone(),
+            _ => anyhow::bail!(
+                "the webhook engine needs --webhook-secret (or SWARM_WEBHOOK_SECRET): \
+                 the engine's PSENGINE_WEBHOOK_SECRET"
+            ),
+        };
+        let mut config = WebhookConfig::new(url, secret);
+        config.listen = self.webhook_listen;
+        config.public_url = self.webhook_public_url.clone();
+        config.node = node.map(str::to_owned);
+        Webhook::new(config).map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))
+    }
+
     /// The engine called `name`: a built-in one ([`BUILTIN_ENGINES`]), a
     /// composite of a comma-separated list of them ([`builtin_list`]), or
     /// else a command run through `sh -c` with the file path appended.
-    pub(crate) fn engine(&self, name: &str) -> anyhow::Result<Engine> {
+    /// `node`, when there is one, is the marketplace the engine serves.
+    pub(crate) fn engine(&self, name: &str, node: Option<&str>) -> anyhow::Result<Engine> {
         if let Some(names) = builtin_list(name) {
             let mut scanners = Vec::with_capacity(names.len());
             for n in names {
-                scanners.push((n.to_owned(), self.engine(n)?));
+                scanners.push((n.to_owned(), self.engine(n, node)?));
             }
             let composite = Composite::new(scanners)
                 .map_err(|e| anyhow::anyhow!("--engine {name:?}: {e} ({})", e.code()))?;
@@ -149,6 +228,7 @@ impl EngineOptions {
             "yara" => Engine::Yara(self.yara()?),
             #[cfg(not(feature = "yara"))]
             "yara" => anyhow::bail!("{WITHOUT_YARA}"),
+            "webhook" => Engine::Webhook(self.webhook(node)?),
             command if command.trim().is_empty() => {
                 anyhow::bail!(
                     "an empty engine name: use one of {}, or a command",

@@ -12,6 +12,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod psengine;
+
+pub use psengine::PsEngine;
+
 use std::future::Future;
 use std::time::Duration;
 

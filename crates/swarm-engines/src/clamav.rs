@@ -390,6 +390,7 @@ impl Clamav {
             verdict,
             confidence,
             metadata,
+            bid: None,
         }
     }
 }

@@ -119,6 +119,7 @@ impl CommandScanner {
                 verdict: answer.verdict,
                 confidence: answer.confidence.unwrap_or(1.0),
                 metadata: answer.metadata.unwrap_or_default(),
+                bid: None,
             });
         }
         match status.code() {

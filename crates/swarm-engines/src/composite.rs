@@ -270,6 +270,7 @@ pub fn combine(
             verdict,
             confidence: 0.0,
             metadata: ScanMetadata::default(),
+            bid: None,
         }
     };
     let mut metadata = decided.metadata;
@@ -280,6 +281,7 @@ pub fn combine(
         verdict: decided.verdict,
         confidence: decided.confidence,
         metadata,
+        bid: None,
     })
 }
 
@@ -337,6 +339,7 @@ mod tests {
             verdict,
             confidence,
             metadata: ScanMetadata::default(),
+            bid: None,
         }
     }
 

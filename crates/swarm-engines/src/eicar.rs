@@ -59,6 +59,7 @@ fn result(is_eicar: bool) -> ScanResult {
         },
         confidence: 1.0,
         metadata,
+        bid: None,
     }
 }
 

@@ -7,6 +7,8 @@
 //! - `yara` (feature `yara`): YARA rules from a directory, run with yara-x
 //!   (`Yara`).
 //! - [`command`]: any command that scans a file ([`CommandScanner`]).
+//! - [`webhook`]: a PolySwarm webhook engine (a `polyswarm-engine` web
+//!   service) reached over HTTP ([`Webhook`]).
 //! - [`composite`]: several of these as one engine, scanning concurrently
 //!   and combining their verdicts ([`Composite`]).
 //! - [`local_clamd`]: a private `clamd` with a test signature database, for
@@ -21,6 +23,7 @@ pub mod command;
 pub mod composite;
 pub mod eicar;
 pub mod local_clamd;
+pub mod webhook;
 #[cfg(feature = "yara")]
 pub mod yara;
 
@@ -31,6 +34,7 @@ pub use eicar::{
     Eicar, EicarExact, EicarSha256, EicarVariant, UnknownVariant, EICAR, EICAR_FAMILY, EICAR_SHA256,
 };
 pub use local_clamd::{LocalClamd, LocalClamdError, LocalClamdOptions};
+pub use webhook::{Webhook, WebhookConfig, WebhookError};
 #[cfg(feature = "yara")]
 pub use yara::{Yara, YaraError, YaraMatch, YaraRules};
 
@@ -50,11 +54,13 @@ pub enum Engine {
     Command(CommandScanner),
     /// [`Composite`]: several engines as one.
     Composite(Composite),
+    /// [`Webhook`]: a PolySwarm webhook engine.
+    Webhook(Webhook),
 }
 
 impl Engine {
-    /// The engine's name: `eicar`, `clamav`, `yara`, `command` or
-    /// `composite`.
+    /// The engine's name: `eicar`, `clamav`, `yara`, `command`,
+    /// `composite` or `webhook`.
     pub fn name(&self) -> &'static str {
         match self {
             Engine::Eicar(_) => "eicar",
@@ -63,6 +69,7 @@ impl Engine {
             Engine::Yara(_) => "yara",
             Engine::Command(_) => "command",
             Engine::Composite(_) => "composite",
+            Engine::Webhook(_) => "webhook",
         }
     }
 }
@@ -76,6 +83,7 @@ impl Scanner for Engine {
             Engine::Yara(e) => e.setup().await,
             Engine::Command(e) => e.setup().await,
             Engine::Composite(e) => e.boxed_setup().await,
+            Engine::Webhook(e) => e.setup().await,
         }
     }
 
@@ -87,6 +95,7 @@ impl Scanner for Engine {
             Engine::Yara(e) => e.scan(artifact).await,
             Engine::Command(e) => e.scan(artifact).await,
             Engine::Composite(e) => e.boxed_scan(artifact).await,
+            Engine::Webhook(e) => e.scan(artifact).await,
         }
     }
 
@@ -98,6 +107,7 @@ impl Scanner for Engine {
             Engine::Yara(e) => e.teardown().await,
             Engine::Command(e) => e.teardown().await,
             Engine::Composite(e) => e.boxed_teardown().await,
+            Engine::Webhook(e) => e.teardown().await,
         }
     }
 }

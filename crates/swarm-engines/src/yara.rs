@@ -279,6 +279,7 @@ impl Scanner for Yara {
             verdict,
             confidence,
             metadata,
+            bid: None,
         })
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use swarm_protocol::{ArtifactMetadata, Guid};
+use swarm_protocol::{Amount, ArtifactMetadata, Guid};
 
 /// Whether an artifact is a file or a URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,6 +34,11 @@ pub struct Artifact {
     pub content: Bytes,
     /// What the ambassador said about it (filename, mimetype, hashes).
     pub metadata: ArtifactMetadata,
+    /// When an answer stops being of use (the bounty's assertion round
+    /// closes); `None` outside a bounty. A scanner that hands the artifact
+    /// on (a webhook engine) tells the other side; the runtime enforces it
+    /// either way.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Artifact {
@@ -50,6 +55,7 @@ impl Artifact {
                 ..ArtifactMetadata::default()
             },
             content,
+            deadline: None,
         }
     }
 
@@ -65,6 +71,7 @@ impl Artifact {
                 uri: Some(url),
                 ..ArtifactMetadata::default()
             },
+            deadline: None,
         }
     }
 
@@ -200,6 +207,12 @@ pub struct ScanResult {
     pub confidence: f64,
     /// What the engine found.
     pub metadata: ScanMetadata,
+    /// The stake the scanner chose itself (a webhook engine's `bid`),
+    /// clamped by the runtime into the community's bounds; `None`, as for
+    /// most scanners: the engine's [`BidStrategy`](crate::BidStrategy)
+    /// turns the confidence into a bid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid: Option<Amount>,
 }
 
 impl ScanResult {
@@ -209,6 +222,7 @@ impl ScanResult {
             verdict: Verdict::Malicious,
             confidence,
             metadata: ScanMetadata::family(family),
+            bid: None,
         }
     }
 
@@ -218,6 +232,7 @@ impl ScanResult {
             verdict: Verdict::Benign,
             confidence,
             metadata: ScanMetadata::default(),
+            bid: None,
         }
     }
 
@@ -227,7 +242,16 @@ impl ScanResult {
             verdict: Verdict::Unknown,
             confidence: 0.0,
             metadata: ScanMetadata::default(),
+            bid: None,
         }
+    }
+
+    /// Stakes `bid` on this verdict instead of what the engine's bid
+    /// strategy makes of the confidence (clamped into the community's
+    /// bounds all the same).
+    pub fn with_bid(mut self, bid: Amount) -> Self {
+        self.bid = Some(bid);
+        self
     }
 
     /// The confidence clamped into 0..=1 (NaN counts as 0).

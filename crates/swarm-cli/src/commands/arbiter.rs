@@ -52,7 +52,9 @@ pub(crate) async fn run(command: ArbiterCommand) -> anyhow::Result<()> {
     } else if matches!(args.truth.as_str(), "clamav" | "yara")
         || crate::engines::builtin_list(&args.truth).is_some()
     {
-        let scanner = args.options.engine(&args.truth)?;
+        let scanner = args
+            .options
+            .engine(&args.truth, Some(&args.connection.node))?;
         run_arbiter(ScannerTruth::new(scanner), &args, key).await?
     } else {
         let table = Sha256Table::load(&args.truth)

@@ -63,7 +63,8 @@ enum VariantName {
 /// Flags of `swarm engine run`.
 #[derive(Args)]
 pub(crate) struct EngineRunArgs {
-    /// The engine: `eicar`, `eicar-sha256`, `clamav`, `yara`, a
+    /// The engine: `eicar`, `eicar-sha256`, `clamav`, `yara`, `webhook`
+    /// (a PolySwarm webhook engine: --webhook-url, --webhook-secret), a
     /// comma-separated list of those (`clamav,yara`: one engine scanning with
     /// each), or a command
     /// (shell text run with each artifact's file path appended; it prints a
@@ -134,7 +135,7 @@ pub(crate) async fn run(command: EngineCommand) -> anyhow::Result<()> {
                     VariantName::Exact => EicarVariant::Exact,
                     VariantName::Sha256 => EicarVariant::Sha256,
                 })),
-                name => args.options.engine(name)?,
+                name => args.options.engine(name, Some(&args.connection.node))?,
             };
             let kind = scanner.name();
             run_engine(Microengine::builder(scanner), &args, key, kind).await?

@@ -33,7 +33,7 @@ pub(crate) struct ScanArgs {
 }
 
 pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    let engine = args.options.engine(&args.engine)?;
+    let engine = args.options.engine(&args.engine, None)?;
     engine.setup().await.context("the engine's setup failed")?;
     let (mut malicious, mut failed) = (false, false);
     for (index, path) in args.files.iter().enumerate() {
@@ -53,6 +53,7 @@ pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                         filename: path.file_name().map(|n| n.to_string_lossy().into_owned()),
                         ..Default::default()
                     },
+                    deadline: None,
                 };
                 match engine.scan(&artifact).await {
                     Ok(result) => {

@@ -19,7 +19,8 @@ pub(crate) struct WorkerArgs {
     /// The stream the coordinator publishes to.
     #[arg(long, env = "SWARM_DISPATCH", value_name = "redis://HOST:PORT/STREAM")]
     dispatch: RedisTarget,
-    /// The engine: `eicar`, `eicar-sha256`, `clamav`, `yara`, a
+    /// The engine: `eicar`, `eicar-sha256`, `clamav`, `yara`, `webhook`
+    /// (a PolySwarm webhook engine: --webhook-url, --webhook-secret), a
     /// comma-separated list of those (`clamav,yara`: one engine scanning with
     /// each), or a command (shell text run with each artifact's file path
     /// appended).
@@ -61,7 +62,7 @@ pub(crate) async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     if !(args.visibility_timeout.is_finite() && args.visibility_timeout > 0.0) {
         anyhow::bail!("--visibility-timeout must be a positive number of seconds");
     }
-    let scanner = args.options.engine(&args.engine)?;
+    let scanner = args.options.engine(&args.engine, Some(&args.node))?;
     let mut builder = RedisWorker::builder(scanner, args.dispatch)
         .node(args.node)
         .max_concurrency(args.max_concurrency)

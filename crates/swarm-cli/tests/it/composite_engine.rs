@@ -192,3 +192,152 @@ async fn swarm_dev_with_clamav_and_yara_as_one_engine() {
     assert_eq!(composite["wrong"], 0, "{composite}");
     drop(clamd);
 }
+
+/// The composite engine as a microengine on a marketplace: it asserts what
+/// its scanners answered — both, then YARA alone once clamd is gone — and
+/// nothing at all when every scanner failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_marketplace_the_composite_asserts_only_what_its_scanners_answered() {
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use swarm_engines::{Clamav, ClamavConfig, Composite, Engine, Yara, YaraRules};
+    use swarm_node::test_utils::{test_genesis, Backend, TestNode};
+    use swarm_protocol::{Guid, PrivateKey};
+    use swarm_sdk::{Microengine, NodeClient};
+    use tokio_util::sync::CancellationToken;
+
+    const DURATION: u64 = 20;
+
+    async fn post(client: &NodeClient, files: Vec<(String, Bytes)>) -> (Guid, u64) {
+        let p = client.parameters().await.unwrap().parameters;
+        let amount = p
+            .bounty_amount_minimum
+            .checked_mul(2 * files.len() as u128)
+            .unwrap();
+        let b =
+            swarm_e2e::post_bounty(client, &swarm_node::dev_key(0), files, amount, DURATION).await;
+        (b.guid, b.expiration)
+    }
+
+    /// The engine's revealed verdicts and metadata on `guid`.
+    async fn revealed(
+        client: &NodeClient,
+        engine: &PrivateKey,
+        guid: &Guid,
+        n: usize,
+    ) -> (Vec<bool>, serde_json::Value) {
+        let started = Instant::now();
+        loop {
+            let b = client.bounty(guid).await.unwrap().unwrap();
+            if let Some(r) = b
+                .assertion_of(&engine.address())
+                .and_then(|(_, a)| a.revealed.clone())
+            {
+                return (r.verdicts.to_bools(n), r.metadata);
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no reveal on {guid}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    let mut clamd = LocalClamd::start().await.expect("start clamd");
+    let node = TestNode::start(Backend::Sqlite, test_genesis()).await;
+    let client = NodeClient::new(node.url());
+    let key = swarm_e2e::funded(&client, 1_000).await;
+    // The marker rule, and one that runs past the timeout on a large file.
+    let rules = YaraRules::from_sources([("rules.yar", RULES), ("slow.yar", SLOW_RULE)]).unwrap();
+    let composite = Composite::new([
+        (
+            "clamav".to_owned(),
+            Engine::Clamav(Clamav::new(ClamavConfig::new(clamd.tcp_address()))),
+        ),
+        (
+            "yara".to_owned(),
+            Engine::Yara(Yara::new(rules, Duration::from_secs(1))),
+        ),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("engine.journal");
+    let stop = CancellationToken::new();
+    let engine = tokio::spawn(
+        Microengine::builder(Engine::Composite(composite))
+            .node(node.url())
+            .key(key.clone())
+            .journal(&journal)
+            .shutdown(stop.clone())
+            .build()
+            .unwrap()
+            .run(),
+    );
+    let started = Instant::now();
+    while !journal.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10), "engine start");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let file = |name: &str, content: &[u8]| (name.to_owned(), Bytes::copy_from_slice(content));
+    // Both scanners answer: EICAR by clamav, the marker by yara.
+    let (first, _) = post(
+        &client,
+        vec![
+            file("eicar.com", EICAR),
+            file("marker.bin", b"a file with EVIL-MARKER inside"),
+            file("notes.txt", b"just some notes\n"),
+        ],
+    )
+    .await;
+    let (verdicts, metadata) = revealed(&client, &key, &first, 3).await;
+    assert_eq!(verdicts, [true, true, false]);
+    assert_eq!(
+        metadata[0]["scanners"]["clamav"]["verdict"], "malicious",
+        "{metadata}"
+    );
+    assert_eq!(
+        metadata[0]["scanners"]["yara"]["verdict"], "benign",
+        "{metadata}"
+    );
+    assert_eq!(
+        metadata[1]["malware_family"], "Trojan.YaraMarker",
+        "{metadata}"
+    );
+
+    // clamd gone: yara's verdicts alone.
+    clamd.stop().await;
+    let (second, _) = post(
+        &client,
+        vec![
+            file("marker.bin", b"EVIL-MARKER again"),
+            file("notes.txt", b"other notes\n"),
+        ],
+    )
+    .await;
+    let (verdicts, metadata) = revealed(&client, &key, &second, 2).await;
+    assert_eq!(verdicts, [true, false]);
+    assert!(
+        metadata[0]["scanners"]["clamav"]["error"].is_string(),
+        "{metadata}"
+    );
+
+    // clamd gone and yara past its timeout: no assertion at all.
+    let (third, expires) = post(&client, vec![file("big.bin", &[7u8; 200_000])]).await;
+    node.client.wait_for_block(expires + 1).await;
+    let b = client.bounty(&third).await.unwrap().unwrap();
+    assert!(
+        b.assertion_of(&key.address()).is_none(),
+        "asserted on {third}"
+    );
+
+    stop.cancel();
+    let report = tokio::time::timeout(Duration::from_secs(30), engine)
+        .await
+        .expect("the engine did not stop")
+        .unwrap()
+        .expect("the engine failed");
+    assert_eq!(report.assertions, 2, "{report:?}");
+}

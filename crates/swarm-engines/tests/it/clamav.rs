@@ -24,6 +24,7 @@ fn artifact(content: impl Into<Bytes>) -> Artifact {
         kind: ArtifactKind::File,
         content: content.into(),
         metadata: ArtifactMetadata::default(),
+        deadline: None,
     }
 }
 

@@ -191,6 +191,7 @@ async fn decide_once<T: GroundTruth>(
             kind,
             content,
             metadata,
+            deadline: None,
         };
         let decision = truth
             .decide(&artifact)

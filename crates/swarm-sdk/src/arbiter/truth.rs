@@ -397,6 +397,7 @@ mod tests {
                 sha256: sha256.map(str::to_owned),
                 ..Default::default()
             },
+            deadline: None,
         }
     }
 

@@ -90,6 +90,7 @@ impl<S: Scanner> ScanDispatch for LocalDispatch<S> {
             kind: job.kind,
             content,
             metadata: job.metadata,
+            deadline: Some(deadline),
         };
         let scanner = Arc::clone(&self.scanner);
         let handle = tokio::spawn(async move { scanner.scan(&artifact).await });

@@ -349,11 +349,16 @@ impl State {
                 ArtifactOutcome::Scanned(result) if result.verdict.asserts() && i < 256 => {
                     mask.set(i, true);
                     verdicts.set(i, result.verdict.is_malicious());
-                    bids.push(bid_within(
-                        self.settings.strategy.as_ref(),
-                        &self.settings.bounds,
-                        result.clamped_confidence(),
-                    ));
+                    let bounds = &self.settings.bounds;
+                    bids.push(match result.bid {
+                        // The scanner's own stake, within the community's bounds.
+                        Some(bid) => bid.max(bounds.minimum).min(bounds.maximum),
+                        None => bid_within(
+                            self.settings.strategy.as_ref(),
+                            bounds,
+                            result.clamped_confidence(),
+                        ),
+                    });
                     metadata.push(serde_json::to_value(&result.metadata).unwrap_or(Value::Null));
                 }
                 ArtifactOutcome::Failed { kind, detail } => {

@@ -261,6 +261,7 @@ fn artifact(content: Vec<u8>) -> Artifact {
         kind: ArtifactKind::File,
         content: Bytes::from(content),
         metadata: ArtifactMetadata::default(),
+        deadline: None,
     }
 }
 

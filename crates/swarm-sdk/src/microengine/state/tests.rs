@@ -418,3 +418,35 @@ fn oversized_metadata_is_trimmed() {
     let huge = fit_metadata(vec![serde_json::json!({"malware_family": big})]);
     assert_eq!(huge, serde_json::json!([null]));
 }
+
+#[test]
+fn a_scanners_own_bid_is_staked_within_the_communitys_bounds() {
+    let journal = Journal::in_memory();
+    let mut st = state(&journal, Filters::default(), None);
+    let bounty = posted(1, 30, &["a/b", "a/b", "a/b"]);
+    st.on_event(event(Event::Bounty(bounty.clone()), 10), &journal);
+    let outcomes = vec![
+        // In the bounds: as chosen, to the wei, whatever the confidence.
+        ArtifactOutcome::Scanned(Box::new(
+            ScanResult::malicious(0.0, "X").with_bid(Amount::from_wei(300_000_000_000_000_001)),
+        )),
+        // Above and below: clamped.
+        ArtifactOutcome::Scanned(Box::new(
+            ScanResult::benign(1.0).with_bid(Amount::from_nct(5)),
+        )),
+        ArtifactOutcome::Scanned(Box::new(
+            ScanResult::benign(1.0).with_bid(Amount::from_wei(1)),
+        )),
+    ];
+    let [Action::CheckBalance(proposal)] = &work(st.on_scanned(bounty, outcomes, 3))[..] else {
+        panic!("expected a balance check");
+    };
+    assert_eq!(
+        proposal.bids,
+        [
+            Amount::from_wei(300_000_000_000_000_001),
+            Amount::from_nct(1),
+            Amount::parse_nct("0.0625").unwrap(),
+        ]
+    );
+}

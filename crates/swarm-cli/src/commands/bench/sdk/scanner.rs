@@ -48,6 +48,7 @@ pub(super) fn artifact(content: Vec<u8>) -> Artifact {
         kind: ArtifactKind::File,
         content: content.into(),
         metadata: ArtifactMetadata::default(),
+        deadline: None,
     }
 }
 
