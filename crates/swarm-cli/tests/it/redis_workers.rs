@@ -8,7 +8,8 @@
 //! and asserted right; a worker killed mid-scan has its job re-claimed by
 //! another in time; Redis killed and restarted mid-run costs scans, never a
 //! false assertion, and the run completes; a job past its deadline is
-//! dropped by the worker and never asserted. Every wait is bounded.
+//! dropped by the worker and never asserted; workers feeding a PolySwarm
+//! webhook engine carry its verdicts and bids. Every wait is bounded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -423,4 +424,51 @@ async fn a_job_past_its_deadline_is_dropped_by_the_worker_and_never_asserted() {
         (1, 1),
         "{log}"
     );
+}
+
+/// `swarm worker --engine webhook`: workers feeding a polyswarm-engine
+/// engine (`swarm_e2e::PsEngine`); its verdicts and its own bids (the
+/// largest allowed on EICAR, the smallest on the rest) travel through Redis
+/// to the coordinator's assertions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_feed_a_polyswarm_webhook_engine_and_its_bids_reach_the_chain() {
+    const BOUNTIES: usize = 5;
+    let ps = swarm_e2e::PsEngine::start("worker-webhook-secret").await;
+    let m = market().await;
+    let redis = Redis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = m.funded_key(1_000).await;
+    let extra = ["--webhook-url", &ps.url, "--webhook-secret", &ps.secret];
+    let mut workers: Vec<Proc> = (0..2)
+        .map(|i| worker(&m, &redis, dir.path(), &format!("w{i}"), "webhook", &extra))
+        .collect();
+    let mut engine = coordinator(&m, &redis, &key, dir.path(), BOUNTIES as u64);
+    all_started(&engine, &workers).await;
+    let mut posted = Vec::new();
+    for i in 0..BOUNTIES {
+        let (files, truth) = files(i);
+        posted.push((post(&m, &files, 40).await, truth));
+    }
+    let log = engine.exit(Duration::from_secs(60)).await;
+    assert!(log.contains(&format!("assertions {BOUNTIES} on")), "{log}");
+    let limits = m.client.parameters().await.unwrap().parameters;
+    for (b, truth) in &posted {
+        assert_right(&m, b, &key, truth).await;
+        let b = m.bounty(&b.guid).await;
+        let (_, a) = b.assertion_of(&key.address()).unwrap();
+        let bids: Vec<_> = truth
+            .iter()
+            .map(|eicar| {
+                if *eicar {
+                    limits.assertion_bid_maximum
+                } else {
+                    limits.assertion_bid_minimum
+                }
+            })
+            .collect();
+        assert_eq!(a.bids, bids, "bounty {}", b.guid);
+    }
+    for w in &mut workers {
+        w.stop().await;
+    }
 }
