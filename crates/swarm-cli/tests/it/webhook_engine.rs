@@ -32,13 +32,15 @@ async fn swarm_dev_runs_a_polyswarm_engine_unchanged() {
     let out_dir = tempfile::tempdir().unwrap();
     let stdout_path = out_dir.path().join("summary.json");
     let stderr_path = out_dir.path().join("stderr.log");
+    // 600 ms blocks: a 3 s assertion round, room for the engine's Python
+    // web service and worker on a loaded machine.
     let mut dev = Command::new(env!("CARGO_BIN_EXE_swarm"))
         .args(["dev", "--bounties", "10", "--engine", "webhook"])
         .args(["--webhook-url", &ps.url, "--webhook-secret", &ps.secret])
         .args(["--listen", &format!("127.0.0.1:{port}"), "--seed", "5"])
         .args([
             "--block-time-ms",
-            "200",
+            "600",
             "--timeout-secs",
             "240",
             "--json",
