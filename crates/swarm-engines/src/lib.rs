@@ -7,10 +7,12 @@
 //! - `yara` (feature `yara`): YARA rules from a directory, run with yara-x
 //!   (`Yara`).
 //! - [`command`]: any command that scans a file ([`CommandScanner`]).
+//! - [`wine`]: a Windows command-line scanner run under Wine ([`Wine`]).
 //! - [`composite`]: several of these as one engine, scanning concurrently
 //!   and combining their verdicts ([`Composite`]).
 //! - [`local_clamd`]: a private `clamd` with a test signature database, for
-//!   tests and benchmarks.
+//!   tests and benchmarks; [`test_scanner`]: a tiny scanner in C built for
+//!   Windows (MinGW-w64) and Linux, for the wine engine's tests and bench.
 //!
 //! [`Engine`] holds any of them, for callers that choose at run time (the
 //! `swarm` command's `--engine`): the [`Scanner`] trait is generic, so the
@@ -21,6 +23,8 @@ pub mod command;
 pub mod composite;
 pub mod eicar;
 pub mod local_clamd;
+pub mod test_scanner;
+pub mod wine;
 #[cfg(feature = "yara")]
 pub mod yara;
 
@@ -31,6 +35,7 @@ pub use eicar::{
     Eicar, EicarExact, EicarSha256, EicarVariant, UnknownVariant, EICAR, EICAR_FAMILY, EICAR_SHA256,
 };
 pub use local_clamd::{LocalClamd, LocalClamdError, LocalClamdOptions};
+pub use wine::{Wine, WineConfig, WineError};
 #[cfg(feature = "yara")]
 pub use yara::{Yara, YaraError, YaraMatch, YaraRules};
 
@@ -48,12 +53,14 @@ pub enum Engine {
     Yara(Yara),
     /// [`CommandScanner`].
     Command(CommandScanner),
+    /// [`Wine`]: a Windows scanner under Wine.
+    Wine(Wine),
     /// [`Composite`]: several engines as one.
     Composite(Composite),
 }
 
 impl Engine {
-    /// The engine's name: `eicar`, `clamav`, `yara`, `command` or
+    /// The engine's name: `eicar`, `clamav`, `yara`, `command`, `wine` or
     /// `composite`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -62,6 +69,7 @@ impl Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(_) => "yara",
             Engine::Command(_) => "command",
+            Engine::Wine(_) => "wine",
             Engine::Composite(_) => "composite",
         }
     }
@@ -75,6 +83,7 @@ impl Scanner for Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(e) => e.setup().await,
             Engine::Command(e) => e.setup().await,
+            Engine::Wine(e) => e.setup().await,
             Engine::Composite(e) => e.boxed_setup().await,
         }
     }
@@ -86,6 +95,7 @@ impl Scanner for Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(e) => e.scan(artifact).await,
             Engine::Command(e) => e.scan(artifact).await,
+            Engine::Wine(e) => e.scan(artifact).await,
             Engine::Composite(e) => e.boxed_scan(artifact).await,
         }
     }
@@ -97,6 +107,7 @@ impl Scanner for Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(e) => e.teardown().await,
             Engine::Command(e) => e.teardown().await,
+            Engine::Wine(e) => e.teardown().await,
             Engine::Composite(e) => e.boxed_teardown().await,
         }
     }

@@ -1,8 +1,10 @@
 //! The engines against their real back-ends, one binary: a private clamd,
-//! yara-x rule sets.
+//! yara-x rule sets, a Windows scanner under Wine.
 
 mod clamav;
 #[cfg(feature = "yara")]
 mod composite;
+mod support;
+mod wine;
 #[cfg(feature = "yara")]
 mod yara;
