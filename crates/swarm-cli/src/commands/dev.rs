@@ -35,8 +35,8 @@ pub(crate) struct DevArgs {
     #[arg(long, default_value_t = 10)]
     bounties: usize,
     /// Also run this engine (repeatable): a built-in one by name (`eicar`,
-    /// `eicar-sha256`, `clamav`, `yara`, or a comma-separated list of them
-    /// such as `clamav,yara`, run as `swarm engine run NAME`) or a shell command,
+    /// `eicar-sha256`, `clamav`, `yara`, `wine`, or a comma-separated list
+    /// of them such as `clamav,yara`, run as `swarm engine run NAME`) or a shell command,
     /// such as the binary of a crate made by `swarm new`. It gets
     /// SWARM_NODE, SWARM_KEYFILE, SWARM_PASSWORD and SWARM_JOURNAL (in the
     /// data directory) in its environment.
@@ -66,6 +66,9 @@ pub(crate) struct DevArgs {
     /// Print the final summary as JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// The wine engine's settings, handed to the engine processes.
+    #[command(flatten)]
+    wine: crate::engines::WineOptions,
 }
 
 /// Password of the keyfiles `swarm dev` writes for external engines.
@@ -217,6 +220,7 @@ async fn marketplace(
             .env("SWARM_PASSWORD", DEV_PASSWORD)
             .env("SWARM_JOURNAL", data_dir.join(format!("journal-{i}")))
             .env("SWARM_COMMUNITY", &community)
+            .envs(args.wine.env())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -24,3 +24,4 @@ mod redis_workers;
 mod scan;
 mod support;
 mod wallet;
+mod wine_engine;
