@@ -1,8 +1,9 @@
 //! The managed WINEPREFIX: made and initialised once, shared by every scan
 //! and every engine that names it, with a persistent wineserver.
 //!
-//! - **Once, under a lock.** [`prepare`] takes an exclusive `flock` on
-//!   `PREFIX.lock` (beside the prefix) for its whole run, so two engines —
+//! - **Once, under a lock.** Setup ([`super::Wine::prepare`]) takes an
+//!   exclusive `flock` on `PREFIX.lock` (beside the prefix) for its whole
+//!   run, so two engines —
 //!   or two tests — starting on a fresh prefix do not both run `wineboot`
 //!   into it: the second waits and then finds it ready. A prefix is ready
 //!   when it holds [`READY_MARKER`], written only after `wineboot --init`
@@ -16,9 +17,9 @@
 //!   is left running at teardown (docs/DECISIONS.md).
 //! - **Paths.** A scanned file is a temporary Linux file; the Windows
 //!   program gets its name on Wine's `Z:` drive, which a default prefix
-//!   maps to `/`. [`prepare`] checks that `dosdevices/z:` is a symlink to
-//!   `/` and that `winepath -w` names a real directory as
-//!   [`windows_path`] does, and fails setup with a clear error otherwise.
+//!   maps to `/`. Setup checks that `dosdevices/z:` is a symlink to `/`
+//!   and that `winepath -w` names a real directory as [`windows_path`]
+//!   does, and fails with a clear error otherwise.
 //! - **No display, no noise.** Every Wine program runs with `WINEDEBUG=-all`,
 //!   without `DISPLAY`/`WAYLAND_DISPLAY`, and with Wine's Mono and Gecko
 //!   installers and its menu builder disabled (a console scanner needs
