@@ -15,13 +15,13 @@ use anyhow::Context;
 use clap::Args;
 use swarm_engines::{
     Clamav, ClamavConfig, ClamdAddress, CommandScanner, Composite, Eicar, EicarVariant, Engine,
-    Webhook, WebhookConfig,
+    Webhook, WebhookConfig, Wine, WineConfig,
 };
 
 /// The built-in engine names; any other `--engine` value is a command,
 /// unless it is a comma-separated list of these ([`builtin_list`]).
-pub(crate) const BUILTIN_ENGINES: [&str; 5] =
-    ["eicar", "eicar-sha256", "clamav", "yara", "webhook"];
+pub(crate) const BUILTIN_ENGINES: [&str; 6] =
+    ["eicar", "eicar-sha256", "clamav", "yara", "wine", "webhook"];
 
 /// The names of a composite engine: `Some` when `spec` has a comma and
 /// every comma-separated part (trimmed) is a built-in name; `None` for one
@@ -117,6 +117,71 @@ pub(crate) struct EngineOptions {
     /// another host or in a container.
     #[arg(long, env = "SWARM_WEBHOOK_PUBLIC_URL", value_name = "URL")]
     webhook_public_url: Option<String>,
+    #[command(flatten)]
+    wine: WineOptions,
+}
+
+/// Settings of the wine engine; `swarm dev` takes them too and hands them
+/// to its engine processes ([`WineOptions::env`]).
+#[derive(Args, Clone, Debug)]
+pub(crate) struct WineOptions {
+    /// wine: the Windows command-line scanner (.exe) to run under Wine on
+    /// each file.
+    #[arg(long, env = "SWARM_WINE_EXE", value_name = "PATH")]
+    wine_exe: Option<PathBuf>,
+    /// wine: arguments before the file's Windows path (shell text, as a
+    /// command engine's).
+    #[arg(long, env = "SWARM_WINE_ARGS", value_name = "ARGS")]
+    wine_args: Option<String>,
+    /// wine: the WINEPREFIX, made and initialised on first use
+    /// (default: swarm/wine-prefix under $XDG_DATA_HOME or ~/.local/share).
+    #[arg(long, env = "SWARM_WINE_PREFIX", value_name = "DIR")]
+    wine_prefix: Option<PathBuf>,
+    /// wine: deadline of one scan, in seconds; past it the Windows process
+    /// is killed.
+    #[arg(
+        long,
+        env = "SWARM_WINE_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    wine_timeout: u64,
+}
+
+impl WineOptions {
+    /// The wine engine's configuration.
+    pub(crate) fn config(&self) -> anyhow::Result<WineConfig> {
+        let exe = self.wine_exe.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("the wine engine needs --wine-exe (or SWARM_WINE_EXE)")
+        })?;
+        let prefix = self
+            .wine_prefix
+            .clone()
+            .unwrap_or_else(WineConfig::default_prefix);
+        let mut config = WineConfig::new(exe, prefix);
+        config.args = self.wine_args.clone().unwrap_or_default();
+        config.timeout = Duration::from_secs(self.wine_timeout.max(1));
+        Ok(config)
+    }
+
+    /// These settings as the environment variables that give them, for a
+    /// child process (`swarm dev`'s engines).
+    pub(crate) fn env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let mut env = vec![("SWARM_WINE_TIMEOUT", self.wine_timeout.to_string().into())];
+        if let Some(exe) = &self.wine_exe {
+            // Absolute, should the child run elsewhere.
+            let exe = std::path::absolute(exe).unwrap_or_else(|_| exe.clone());
+            env.push(("SWARM_WINE_EXE", exe.into_os_string()));
+        }
+        if let Some(args) = &self.wine_args {
+            env.push(("SWARM_WINE_ARGS", args.into()));
+        }
+        if let Some(prefix) = &self.wine_prefix {
+            let prefix = std::path::absolute(prefix).unwrap_or_else(|_| prefix.clone());
+            env.push(("SWARM_WINE_PREFIX", prefix.into_os_string()));
+        }
+        env
+    }
 }
 
 impl EngineOptions {
@@ -154,7 +219,7 @@ impl EngineOptions {
 
     /// The settings as environment variables, for a child process that
     /// runs `swarm engine run` (`swarm dev --engine`).
-    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
         let mut vars = vec![
             ("CLAMD_HOST", self.clamd_host.clone()),
             ("CLAMD_PORT", self.clamd_port.to_string()),
@@ -184,6 +249,9 @@ impl EngineOptions {
             ("SWARM_WEBHOOK_PUBLIC_URL", self.webhook_public_url.clone()),
         ];
         vars.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        let mut vars: Vec<(&'static str, std::ffi::OsString)> =
+            vars.into_iter().map(|(k, v)| (k, v.into())).collect();
+        vars.extend(self.wine.env());
         vars
     }
 
@@ -229,6 +297,7 @@ impl EngineOptions {
             #[cfg(not(feature = "yara"))]
             "yara" => anyhow::bail!("{WITHOUT_YARA}"),
             "webhook" => Engine::Webhook(self.webhook(node)?),
+            "wine" => Engine::Wine(Wine::new(self.wine.config()?)),
             command if command.trim().is_empty() => {
                 anyhow::bail!(
                     "an empty engine name: use one of {}, or a command",
@@ -260,6 +329,43 @@ mod tests {
         assert_eq!(builtin_list("clamav,./my-scanner"), None);
         assert_eq!(builtin_list("clamav,"), None);
         assert!(is_builtin("yara") && is_builtin("clamav,yara"));
+        assert_eq!(builtin_list("clamav,wine"), Some(vec!["clamav", "wine"]));
         assert!(!is_builtin("./scan a,b"));
+    }
+
+    #[test]
+    fn wine_settings_reach_engine_processes_with_absolute_paths() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Flags {
+            #[command(flatten)]
+            wine: WineOptions,
+        }
+        let flags = Flags::try_parse_from([
+            "swarm",
+            "--wine-exe",
+            "scanners/scan.exe",
+            "--wine-args",
+            "/quiet /json",
+            "--wine-prefix",
+            "/var/lib/swarm/wine",
+            "--wine-timeout",
+            "5",
+        ])
+        .unwrap();
+        let env: std::collections::BTreeMap<&str, std::ffi::OsString> =
+            flags.wine.env().into_iter().collect();
+        let exe = std::env::current_dir().unwrap().join("scanners/scan.exe");
+        assert_eq!(env["SWARM_WINE_EXE"], exe.into_os_string());
+        assert_eq!(env["SWARM_WINE_ARGS"], "/quiet /json");
+        assert_eq!(env["SWARM_WINE_PREFIX"], "/var/lib/swarm/wine");
+        assert_eq!(env["SWARM_WINE_TIMEOUT"], "5");
+        let config = flags.wine.config().unwrap();
+        assert_eq!(config.args, "/quiet /json");
+        assert_eq!(config.timeout, Duration::from_secs(5));
+        // No scanner, no engine: the error names the flag.
+        let none = Flags::try_parse_from(["swarm"]).unwrap();
+        let e = none.wine.config().unwrap_err().to_string();
+        assert!(e.contains("--wine-exe"), "{e}");
     }
 }

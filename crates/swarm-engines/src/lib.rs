@@ -9,10 +9,12 @@
 //! - [`command`]: any command that scans a file ([`CommandScanner`]).
 //! - [`webhook`]: a PolySwarm webhook engine (a `polyswarm-engine` web
 //!   service) reached over HTTP ([`Webhook`]).
+//! - [`wine`]: a Windows command-line scanner run under Wine ([`Wine`]).
 //! - [`composite`]: several of these as one engine, scanning concurrently
 //!   and combining their verdicts ([`Composite`]).
 //! - [`local_clamd`]: a private `clamd` with a test signature database, for
-//!   tests and benchmarks.
+//!   tests and benchmarks; [`test_scanner`]: a tiny scanner in C built for
+//!   Windows (MinGW-w64) and Linux, for the wine engine's tests and bench.
 //!
 //! [`Engine`] holds any of them, for callers that choose at run time (the
 //! `swarm` command's `--engine`): the [`Scanner`] trait is generic, so the
@@ -23,7 +25,9 @@ pub mod command;
 pub mod composite;
 pub mod eicar;
 pub mod local_clamd;
+pub mod test_scanner;
 pub mod webhook;
+pub mod wine;
 #[cfg(feature = "yara")]
 pub mod yara;
 
@@ -35,6 +39,7 @@ pub use eicar::{
 };
 pub use local_clamd::{LocalClamd, LocalClamdError, LocalClamdOptions};
 pub use webhook::{Webhook, WebhookConfig, WebhookError};
+pub use wine::{Wine, WineConfig, WineError};
 #[cfg(feature = "yara")]
 pub use yara::{Yara, YaraError, YaraMatch, YaraRules};
 
@@ -52,6 +57,8 @@ pub enum Engine {
     Yara(Yara),
     /// [`CommandScanner`].
     Command(CommandScanner),
+    /// [`Wine`]: a Windows scanner under Wine.
+    Wine(Wine),
     /// [`Composite`]: several engines as one.
     Composite(Composite),
     /// [`Webhook`]: a PolySwarm webhook engine.
@@ -59,7 +66,7 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// The engine's name: `eicar`, `clamav`, `yara`, `command`,
+    /// The engine's name: `eicar`, `clamav`, `yara`, `command`, `wine`,
     /// `composite` or `webhook`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -68,6 +75,7 @@ impl Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(_) => "yara",
             Engine::Command(_) => "command",
+            Engine::Wine(_) => "wine",
             Engine::Composite(_) => "composite",
             Engine::Webhook(_) => "webhook",
         }
@@ -82,6 +90,7 @@ impl Scanner for Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(e) => e.setup().await,
             Engine::Command(e) => e.setup().await,
+            Engine::Wine(e) => e.setup().await,
             Engine::Composite(e) => e.boxed_setup().await,
             Engine::Webhook(e) => e.setup().await,
         }
@@ -94,6 +103,7 @@ impl Scanner for Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(e) => e.scan(artifact).await,
             Engine::Command(e) => e.scan(artifact).await,
+            Engine::Wine(e) => e.scan(artifact).await,
             Engine::Composite(e) => e.boxed_scan(artifact).await,
             Engine::Webhook(e) => e.scan(artifact).await,
         }
@@ -106,6 +116,7 @@ impl Scanner for Engine {
             #[cfg(feature = "yara")]
             Engine::Yara(e) => e.teardown().await,
             Engine::Command(e) => e.teardown().await,
+            Engine::Wine(e) => e.teardown().await,
             Engine::Composite(e) => e.boxed_teardown().await,
             Engine::Webhook(e) => e.teardown().await,
         }

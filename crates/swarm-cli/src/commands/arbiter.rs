@@ -21,8 +21,8 @@ pub(crate) enum ArbiterCommand {
 /// Flags of `swarm arbiter run`.
 #[derive(Args)]
 pub(crate) struct ArbiterRunArgs {
-    /// Ground truth: `eicar` (the exact EICAR scanner), `clamav` or `yara`
-    /// (those engines, configured by their flags), a comma-separated list of
+    /// Ground truth: `eicar` (the exact EICAR scanner), `clamav`, `yara` or
+    /// `wine` (those engines, configured by their flags), a comma-separated list of
     /// built-in engines (`clamav,yara`, scanning as one), or a table file of
     /// sha256 -> verdict (CSV lines `sha256,malicious|benign`, or JSON; write
     /// `./clamav` for a table file named like an engine).
@@ -49,7 +49,7 @@ pub(crate) async fn run(command: ArbiterCommand) -> anyhow::Result<()> {
     let key = args.connection.key()?;
     let report = if args.truth == "eicar" {
         run_arbiter(ScannerTruth::new(EicarExact), &args, key).await?
-    } else if matches!(args.truth.as_str(), "clamav" | "yara")
+    } else if matches!(args.truth.as_str(), "clamav" | "yara" | "wine")
         || crate::engines::builtin_list(&args.truth).is_some()
     {
         let scanner = args

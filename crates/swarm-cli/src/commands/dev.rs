@@ -35,9 +35,9 @@ pub(crate) struct DevArgs {
     #[arg(long, default_value_t = 10)]
     bounties: usize,
     /// Also run this engine (repeatable): a built-in one by name (`eicar`,
-    /// `eicar-sha256`, `clamav`, `yara`, `webhook`, or a comma-separated list
-    /// of them such as `clamav,yara`, run as `swarm engine run NAME` with the
-    /// engine flags below) or a shell command,
+    /// `eicar-sha256`, `clamav`, `yara`, `webhook`, `wine`, or a
+    /// comma-separated list of them such as `clamav,yara`, run as `swarm
+    /// engine run NAME` with the engine flags below) or a shell command,
     /// such as the binary of a crate made by `swarm new`. It gets
     /// SWARM_NODE, SWARM_KEYFILE, SWARM_PASSWORD and SWARM_JOURNAL (in the
     /// data directory) in its environment.

@@ -63,8 +63,9 @@ enum VariantName {
 /// Flags of `swarm engine run`.
 #[derive(Args)]
 pub(crate) struct EngineRunArgs {
-    /// The engine: `eicar`, `eicar-sha256`, `clamav`, `yara`, `webhook`
-    /// (a PolySwarm webhook engine: --webhook-url, --webhook-secret), a
+    /// The engine: `eicar`, `eicar-sha256`, `clamav`, `yara`, `wine`,
+    /// `webhook` (a PolySwarm webhook engine: --webhook-url,
+    /// --webhook-secret), a
     /// comma-separated list of those (`clamav,yara`: one engine scanning with
     /// each), or a command
     /// (shell text run with each artifact's file path appended; it prints a

@@ -19,7 +19,7 @@ use crate::engines::EngineOptions;
 /// `swarm scan` flags.
 #[derive(Args, Debug)]
 pub(crate) struct ScanArgs {
-    /// The engine: `eicar` (exact match), `eicar-sha256`, `clamav`, `yara`,
+    /// The engine: `eicar` (exact match), `eicar-sha256`, `clamav`, `yara`, `wine`,
     /// a comma-separated list of those (`clamav,yara`: one engine scanning
     /// with each), or a command (shell text, run with each file's path appended; it
     /// prints a JSON verdict line, or exits 1 malicious, 0 benign).

@@ -19,8 +19,9 @@ pub(crate) struct WorkerArgs {
     /// The stream the coordinator publishes to.
     #[arg(long, env = "SWARM_DISPATCH", value_name = "redis://HOST:PORT/STREAM")]
     dispatch: RedisTarget,
-    /// The engine: `eicar`, `eicar-sha256`, `clamav`, `yara`, `webhook`
-    /// (a PolySwarm webhook engine: --webhook-url, --webhook-secret), a
+    /// The engine: `eicar`, `eicar-sha256`, `clamav`, `yara`, `wine`,
+    /// `webhook` (a PolySwarm webhook engine: --webhook-url,
+    /// --webhook-secret), a
     /// comma-separated list of those (`clamav,yara`: one engine scanning with
     /// each), or a command (shell text run with each artifact's file path
     /// appended).

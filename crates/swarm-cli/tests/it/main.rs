@@ -25,3 +25,4 @@ mod scan;
 mod support;
 mod wallet;
 mod webhook_engine;
+mod wine_engine;

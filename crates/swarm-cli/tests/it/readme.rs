@@ -48,6 +48,7 @@ fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
             "tests/it/dev.rs",
             "tests/new/scaffold.rs",
             "tests/it/clamav_dev.rs",
+            "tests/it/wine_engine.rs",
         ],
         ["new"] => &["tests/new/scaffold.rs", "tests/new/interactive.rs"],
         ["node"] => &[
@@ -58,7 +59,11 @@ fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
         ],
         ["engine", "run"] | ["arbiter", "run"] | ["ambassador", "run"] => &["tests/it/readme.rs"],
         ["worker"] => &["tests/it/redis_workers.rs"],
-        ["scan"] => &["tests/it/scan.rs", "tests/it/composite_engine.rs"],
+        ["scan"] => &[
+            "tests/it/scan.rs",
+            "tests/it/composite_engine.rs",
+            "tests/it/wine_engine.rs",
+        ],
         ["wallet", "faucet"] => &["tests/it/readme.rs"],
         ["wallet", _] => &["tests/it/wallet.rs"],
         ["bounty", _] => &["tests/it/bounty.rs"],

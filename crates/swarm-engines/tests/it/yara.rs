@@ -6,9 +6,12 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use swarm_engines::test_scanner::Toolchain;
 use swarm_engines::{Yara, YaraError, YaraRules};
 use swarm_protocol::{ArtifactMetadata, Guid};
 use swarm_sdk::{Artifact, ArtifactKind, ScanError, Scanner, Verdict};
+
+use crate::support;
 
 fn artifact(content: impl Into<Bytes>) -> Artifact {
     Artifact {
@@ -115,10 +118,17 @@ fn compile_errors_name_file_and_line() {
     let text = YaraRules::load_dir(dir.path()).unwrap_err().to_string();
     assert!(text.contains("syntax.yar:"), "{text}");
 
-    // Modules left out of the build are refused at start-up, by name.
-    let dir = rules_dir(&[("pe.yar", "import \"pe\"\nrule p { condition: pe.is_pe }\n")]);
+    // A module left out of the build (magic needs libmagic) is refused at
+    // start-up, by name.
+    let dir = rules_dir(&[(
+        "magic.yar",
+        "import \"magic\"\nrule m { condition: magic.type() contains \"PE\" }\n",
+    )]);
     let text = YaraRules::load_dir(dir.path()).unwrap_err().to_string();
-    assert!(text.contains("pe.yar:1:") && text.contains("pe"), "{text}");
+    assert!(
+        text.contains("magic.yar:1:") && text.contains("magic"),
+        "{text}"
+    );
     // ...and the ones built in work.
     let ok = "import \"hash\"\nrule h { condition: hash.md5(0, filesize) == \"d41d8cd98f00b204e9800998ecf8427e\" }\n";
     assert_eq!(
@@ -175,3 +185,79 @@ async fn a_large_file_matches_at_its_end() {
     let r = yara.scan(&artifact(vec![0x5au8; 64 << 20])).await.unwrap();
     assert_eq!(r.verdict, Verdict::Benign);
 }
+
+/// Rules on the pe module: a 64-bit Windows console program.
+const PE_RULES: &str = r#"
+import "pe"
+
+rule windows_console_x64 {
+    meta:
+        family = "PE.ConsoleX64"
+    condition:
+        pe.is_pe and pe.is_64bit()
+        and pe.machine == pe.MACHINE_AMD64
+        and pe.subsystem == pe.SUBSYSTEM_WINDOWS_CUI
+}
+
+rule imports_sleep {
+    condition:
+        pe.imports(/^kernel32\.dll$/i, /^Sleep$/)
+}
+"#;
+
+/// A rule on the elf module: an x86-64 Linux program.
+const ELF_RULES: &str = r#"
+import "elf"
+
+rule linux_x64 {
+    meta:
+        family = "ELF.X64"
+    condition:
+        elf.machine == elf.EM_X86_64
+        and (elf.type == elf.ET_DYN or elf.type == elf.ET_EXEC)
+}
+"#;
+
+/// A Windows program (the test scanner, built with MinGW-w64) and a Linux
+/// one (`/bin/ls`), as artifacts.
+fn programs() -> (Artifact, Artifact) {
+    let pe = std::fs::read(support::scanner(Toolchain::MingwW64)).unwrap();
+    let elf = std::fs::read("/bin/ls").unwrap();
+    assert_eq!(&pe[..2], b"MZ");
+    assert_eq!(&elf[..4], b"\x7fELF");
+    (artifact(pe), artifact(elf))
+}
+
+#[tokio::test]
+async fn pe_rules_match_a_windows_program_and_not_a_linux_one() {
+    let rules = YaraRules::from_sources([("pe.yar", PE_RULES)]).unwrap();
+    assert_eq!(rules.len(), 2);
+    let yara = Yara::new(rules, Duration::from_secs(10));
+    let (pe, elf) = programs();
+    let r = yara.scan(&pe).await.unwrap();
+    assert_eq!(r.verdict, Verdict::Malicious);
+    assert_eq!(r.metadata.malware_family, "PE.ConsoleX64");
+    assert_eq!(
+        r.metadata.extra["rules"],
+        serde_json::json!(["default.windows_console_x64", "default.imports_sleep"])
+    );
+    let r = yara.scan(&elf).await.unwrap();
+    assert_eq!(r.verdict, Verdict::Benign, "{:?}", r.metadata.extra);
+    let r = yara.scan(&artifact(NOT_A_PROGRAM)).await.unwrap();
+    assert_eq!(r.verdict, Verdict::Benign);
+}
+
+#[tokio::test]
+async fn elf_rules_match_a_linux_program_and_not_a_windows_one() {
+    let rules = YaraRules::from_sources([("elf.yar", ELF_RULES)]).unwrap();
+    let yara = Yara::new(rules, Duration::from_secs(10));
+    let (pe, elf) = programs();
+    let r = yara.scan(&elf).await.unwrap();
+    assert_eq!(r.verdict, Verdict::Malicious);
+    assert_eq!(r.metadata.malware_family, "ELF.X64");
+    let r = yara.scan(&pe).await.unwrap();
+    assert_eq!(r.verdict, Verdict::Benign);
+}
+
+/// Neither a PE nor an ELF file, starting with "MZ" all the same.
+const NOT_A_PROGRAM: &[u8] = b"MZ but not a program at all";

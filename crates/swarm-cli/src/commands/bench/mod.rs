@@ -7,6 +7,7 @@ mod engines;
 mod node;
 mod sdk;
 mod stats;
+mod wine;
 mod workers;
 
 use std::sync::Mutex;
@@ -32,6 +33,9 @@ pub(crate) enum BenchCommand {
     /// Artifacts/s with 1, 2, 4 and 8 `swarm worker` processes over Redis,
     /// I/O-bound and CPU-bound, against the in-process engine.
     Workers(workers::WorkersBenchArgs),
+    /// A Windows scanner under Wine against the same scanner built for
+    /// Linux: prefix set-up, first scan, steady state, cold wineserver.
+    Wine(wine::WineBenchArgs),
 }
 
 /// Runs a `swarm bench` command.
@@ -42,6 +46,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Engines(args) => engines::run(args).await,
         BenchCommand::Artifacts(args) => artifacts::run(args).await,
         BenchCommand::Workers(args) => workers::run(args).await,
+        BenchCommand::Wine(args) => wine::run(args).await,
     }
 }
 
