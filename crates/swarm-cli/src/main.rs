@@ -4,7 +4,8 @@
 //! environment variable), sets up logging, and maps failures to exit codes.
 //! Each command is a module of [`commands`]; [`connection`] and [`engines`]
 //! hold the flags several commands share (a participant's node and key, the
-//! engines run by name).
+//! engines run by name), and [`signing`] what every command that signs a
+//! transaction does (show it, confirm, explain refusals).
 
 use std::process::ExitCode;
 
@@ -13,8 +14,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod commands;
 mod connection;
 mod engines;
+mod signing;
 
-use commands::{ambassador, arbiter, bench, bounty, dev, engine, new, node, scan, wallet, worker};
+use commands::{
+    ambassador, arbiter, bench, bounty, community, dev, engine, new, node, scan, stake, wallet,
+    worker,
+};
 
 #[derive(Parser)]
 #[command(
@@ -49,9 +54,15 @@ enum Command {
     /// Post a bounty on files, or show one.
     #[command(subcommand)]
     Bounty(bounty::BountyCommand),
-    /// Keystore files and balances.
+    /// Keystore files, balances, transfers, keeping an account topped up.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// The community: show its rules; as its owner, change them and mint.
+    #[command(subcommand)]
+    Community(community::CommunityCommand),
+    /// An arbiter's stake: deposit, withdraw, show.
+    #[command(subcommand)]
+    Stake(stake::StakeCommand),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -107,6 +118,8 @@ fn main() -> ExitCode {
             Command::Scan(args) => scan::run(args).await,
             Command::New(args) => done(new::run(args)),
             Command::Wallet(command) => done(wallet::run(command).await),
+            Command::Community(command) => done(community::run(command).await),
+            Command::Stake(command) => done(stake::run(command).await),
             Command::Bounty(command) => done(bounty::run(command).await),
             Command::Bench(command) => done(bench::run(command).await),
             Command::Engine(command) => done(engine::run(command).await),

@@ -97,8 +97,8 @@ impl Default for RetryPolicy {
 }
 
 pub use swarm_protocol::api::{
-    BatchItem, CommunityParameters, Receipt, Refusal, StakingParameters, Status, Submitted,
-    TxStatus, Uploaded,
+    BatchItem, CommunityParameters, Receipt, Refusal, StakeDepositView, StakingParameters, Status,
+    Submitted, TxStatus, Uploaded,
 };
 
 /// Metadata of a stored artifact (`filesize` on the wire).
@@ -316,6 +316,13 @@ impl NodeClient {
     /// `GET /balances/{address}/staking/withdrawable`.
     pub async fn stake_withdrawable(&self, address: &Address) -> Result<Amount> {
         self.get(&format!("/balances/{address}/staking/withdrawable"))
+            .await
+    }
+
+    /// `GET /balances/{address}/staking/deposits`: what is staked, deposit
+    /// by deposit (oldest first), with the block each may be withdrawn from.
+    pub async fn stake_deposits(&self, address: &Address) -> Result<Vec<StakeDepositView>> {
+        self.get(&format!("/balances/{address}/staking/deposits"))
             .await
     }
 

@@ -23,7 +23,8 @@ pub use arbiter::{
 pub use bid::{BidBounds, BidStrategy, Multiplier};
 pub use client::{
     ArtifactInfo, BatchItem, BlockInfo, ClientError, CommunityParameters, NodeClient, Receipt,
-    Refusal, RetryPolicy, StakingParameters, Status, Submitted, TxStatus, Uploaded,
+    Refusal, RetryPolicy, StakeDepositView, StakingParameters, Status, Submitted, TxStatus,
+    Uploaded,
 };
 #[cfg(feature = "redis")]
 pub use dispatch::redis::{

@@ -19,6 +19,7 @@ mod explorer_browser;
 mod hardening;
 mod marketplace;
 mod object_store;
+mod operator;
 mod readme;
 mod redis_workers;
 mod scan;

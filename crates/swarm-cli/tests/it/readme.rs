@@ -65,6 +65,9 @@ fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
             "tests/it/wine_engine.rs",
         ],
         ["wallet", "faucet"] => &["tests/it/readme.rs"],
+        ["wallet", "transfer" | "maintain"] | ["community", _] | ["stake", _] => {
+            &["tests/it/operator.rs"]
+        }
         ["wallet", _] => &["tests/it/wallet.rs"],
         ["bounty", _] => &["tests/it/bounty.rs"],
         _ => &[],
@@ -85,7 +88,7 @@ fn every_readme_command_is_real_and_tested() {
         let words: Vec<&str> = unquoted.split_whitespace().skip(1).collect();
         // The subcommand: one word, or two for the grouped commands.
         let depth = match words[0] {
-            "wallet" | "bounty" | "engine" | "arbiter" | "ambassador" => 2,
+            "wallet" | "bounty" | "engine" | "arbiter" | "ambassador" | "community" | "stake" => 2,
             _ => 1,
         };
         let subcommand = &words[..depth];

@@ -127,6 +127,10 @@ pub fn app(state: AppState) -> Router {
             "/balances/{address}/staking/withdrawable",
             get(reads::stake_withdrawable),
         )
+        .route(
+            "/balances/{address}/staking/deposits",
+            get(reads::stake_deposits),
+        )
         .route("/staking/parameters", get(reads::staking_parameters))
         .route("/blocks/{number}", get(reads::block))
         .route(

@@ -7,8 +7,8 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Serialize;
 use swarm_protocol::api::{
-    AssertionView, BlockSummary, BountyView, CommunityParameters, StakingParameters, Status,
-    Supply, VoteView,
+    AssertionView, BlockSummary, BountyView, CommunityParameters, StakeDepositView,
+    StakingParameters, Status, Supply, VoteView,
 };
 use swarm_protocol::{Address, Amount, Bounty, Guid, Round};
 
@@ -266,6 +266,35 @@ pub(crate) async fn stake_withdrawable(
     Path(address): Path<String>,
 ) -> Result<Response, ApiError> {
     amount_of(&state, &address, |r, a| r.stake_withdrawable(a))
+}
+
+#[utoipa::path(get, path = "/balances/{address}/staking/deposits", tag = "balances",
+    params(("address" = String, Path, description = "Account address (0x and 40 hex digits, EIP-55 or one case)", pattern = "^0x[0-9a-fA-F]{40}$")),
+    responses((status = 200, description = "The account's stake deposits, oldest first, each with the block from which it may be withdrawn", body = Vec<StakeDepositView>)))]
+pub(crate) async fn stake_deposits(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+) -> Result<Response, ApiError> {
+    let address = parse_address(&address)?;
+    Ok(ok(state.view.read(|r| {
+        r.stakes()
+            .get(&address)
+            .map(|entries| {
+                entries
+                    .iter()
+                    .map(|e| {
+                        let withdrawable_at = r.stake_matures_at(e);
+                        StakeDepositView {
+                            block: e.block,
+                            amount: e.amount,
+                            withdrawable_at,
+                            withdrawable: r.block() >= withdrawable_at,
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    })))
 }
 
 #[utoipa::path(get, path = "/staking/parameters", tag = "balances",

@@ -1580,6 +1580,11 @@ fn read_cases(ctx: &Ctx) -> Vec<Case> {
             "bad_address",
             "0x1234",
         ),
+        Case::get(
+            "short address of deposits",
+            "/balances/0x1234/staking/deposits",
+        )
+        .expect(400, "bad_address", "0x1234"),
         Case::get("block number that is not a number", "/blocks/abc").expect(
             400,
             "bad_block",

@@ -24,7 +24,10 @@ use serde::{Deserialize, Serialize};
 pub use artifacts::{ArtifactEntry, Uploaded};
 pub use bounties::{AssertionView, BountyView, VoteView};
 pub use events::EventRecord;
-pub use node::{BlockHeader, BlockSummary, CommunityParameters, StakingParameters, Status, Supply};
+pub use node::{
+    BlockHeader, BlockSummary, CommunityParameters, StakeDepositView, StakingParameters, Status,
+    Supply,
+};
 pub use transactions::{BatchItem, Receipt, Refusal, Submitted, TxRecord, TxStatus};
 
 /// `status` of an answer that succeeded.

@@ -75,6 +75,21 @@ pub struct StakingParameters {
     pub arbiters: Vec<Address>,
 }
 
+/// `GET /balances/{address}/staking/deposits`: one stake deposit still
+/// (partly) staked, and when it can be withdrawn.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StakeDepositView {
+    /// Block of the deposit.
+    pub block: u64,
+    /// What is left of it, in wei.
+    pub amount: Amount,
+    /// The first block at which it may be withdrawn.
+    pub withdrawable_at: u64,
+    /// Whether it may be withdrawn at the node's current block.
+    pub withdrawable: bool,
+}
+
 /// A block header (SPEC §4). Its hash is keccak256 of
 /// `be8(number) || parent_hash || be8(timestamp_ms) || tx_root`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

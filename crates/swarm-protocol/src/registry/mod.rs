@@ -808,9 +808,14 @@ impl Registry {
     }
 
     fn stake_matured(&self, entry: &StakeEntry) -> bool {
-        if entry.block.saturating_add(self.params.stake_duration) <= self.block {
-            return true;
-        }
+        self.block >= self.stake_matures_at(entry)
+    }
+
+    /// The first block at which `entry` may be withdrawn: `stake_duration`
+    /// blocks after its deposit, or earlier when a deprecation without
+    /// rollover releases every stake (SPEC §3.10).
+    pub fn stake_matures_at(&self, entry: &StakeEntry) -> u64 {
+        let by_duration = entry.block.saturating_add(self.params.stake_duration);
         match &self.deprecation {
             Some(dep) if !dep.rollover => {
                 let release = dep
@@ -818,9 +823,9 @@ impl Registry {
                     .saturating_add(self.params.max_duration)
                     .saturating_add(self.params.assertion_reveal_window)
                     .saturating_add(self.params.arbiter_vote_window);
-                self.block >= release
+                by_duration.min(release)
             }
-            _ => false,
+            _ => by_duration,
         }
     }
 

@@ -1766,6 +1766,8 @@ fn stake_is_withdrawable_once_stake_duration_has_passed() {
     let mut m = Market::new(1);
     let block = m.block();
     m.stake_minimum(&key(100));
+    let deposit = m.registry.stakes()[&addr(100)][0].clone();
+    assert_eq!(m.registry.stake_matures_at(&deposit), deposit.block + 100);
     m.advance_to(block + 99);
     assert_eq!(m.registry.stake_withdrawable(&addr(100)), Amount::ZERO);
     assert_eq!(
@@ -1929,6 +1931,9 @@ fn deprecated_market(rollover: bool) -> (Market, u64) {
 fn deprecation_without_rollover_releases_stakes_after_max_duration_and_windows() {
     let (mut m, release) = deprecated_market(false);
     let minimum = m.registry.parameters().minimum_stake;
+    // The release comes before the 1000-block lock would end.
+    let deposit = m.registry.stakes()[&addr(100)][0].clone();
+    assert_eq!(m.registry.stake_matures_at(&deposit), release);
     m.advance_to(release - 1);
     assert_eq!(
         refused(&mut m, &key(100), StakeWithdraw { amount: minimum }),
@@ -1949,6 +1954,8 @@ fn deprecation_without_rollover_releases_stakes_after_max_duration_and_windows()
 fn deprecation_with_rollover_keeps_stakes_locked() {
     let (mut m, release) = deprecated_market(true);
     let minimum = m.registry.parameters().minimum_stake;
+    let deposit = m.registry.stakes()[&addr(100)][0].clone();
+    assert_eq!(m.registry.stake_matures_at(&deposit), deposit.block + 1000);
     m.advance_to(release + 10);
     assert_eq!(m.registry.stake_withdrawable(&addr(100)), Amount::ZERO);
     assert_eq!(
