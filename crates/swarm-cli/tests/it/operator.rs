@@ -349,6 +349,7 @@ async fn deprecate_refuses_new_bounties_lets_in_flight_ones_settle_and_undepreca
         .unwrap_err();
     assert_eq!(refused.code(), Some("deprecated"), "{refused}");
     // The bounty in flight still settles.
+    let guid = in_flight.guid;
     wait_for(
         "the in-flight bounty to settle",
         Duration::from_secs(30),
@@ -356,7 +357,7 @@ async fn deprecate_refuses_new_bounties_lets_in_flight_ones_settle_and_undepreca
             let client = client.clone();
             async move {
                 client
-                    .bounty(&in_flight.guid)
+                    .bounty(&guid)
                     .await
                     .unwrap()
                     .and_then(|b| b.settlement)
@@ -431,16 +432,17 @@ async fn transfer_moves_exactly_the_amount_and_bad_input_is_a_clear_error() {
     let to_text = to.to_string();
     let minted = client.status().await.unwrap().supply.minted;
     let transfer = |to: &str, amount: &str| {
+        let amount = format!("--amount={amount}");
         let args: Vec<String> = [
             "wallet",
             "transfer",
             "--to",
             to,
-            &format!("--amount={amount}"),
+            amount.as_str(),
             "--node",
-            &url,
+            url.as_str(),
             "--private-key",
-            &key,
+            key.as_str(),
             "--yes",
         ]
         .iter()
