@@ -188,7 +188,7 @@ async fn a_non_owner_is_refused_with_the_node_code_naming_the_owner() {
     assert!(run.stderr.contains(&owner.to_string()), "{run:?}");
 
     let target = stranger.address().to_string();
-    for args in [
+    for mut args in [
         vec![
             "community",
             "mint",
@@ -200,7 +200,6 @@ async fn a_non_owner_is_refused_with_the_node_code_naming_the_owner() {
         vec!["community", "add-arbiter", target.as_str()],
         vec!["community", "deprecate"],
     ] {
-        let mut args = args.clone();
         args.extend_from_slice(&common);
         let run = swarm(&args).await;
         assert!(!run.ok, "{run:?}");
