@@ -2,7 +2,8 @@
 //! `swarm community ...` (the owner's transactions), `swarm stake ...`,
 //! `swarm wallet transfer` and `swarm wallet maintain`. Each test runs the
 //! `swarm` binary with `--yes` (one checks what happens without it and
-//! without a terminal) and reads the outcome back from the node, to the wei.
+//! without a terminal, one answers the question on a pseudo-terminal) and
+//! reads the outcome back from the node, to the wei.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -762,5 +763,67 @@ async fn withdraw_before_the_stake_duration_is_refused_naming_what_and_when_then
         Amount::ZERO
     );
     assert_eq!(client.balance(&arbiter.address()).await.unwrap(), balance);
+    node.node.shutdown().await.unwrap();
+}
+
+/// Runs `swarm ARGS` on a pseudo-terminal, waits for the confirmation
+/// question and answers it with `answer`; what the terminal showed.
+fn answer_at_a_terminal(args: Vec<String>, answer: &'static str) -> String {
+    use expectrl::{Eof, Session};
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_swarm"));
+    command
+        .args(&args)
+        .env_remove("SWARM_PRIVATE_KEY")
+        .env_remove("SWARM_NODE")
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let mut session = Session::spawn(command).unwrap();
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    let shown = session.expect("Sign and send nct:Transfer?").unwrap();
+    let mut text = String::from_utf8_lossy(shown.before()).into_owned();
+    session.send(answer).unwrap();
+    let rest = session.expect(Eof).unwrap();
+    text.push_str(&String::from_utf8_lossy(rest.as_bytes()));
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_a_terminal_the_command_asks_and_signs_only_on_yes() {
+    let (node, client, url) = start(test_genesis()).await;
+    let sender = funded(&client, 10).await;
+    let to = PrivateKey::random().address();
+    let (to_text, key) = (to.to_string(), hex_key(&sender));
+    let args: Vec<String> = [
+        "wallet",
+        "transfer",
+        "--to",
+        to_text.as_str(),
+        "--amount",
+        "1",
+        "--node",
+        url.as_str(),
+        "--private-key",
+        key.as_str(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+
+    let shown = {
+        let args = args.clone();
+        tokio::task::spawn_blocking(move || answer_at_a_terminal(args, "n"))
+            .await
+            .unwrap()
+    };
+    assert!(shown.contains("about to sign nct:Transfer"), "{shown}");
+    assert!(shown.contains(&sender.address().to_string()), "{shown}");
+    assert!(shown.contains("not signed"), "{shown}");
+    assert_eq!(client.balance(&to).await.unwrap(), Amount::ZERO);
+
+    let shown = tokio::task::spawn_blocking(move || answer_at_a_terminal(args, "y"))
+        .await
+        .unwrap();
+    assert!(shown.contains("sent 1 NCT"), "{shown}");
+    assert_eq!(client.balance(&to).await.unwrap(), Amount::from_nct(1));
     node.node.shutdown().await.unwrap();
 }
