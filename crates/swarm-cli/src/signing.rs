@@ -66,17 +66,18 @@ impl Plan {
 
     /// Prints the plan to stderr.
     pub(crate) fn show(&self, signer: &PrivateKey, community: &str) {
-        let width = self
-            .fields
+        let head = [
+            ("community", community.to_owned()),
+            ("signer", signer.address().to_string()),
+        ];
+        let lines: Vec<(&str, &str)> = head
             .iter()
-            .map(|(n, _)| n.len())
-            .chain(["community".len()])
-            .max()
-            .unwrap_or(0);
+            .chain(&self.fields)
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        let width = lines.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
         eprintln!("about to sign {}", self.kind());
-        eprintln!("  {:<width$}  {community}", "community");
-        eprintln!("  {:<width$}  {}", "signer", signer.address());
-        for (name, value) in &self.fields {
+        for (name, value) in lines {
             eprintln!("  {name:<width$}  {value}");
         }
         for warning in &self.warnings {

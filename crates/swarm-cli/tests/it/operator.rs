@@ -772,7 +772,7 @@ fn answer_at_a_terminal(args: Vec<String>, answer: &'static str) -> String {
     use expectrl::{Eof, Session};
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_swarm"));
     command
-        .args(&args)
+        .args(args)
         .env_remove("SWARM_PRIVATE_KEY")
         .env_remove("SWARM_NODE")
         .env("TERM", "xterm")
