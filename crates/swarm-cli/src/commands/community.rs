@@ -364,7 +364,16 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
     println!("block time  {} ms", p.block_time_ms);
     println!("arbiters    {}", c.arbiters.len());
     for arbiter in &c.arbiters {
-        println!("  {arbiter}");
+        let staked = client
+            .stake_total(arbiter)
+            .await
+            .with_context(|| format!("cannot read the stake of {arbiter}"))?;
+        let votes = if staked >= p.minimum_stake {
+            "may vote"
+        } else {
+            "below the minimum stake: may not vote"
+        };
+        println!("  {arbiter}  staked {staked}, {votes}");
     }
     Ok(())
 }

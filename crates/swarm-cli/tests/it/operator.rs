@@ -259,6 +259,21 @@ async fn an_added_arbiter_that_stakes_can_vote_until_removed() {
     );
     let shown = swarm(&["stake", "show", "--node", &url, "--address", &address]).await;
     assert!(shown.stdout.contains("can vote      yes"), "{shown:?}");
+    let shown = swarm(&["community", "show", "--node", &url]).await;
+    assert!(
+        shown
+            .stdout
+            .contains(&format!("{address}  staked 10000000 NCT, may vote")),
+        "{shown:?}"
+    );
+    // The genesis arbiter has not staked.
+    assert!(
+        shown.stdout.contains(&format!(
+            "{}  staked 0 NCT, below the minimum stake: may not vote",
+            dev_key(1).address()
+        )),
+        "{shown:?}"
+    );
 
     let bounty = post_bounty(&client, &owner, files(&[("a.txt", b"first")]), nct("1"), 2).await;
     node.client.wait_for_block(bounty.reveal_deadline()).await;
