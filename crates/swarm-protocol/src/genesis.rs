@@ -243,6 +243,7 @@ impl Genesis {
     }
 
     /// Parses a genesis TOML document.
+    #[cfg(feature = "toml")]
     pub fn from_toml(text: &str) -> Result<Self, GenesisError> {
         let genesis: Genesis =
             toml::from_str(text).map_err(|e| GenesisError::Parse(e.to_string()))?;
@@ -254,6 +255,7 @@ impl Genesis {
     }
 
     /// Writes the genesis as TOML.
+    #[cfg(feature = "toml")]
     pub fn to_toml(&self) -> String {
         // A struct of strings, integers and maps keyed by strings always serializes.
         toml::to_string_pretty(self).unwrap_or_default()

@@ -3,7 +3,8 @@
 //! written, pass once it is, and the engine then earns NCT in `swarm dev`.
 //!
 //! Generated crates build in one target directory shared by these tests
-//! (`target/generated`), so their dependencies compile once.
+//! (`target/generated`, named by `swarm new --target-dir` in each crate's
+//! `.cargo/config.toml`), so their dependencies compile once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,7 +32,8 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
     Command::new(cargo)
         .args(args)
         .current_dir(dir)
-        .env("CARGO_TARGET_DIR", generated_target_dir())
+        // The crate's .cargo/config.toml says where it builds.
+        .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .output()
         .unwrap()
@@ -63,6 +65,8 @@ fn new_crate(out: &Path, flags: &[&str]) -> PathBuf {
     let output = swarm()
         .args(["new", "--no-input", "--output-dir"])
         .arg(out)
+        .arg("--target-dir")
+        .arg(generated_target_dir())
         .args(flags)
         .output()
         .unwrap();
@@ -100,6 +104,7 @@ fn a_new_microengine_is_tested_then_earns_in_swarm_dev() {
         "src/lib.rs",
         "src/main.rs",
         "tests/participant.rs",
+        ".cargo/config.toml",
     ] {
         assert!(dir.join(file).is_file(), "{file} is generated");
     }
@@ -112,8 +117,8 @@ fn a_new_microengine_is_tested_then_earns_in_swarm_dev() {
         .lines()
         .find(|l| l.starts_with("swarm-sdk = { path = "))
         .unwrap();
-    let sdk_rel = sdk_line.split('"').nth(1).unwrap();
-    assert_eq!(dir.join(sdk_rel).canonicalize().unwrap(), sdk);
+    // By absolute path: the crate can live, and move, anywhere.
+    assert_eq!(Path::new(sdk_line.split('"').nth(1).unwrap()), sdk);
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     assert!(readme.contains("CUSTOMIZE_HERE") && readme.contains("cargo test"));
 
@@ -314,4 +319,66 @@ fn bad_answers_are_refused_and_nothing_is_written() {
         .unwrap();
     assert!(!again.status.success());
     assert!(text(&again).contains("already exists"), "{}", text(&again));
+}
+
+/// The words cargo prints for each package it compiles, as
+/// ("Compiling", name) pairs.
+fn compiled(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Compiling "))
+        .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn engines_made_anywhere_share_one_build_so_the_second_compiles_only_itself() {
+    // Made from a directory outside the checkout, without --output-dir.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let made = |name: &str| {
+        let output = swarm()
+            .args(["new", "--no-input", "--name", name, "--target-dir"])
+            .arg(generated_target_dir())
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "swarm new: {}", text(&output));
+        assert!(
+            text(&output).contains(&format!(
+                "builds in {}",
+                generated_target_dir().canonicalize().unwrap().display()
+            )),
+            "{}",
+            text(&output)
+        );
+        elsewhere
+            .path()
+            .canonicalize()
+            .unwrap()
+            .join(format!("microengine-{}", name.to_lowercase()))
+    };
+    let first = made("FirstShared");
+    let second = made("SecondShared");
+    let config = std::fs::read_to_string(first.join(".cargo/config.toml")).unwrap();
+    assert!(config.contains("target-dir = "), "{config}");
+
+    let build_tests = |dir: &Path| {
+        let output = cargo(dir, &["test", "--no-run"]);
+        assert!(output.status.success(), "{}", text(&output));
+        output
+    };
+    build_tests(&first);
+    // Everything the second engine needs is already built: the SDK, its
+    // dependencies, all of it; cargo compiles the engine's own crate only.
+    let second_build = build_tests(&second);
+    assert_eq!(
+        compiled(&second_build),
+        ["microengine-secondshared"],
+        "{}",
+        text(&second_build)
+    );
+    assert!(
+        !second.join("target").exists(),
+        "nothing builds in ./target"
+    );
 }

@@ -4,9 +4,10 @@
 //! The same questions in the same order (participant type, name, slugs,
 //! organization, author, what it scans, whether it has an external backend,
 //! how it scans), each answerable by a flag so that scripts and tests never
-//! meet a prompt. The crate depends on this checkout's `swarm-sdk` by path,
-//! marks every place the author must act with `CUSTOMIZE_HERE`, and comes
-//! with a README of next steps, a first test and a Dockerfile.
+//! meet a prompt. The crate depends on `swarm-sdk` by absolute path, git or
+//! version (`sdk.rs`), builds in a target directory shared by every crate
+//! made here, marks every place the author must act with `CUSTOMIZE_HERE`,
+//! and comes with a README of next steps, a first test and a Dockerfile.
 //!
 //! The crate is rendered into a hidden directory beside its destination and
 //! renamed into place only when every file is written: an error never
@@ -22,12 +23,14 @@ use minijinja::{context, Environment, UndefinedBehavior};
 mod ask;
 mod checks;
 mod render;
+mod sdk;
 #[cfg(test)]
 mod tests;
 
 use ask::*;
 use checks::*;
 use render::*;
+use sdk::*;
 
 /// `swarm new` flags: each answers one prompt.
 #[derive(Args, Debug, Default)]
@@ -72,9 +75,25 @@ pub(crate) struct NewArgs {
     /// Where to create the crate's directory.
     #[arg(long, default_value = ".")]
     output_dir: PathBuf,
-    /// The swarm-sdk crate to depend on (default: this checkout's).
-    #[arg(long, env = "SWARM_SDK_PATH")]
-    sdk_path: Option<PathBuf>,
+    /// The swarm SDK to depend on: the path of a swarm-sdk crate, a git URL
+    /// of a swarm repository (`URL#REV` pins a branch, tag or commit), or a
+    /// version (default: the crates/swarm-sdk of the checkout this `swarm`
+    /// was built from, by absolute path).
+    #[arg(
+        long,
+        visible_alias = "sdk-path",
+        env = "SWARM_SDK",
+        value_name = "PATH|GIT-URL|VERSION"
+    )]
+    sdk: Option<String>,
+    /// The build directory the crate shares with every other crate made by
+    /// `swarm new`, named in its `.cargo/config.toml` (default: swarm/target
+    /// in the user's cache directory, $XDG_CACHE_HOME or ~/.cache).
+    #[arg(long, env = "SWARM_NEW_TARGET_DIR", value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+    /// Build in the crate's own ./target instead of the shared directory.
+    #[arg(long, conflicts_with = "target_dir")]
+    own_target_dir: bool,
     /// Never prompt: flags or defaults answer every question.
     #[arg(long)]
     no_input: bool,
@@ -174,23 +193,40 @@ pub(crate) fn run(args: NewArgs) -> anyhow::Result<()> {
     } else {
         from_flags(&args)?
     };
-    let sdk = sdk_path(args.sdk_path.as_deref())?;
-    let dir = create(&answers, &args.output_dir, &sdk)?;
+    let sdk = SdkSource::parse(args.sdk.as_deref())?;
+    let target_dir = shared_target_dir(args.target_dir.as_deref(), args.own_target_dir, |v| {
+        std::env::var(v).ok()
+    })?;
+    let dir = create(&answers, &args.output_dir, &sdk, target_dir.as_deref())?;
     let shown = dir.display();
+    let binary = target_dir
+        .clone()
+        .unwrap_or_else(|| dir.join("target"))
+        .join("debug")
+        .join(&answers.project_slug);
     println!("created {shown}");
+    if let Some(t) = &target_dir {
+        println!(
+            "builds in {} (shared by every crate swarm new makes)",
+            t.display()
+        );
+    }
     println!();
     println!("next:");
-    println!("  grep -rn CUSTOMIZE_HERE {shown}    # where to act");
-    println!("  cargo test --manifest-path {shown}/Cargo.toml");
-    println!(
-        "  cargo build --manifest-path {shown}/Cargo.toml && swarm dev --engine {shown}/target/debug/{}",
-        answers.project_slug
-    );
+    println!("  cd {shown}");
+    println!("  grep -rn CUSTOMIZE_HERE .    # where to act");
+    println!("  cargo test");
+    println!("  cargo build && swarm dev --engine {}", binary.display());
     Ok(())
 }
 
 /// Writes the crate under `output_dir`; returns its directory.
-fn create(answers: &Answers, output_dir: &Path, sdk: &Path) -> anyhow::Result<PathBuf> {
+fn create(
+    answers: &Answers,
+    output_dir: &Path,
+    sdk: &SdkSource,
+    target_dir: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(output_dir)
         .with_context(|| format!("cannot create {}", output_dir.display()))?;
     let output_dir = output_dir
@@ -203,7 +239,7 @@ fn create(answers: &Answers, output_dir: &Path, sdk: &Path) -> anyhow::Result<Pa
             dir.display()
         );
     }
-    let rendered = render(answers, &dir, sdk)?;
+    let rendered = render(answers, &dir, sdk, target_dir)?;
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{}-", answers.project_slug))
         .tempdir_in(&output_dir)
@@ -216,17 +252,15 @@ fn create(answers: &Answers, output_dir: &Path, sdk: &Path) -> anyhow::Result<Pa
         }
         std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
     }
-    // The checkout's lock file, so the crate builds with the dependency
-    // versions swarm-sdk is tested with.
-    if let Some(lock) = sdk
-        .parent()
-        .and_then(Path::parent)
-        .map(|c| c.join("Cargo.lock"))
-    {
-        if let Ok(text) = std::fs::read_to_string(&lock) {
-            std::fs::write(staging.path().join("Cargo.lock"), text)
-                .context("cannot write Cargo.lock")?;
-        }
+    // The lock file of the SDK's checkout (or, for a git or published SDK,
+    // of the checkout this binary comes from), so the crate builds with the
+    // dependency versions swarm-sdk is tested with, and every generated
+    // crate with the same ones: what lets them share one build directory.
+    let own_checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let lock = sdk.checkout().unwrap_or(&own_checkout).join("Cargo.lock");
+    if let Ok(text) = std::fs::read_to_string(&lock) {
+        std::fs::write(staging.path().join("Cargo.lock"), text)
+            .context("cannot write Cargo.lock")?;
     }
     format_sources(staging.path(), &rendered);
     let staged = staging.keep();

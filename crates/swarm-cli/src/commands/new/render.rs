@@ -1,28 +1,7 @@
-//! The crate's files: the templates, rendered with the answers, and the
-//! path to the SDK the crate depends on.
+//! The crate's files: the templates, rendered with the answers, the SDK's
+//! source and the shared build directory.
 
 use super::*;
-
-/// The swarm-sdk crate to depend on: `--sdk-path`, or the one of the
-/// checkout this binary was built from.
-pub(super) fn sdk_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let path = match given {
-        Some(p) => p.to_path_buf(),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../swarm-sdk"),
-    };
-    let manifest = std::fs::read_to_string(path.join("Cargo.toml")).map_err(|_| {
-        anyhow!(
-            "no swarm-sdk crate at {}: pass --sdk-path (or SWARM_SDK_PATH) with the path of \
-             crates/swarm-sdk in a swarm checkout",
-            path.display()
-        )
-    })?;
-    if !manifest.contains("name = \"swarm-sdk\"") {
-        bail!("{} is not the swarm-sdk crate", path.display());
-    }
-    path.canonicalize()
-        .with_context(|| format!("cannot resolve {}", path.display()))
-}
 
 /// `to` relative to the directory `from` (both absolute and resolved).
 pub(super) fn relative(from: &Path, to: &Path) -> PathBuf {
@@ -79,31 +58,36 @@ pub(super) fn files(participant: Participant) -> [(&'static str, &'static str); 
     ]
 }
 
-/// The crate's files, rendered, for a crate at `crate_dir` depending on
-/// the SDK at `sdk` (both absolute).
+/// The crate's files, rendered, for a crate at `crate_dir` (absolute)
+/// depending on the SDK from `sdk`, building in `target_dir` when given
+/// (else in its own `target`).
 pub(super) fn render(
     answers: &Answers,
     crate_dir: &Path,
-    sdk: &Path,
+    sdk: &SdkSource,
+    target_dir: Option<&Path>,
 ) -> anyhow::Result<Vec<(&'static str, String)>> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     // The Docker build context: the directory holding both the crate and
-    // the SDK's checkout.
-    let checkout = sdk
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(sdk)
-        .to_path_buf();
+    // the SDK's checkout when the SDK is a path (the image holds it at the
+    // same absolute path), else the crate alone.
     let mut docker_context = crate_dir.to_path_buf();
-    while !checkout.starts_with(&docker_context) {
-        match docker_context.parent() {
-            Some(p) => docker_context = p.to_path_buf(),
-            None => break,
+    if let Some(checkout) = sdk.checkout() {
+        while !checkout.starts_with(&docker_context) {
+            match docker_context.parent() {
+                Some(p) => docker_context = p.to_path_buf(),
+                None => break,
+            }
         }
     }
     let crate_in_context = relative(&docker_context, crate_dir);
+    let binary = target_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| crate_dir.join("target"))
+        .join("debug")
+        .join(&answers.project_slug);
     let ctx = context! {
         participant => answers.participant.as_str(),
         engine_name => &answers.name,
@@ -119,12 +103,16 @@ pub(super) fn render(
         backend_env => format!("{}_BACKEND", answers.slug.to_ascii_uppercase()),
         backend_default => "127.0.0.1:9000",
         scan_mode => answers.scan_mode.as_str(),
-        sdk_path => relative(crate_dir, sdk).display().to_string(),
+        sdk_source => sdk.toml(),
+        sdk_comment => sdk.describe(),
+        sdk_is_path => matches!(sdk, SdkSource::Path(_)),
         crate_dir => crate_dir.display().to_string(),
-        crate_in_context => crate_in_context.display().to_string(),
+        binary => binary.display().to_string(),
+        target_dir => target_dir.map(|d| d.display().to_string()).unwrap_or_default(),
+        dockerfile => crate_in_context.join("Dockerfile").display().to_string(),
         docker_context => docker_context.display().to_string(),
     };
-    files(answers.participant)
+    let mut rendered = files(answers.participant)
         .into_iter()
         .map(|(path, template)| {
             let text = env
@@ -132,7 +120,11 @@ pub(super) fn render(
                 .map_err(|e| anyhow!("cannot render {path}: {e:#}"))?;
             Ok((path, text))
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(dir) = target_dir {
+        rendered.push((".cargo/config.toml", cargo_config(dir)));
+    }
+    Ok(rendered)
 }
 
 /// Lays out the generated Rust code as `cargo fmt` would, when rustfmt is

@@ -120,8 +120,9 @@ fn relative_paths() {
 
 #[test]
 fn every_combination_renders() {
-    let sdk = Path::new("/src/swarm/crates/swarm-sdk");
+    let sdk = SdkSource::Path(PathBuf::from("/src/swarm/crates/swarm-sdk"));
     let dir = Path::new("/src/swarm/engines/microengine-x");
+    let shared = Path::new("/home/a/.cache/swarm/target");
     for participant in Participant::ALL {
         for artifacts in Artifacts::ALL {
             for has_backend in [false, true] {
@@ -132,16 +133,16 @@ fn every_combination_renders() {
                         scan_mode,
                         ..answers(participant)
                     };
-                    let files = render(&a, dir, sdk).unwrap();
+                    let files = render(&a, dir, &sdk, Some(shared)).unwrap();
                     let text = |name: &str| &files.iter().find(|(p, _)| *p == name).unwrap().1;
                     assert!(text("src/lib.rs").contains("CUSTOMIZE_HERE"), "{a:?}");
                     // A microengine's binary also runs as a Redis
                     // coordinator (`--dispatch`) or scan worker (`worker`).
                     let microengine = participant == Participant::Microengine;
                     let sdk_line = if microengine {
-                        "swarm-sdk = { path = \"../../crates/swarm-sdk\", features = [\"redis\"] }"
+                        "swarm-sdk = { path = \"/src/swarm/crates/swarm-sdk\", features = [\"redis\"] }"
                     } else {
-                        "swarm-sdk = { path = \"../../crates/swarm-sdk\" }"
+                        "swarm-sdk = { path = \"/src/swarm/crates/swarm-sdk\" }"
                     };
                     assert!(text("Cargo.toml").contains(sdk_line), "{a:?}");
                     assert_eq!(
@@ -153,6 +154,16 @@ fn every_combination_renders() {
                         a.project_slug
                     );
                     assert!(text("Dockerfile").contains(&build), "{a:?}");
+                    assert!(text("Dockerfile").contains("WORKDIR /src/swarm\n"), "{a:?}");
+                    assert!(
+                        text(".cargo/config.toml")
+                            .contains("target-dir = \"/home/a/.cache/swarm/target\""),
+                        "{a:?}"
+                    );
+                    assert!(
+                        text("README.md").contains("--engine /home/a/.cache/swarm/target/debug/"),
+                        "{a:?}"
+                    );
                     assert_eq!(
                         text("src/main.rs").contains("MYEICARENGINE_BACKEND"),
                         has_backend
@@ -169,12 +180,12 @@ fn every_combination_renders() {
 #[test]
 fn an_existing_directory_is_never_overwritten() {
     let out = tempfile::tempdir().unwrap();
-    let sdk = sdk_path(None).unwrap();
+    let sdk = SdkSource::parse(None).unwrap();
     let a = answers(Participant::Microengine);
-    let dir = create(&a, out.path(), &sdk).unwrap();
+    let dir = create(&a, out.path(), &sdk, None).unwrap();
     assert!(dir.join("src/lib.rs").is_file());
     std::fs::write(dir.join("src/lib.rs"), "mine").unwrap();
-    let e = create(&a, out.path(), &sdk).unwrap_err().to_string();
+    let e = create(&a, out.path(), &sdk, None).unwrap_err().to_string();
     assert!(e.contains("already exists"), "{e}");
     assert_eq!(
         std::fs::read_to_string(dir.join("src/lib.rs")).unwrap(),
@@ -182,4 +193,39 @@ fn an_existing_directory_is_never_overwritten() {
     );
     // Nothing but the crate: no staging directory left behind.
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_git_or_published_sdk_builds_from_the_crate_alone() {
+    let dir = Path::new("/home/a/engines/microengine-x");
+    let a = answers(Participant::Microengine);
+    for (sdk, line) in [
+        (
+            SdkSource::Git {
+                url: "https://git.example/swarm.git".into(),
+                rev: Some("v0.1.0".into()),
+            },
+            "swarm-sdk = { git = \"https://git.example/swarm.git\", rev = \"v0.1.0\", features = [\"redis\"] }",
+        ),
+        (
+            SdkSource::Version("0.1".into()),
+            "swarm-sdk = { version = \"0.1\", features = [\"redis\"] }",
+        ),
+    ] {
+        let files = render(&a, dir, &sdk, None).unwrap();
+        let text = |name: &str| &files.iter().find(|(p, _)| *p == name).unwrap().1;
+        assert!(text("Cargo.toml").contains(line), "{}", text("Cargo.toml"));
+        // No shared build directory asked for: no cargo config, ./target.
+        assert!(files.iter().all(|(p, _)| *p != ".cargo/config.toml"));
+        assert!(text("README.md").contains("--engine /home/a/engines/microengine-x/target/debug/"));
+        let docker = text("Dockerfile");
+        assert!(
+            docker.contains(&format!(
+                "docker build -f Dockerfile -t {} /home/a/engines/microengine-x",
+                a.project_slug
+            )),
+            "{docker}"
+        );
+        assert!(docker.contains("WORKDIR /home/a/engines/microengine-x\n"), "{docker}");
+    }
 }
