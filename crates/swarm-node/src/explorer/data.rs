@@ -290,6 +290,47 @@ pub(crate) fn family_groups(bounty: &Bounty, i: usize) -> Vec<FamilyGroup> {
     }))
 }
 
+/// A family as engines named it over every bounty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FamilyCount {
+    /// The family ([`group_families`]' form).
+    pub(crate) family: String,
+    /// Revealed answers naming it.
+    pub(crate) answers: usize,
+    /// Artifacts at least one answer named it on.
+    pub(crate) artifacts: usize,
+}
+
+/// The `limit` families most named in revealed answers over every bounty,
+/// most answers first (ties by name): a fold over the registry, as the
+/// engine statistics are.
+pub(crate) fn top_families(r: &Registry, limit: usize) -> Vec<FamilyCount> {
+    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for bounty in r.bounties_newest_first() {
+        for i in 0..bounty.num_artifacts as usize {
+            for group in family_groups(bounty, i) {
+                if let Some(family) = group.family {
+                    let entry = counts.entry(family).or_default();
+                    entry.0 += group.engines;
+                    entry.1 += 1;
+                }
+            }
+        }
+    }
+    let mut out: Vec<FamilyCount> = counts
+        .into_iter()
+        .map(|(family, (answers, artifacts))| FamilyCount {
+            family,
+            answers,
+            artifacts,
+        })
+        .collect();
+    // Stable: equal counts stay in name order.
+    out.sort_by_key(|f| std::cmp::Reverse(f.answers));
+    out.truncate(limit);
+    out
+}
+
 /// What assertion `index` of `bounty` was paid at settlement.
 pub(crate) fn expert_payout(bounty: &Bounty, index: usize) -> Option<Amount> {
     let settlement = bounty.settlement.as_ref()?;

@@ -548,6 +548,18 @@ async fn revealed_families_are_grouped_with_counts_on_the_bounty_page() {
     // The live fragment groups them too.
     let live = ok_page(&t, &format!("/explorer/live/bounties/{guid}")).await;
     assert!(live.contains(&rows[0]), "{live}");
+
+    // The overview counts them over every bounty, most named first.
+    let overview = ok_page(&t, "/").await;
+    assert_no_markup_leaked("/", &overview);
+    let wannacry = overview
+        .find("data-family=\"wannacry\" data-answers=\"2\" data-artifacts=\"1\"")
+        .unwrap_or_else(|| panic!("no wannacry in {overview}"));
+    let emotet = overview
+        .find("data-family=\"emotet\" data-answers=\"1\" data-artifacts=\"1\"")
+        .unwrap_or_else(|| panic!("no emotet in {overview}"));
+    assert!(wannacry < emotet, "{overview}");
+    assert_eq!(overview.matches("data-family=").count(), 3, "{overview}");
 }
 
 /// Every malformed or unknown input: a 4xx HTML page that names it.
