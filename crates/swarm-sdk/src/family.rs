@@ -261,6 +261,8 @@ pub const MARKERS: &[(&str, Marker)] = &[
     ("behaveslike", Marker::Heuristic),
     ("uds", Marker::Heuristic),
     ("advml", Marker::Heuristic),
+    // Malwarebytes' `Malware.AI.…`: a model's verdict.
+    ("ai", Marker::Heuristic),
     ("susp", Marker::Heuristic),
     ("suspicious", Marker::Heuristic),
     ("heuristics", Marker::Method),

@@ -86,6 +86,13 @@ const CASES: &[Case] = &[
     ("TROJ_GEN.R002C0PKB21", None, None, Some(Trojan), true),
     ("Ransom_WCRY.SMALYM", Some("wannacry"), None, Some(Ransomware), false),
     ("TSPY_EMOTET.SMD3", Some("emotet"), None, Some(Spyware), false),
+    // Fortinet, Malwarebytes, and a few more of the above
+    ("W32/Emotet.AJ!tr", Some("emotet"), Some(Windows), None, false),
+    ("W32/WannaCryptor.H!tr.ransom", Some("wannacry"), Some(Windows), None, false),
+    ("Malware.AI.4228426785", None, None, Some(Malware), true),
+    ("HEUR:Trojan-Ransom.Win32.Wanna.gen", Some("wannacry"), Some(Windows), Some(Ransomware), true),
+    ("Backdoor.MSIL.Bladabindi.abc", Some("njrat"), Some(Windows), Some(Backdoor), false),
+    ("Worm:Win32/Conficker.B", Some("conficker"), Some(Windows), Some(Worm), false),
     // Every vendor's EICAR
     ("EICAR-Test-File (not a virus)", Some("eicar"), None, Some(Test), false),
     ("EICAR_Test_File", Some("eicar"), None, Some(Test), false),
@@ -101,9 +108,11 @@ const CASES: &[Case] = &[
     ("1234", None, None, None, false),
 ];
 
+// At least forty names, from every scheme above.
+const _: () = assert!(CASES.len() >= 40);
+
 #[test]
 fn names_of_every_scheme_normalize_as_the_table_says() {
-    assert!(CASES.len() >= 40);
     let mut wrong = Vec::new();
     for &(raw, family, platform, category, heuristic) in CASES {
         let got = Family::parse(raw);
