@@ -32,8 +32,11 @@
 //! (clamd's own `MaxThreads` defaults to 10), and every exchange has a
 //! deadline ([`ClamavConfig::timeout`]).
 //!
-//! Verdicts: `FOUND` -> [`Verdict::Malicious`] with the signature name as
-//! `malware_family` and confidence 1.0 (a signature is an exact match);
+//! Verdicts: `FOUND` -> [`Verdict::Malicious`] with confidence 1.0 (a
+//! signature is an exact match), the signature's normalized family as
+//! `malware_family` (`Win.Ransomware.WannaCry-6313787-0` is `wannacry`,
+//! see [`swarm_sdk::family`]) and the signature name itself as
+//! `raw_family`;
 //! `OK` -> [`Verdict::Benign`] with confidence [`BENIGN_CONFIDENCE`] (no
 //! signature matched, which says less than a match does). An `ERROR` reply,
 //! an unreachable daemon or a timeout is a [`ScanError`]: no assertion.
@@ -384,7 +387,9 @@ impl Clamav {
             ClamdReply::Found(name) => (Verdict::Malicious, 1.0, name),
             ClamdReply::Clean => (Verdict::Benign, BENIGN_CONFIDENCE, String::new()),
         };
-        let mut metadata = ScanMetadata::family(family).with_scanner(scanner);
+        let mut metadata = ScanMetadata::family(family)
+            .normalize_family()
+            .with_scanner(scanner);
         metadata.product = Some(PRODUCT.to_owned());
         ScanResult {
             verdict,

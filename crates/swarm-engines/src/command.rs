@@ -16,7 +16,8 @@
 //!   as a JSON object has a `verdict` (`malicious`, `benign`, `suspicious`
 //!   or `unknown`), that is the answer, with its `confidence` (default 1.0)
 //!   and its `metadata` (polyswarm-artifact's Verdict metadata, default
-//!   empty). Otherwise the exit status is: 1 malicious, 0 benign (each with
+//!   empty), whose `malware_family` is normalized ([`swarm_sdk::family`]:
+//!   the name given is kept as `raw_family`). Otherwise the exit status is: 1 malicious, 0 benign (each with
 //!   confidence 1.0), anything else — or death by a signal — an error: no
 //!   assertion.
 //! - **How long it may take.** Each run has a deadline; past it the
@@ -207,7 +208,7 @@ fn answer(
         return Ok(ScanResult {
             verdict: answer.verdict,
             confidence: answer.confidence.unwrap_or(1.0),
-            metadata: answer.metadata.unwrap_or_default(),
+            metadata: answer.metadata.unwrap_or_default().normalize_family(),
             bid: None,
         });
     }
@@ -296,10 +297,12 @@ mod tests {
         let s = scanner(
             r#"f() { echo "noise"; printf '{"verdict":"malicious","confidence":0.25,"metadata":{"malware_family":"%s"}}\n' "$(cat "$1")"; exit 0; }; f"#,
         );
-        let r = s.scan(&artifact(b"Family.X")).await.unwrap();
+        let r = s.scan(&artifact(b"Win32/Emotet.CD trojan")).await.unwrap();
         assert_eq!(r.verdict, Verdict::Malicious);
         assert_eq!(r.confidence, 0.25);
-        assert_eq!(r.metadata.malware_family, "Family.X");
+        // The family normalized, the command's name kept.
+        assert_eq!(r.metadata.malware_family, "emotet");
+        assert_eq!(r.metadata.extra["raw_family"], "Win32/Emotet.CD trojan");
         // Suspicious is passed through: no assertion.
         let r = scanner(r#"echo '{"verdict":"suspicious"}'; true"#)
             .scan(&artifact(b"x"))

@@ -9,7 +9,7 @@
 //!   *contains* the string — with a trailing newline, say — is not EICAR.
 //! - [`EicarSha256`] compares the content's sha256 with [`EICAR_SHA256`].
 //!
-//! Both answer [`Verdict::Malicious`] for EICAR (family
+//! Both answer [`Verdict::Malicious`] for EICAR (family `eicar`, named
 //! [`EICAR_FAMILY`]) and [`Verdict::Benign`] for anything else, each with
 //! confidence 1.0. The tutorial's scanners return `(bit=True, verdict)` for
 //! every file, i.e. they always assert and are certain either way; and the
@@ -35,7 +35,9 @@ pub const EICAR: &[u8; 68] = swarm_sdk::EICAR;
 /// Lowercase hex sha256 of [`EICAR`].
 pub const EICAR_SHA256: &str = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
 
-/// The malware family reported for EICAR.
+/// The detection name the engine gives EICAR, kept as the metadata's
+/// `raw_family`; its `malware_family` is the normalized
+/// [`swarm_sdk::family::EICAR`], `eicar`, as every vendor's EICAR is.
 pub const EICAR_FAMILY: &str = "EICAR-Test-File";
 
 /// The product name in the verdict metadata.
@@ -49,7 +51,9 @@ fn result(is_eicar: bool) -> ScanResult {
         ..Default::default()
     };
     let family = if is_eicar { EICAR_FAMILY } else { "" };
-    let mut metadata = ScanMetadata::family(family).with_scanner(scanner);
+    let mut metadata = ScanMetadata::family(family)
+        .normalize_family()
+        .with_scanner(scanner);
     metadata.product = Some(PRODUCT.to_owned());
     ScanResult {
         verdict: if is_eicar {
@@ -197,7 +201,7 @@ mod tests {
     fn expected() -> Vec<(Verdict, String)> {
         let benign = (Verdict::Benign, String::new());
         vec![
-            (Verdict::Malicious, EICAR_FAMILY.to_owned()),
+            (Verdict::Malicious, swarm_sdk::family::EICAR.to_owned()),
             benign.clone(),
             benign.clone(),
             // Only the exact 68 bytes are EICAR: no trailing newline, no prefix.
@@ -240,7 +244,9 @@ mod tests {
     async fn metadata_is_polyswarm_verdict_json() {
         let r = EicarExact.scan(&artifact(EICAR)).await.unwrap();
         let v = serde_json::to_value(&r.metadata).unwrap();
-        assert_eq!(v["malware_family"], EICAR_FAMILY);
+        assert_eq!(v["malware_family"], "eicar");
+        assert_eq!(v["raw_family"], EICAR_FAMILY);
+        assert_eq!(v["family_category"], "test");
         assert_eq!(v["product"], "swarm-eicar");
         assert_eq!(v["scanner"]["version"], env!("CARGO_PKG_VERSION"));
         assert!(v["scanner"]["environment"]["operating_system"].is_string());

@@ -13,9 +13,11 @@
 //! most one per core at a time, with a per-scan timeout enforced by
 //! yara-x itself ([`ScanError::Timeout`]: no assertion). Any matching rule
 //! makes the artifact [`Verdict::Malicious`] with confidence 1.0; the family
-//! is the first matching rule's `family` or `malware_family` meta string,
-//! else the rule's name, and every matching rule is listed in the
-//! metadata's `rules`. No match is [`Verdict::Benign`] with confidence
+//! is read from the first matching rule's `family` or `malware_family` meta
+//! string, else from the rule's name (`Win32_Ransomware_WannaCry` is
+//! `wannacry`, see [`swarm_sdk::family`]), which the metadata keeps as
+//! `raw_family`, and every matching rule is listed in the metadata's
+//! `rules`. No match is [`Verdict::Benign`] with confidence
 //! [`BENIGN_CONFIDENCE`]: the rules' silence says less than a match does.
 
 use std::path::{Path, PathBuf};
@@ -264,7 +266,9 @@ impl Scanner for Yara {
             Some(first) => (Verdict::Malicious, 1.0, first.family().to_owned()),
             None => (Verdict::Benign, BENIGN_CONFIDENCE, String::new()),
         };
-        let mut metadata = ScanMetadata::family(family).with_scanner(scanner);
+        let mut metadata = ScanMetadata::family(family)
+            .normalize_family()
+            .with_scanner(scanner);
         metadata.product = Some(PRODUCT.to_owned());
         if !matches.is_empty() {
             let names: Vec<String> = matches

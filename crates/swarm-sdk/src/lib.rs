@@ -6,6 +6,7 @@ mod client;
 mod dispatch;
 mod env;
 mod events;
+pub mod family;
 mod filter;
 mod journal;
 mod microengine;
@@ -41,7 +42,7 @@ pub use journal::{
 pub use microengine::{EngineError, EngineReport, Microengine, MicroengineBuilder};
 pub use scanner::{
     Artifact, ArtifactKind, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo,
-    Stix, Verdict,
+    Stix, Verdict, FAMILY_CATEGORY, FAMILY_PLATFORM, RAW_FAMILY,
 };
 
 /// The protocol crate, for keys, addresses and amounts, so that a

@@ -153,6 +153,21 @@ pub struct Stix {
     pub signature: serde_json::Value,
 }
 
+/// The key in [`ScanMetadata::extra`] of the detection name as the engine
+/// gave it, once [`ScanMetadata::normalize_family`] put the normalized
+/// family in `malware_family`.
+pub const RAW_FAMILY: &str = "raw_family";
+
+/// The key in [`ScanMetadata::extra`] of the platform the detection name
+/// says (`windows`, `linux`, `document`, ...; see
+/// [`Platform`](crate::family::Platform)).
+pub const FAMILY_PLATFORM: &str = "family_platform";
+
+/// The key in [`ScanMetadata::extra`] of the category the detection name
+/// says (`trojan`, `ransomware`, `test`, ...; see
+/// [`Category`](crate::family::Category)).
+pub const FAMILY_CATEGORY: &str = "family_category";
+
 /// Metadata of a verdict (polyswarm-artifact's `Verdict` schema).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScanMetadata {
@@ -189,6 +204,42 @@ impl ScanMetadata {
             malware_family: name.into(),
             ..Default::default()
         }
+    }
+
+    /// Replaces the engine's raw detection name in `malware_family` by its
+    /// normalized family ([`Family::parse`](crate::family::Family::parse):
+    /// `Ransom:Win32/WannaCrypt.A!rsm` is `wannacry`, a generic name is
+    /// `""`), and keeps the raw name in `extra`'s [`RAW_FAMILY`], with what
+    /// the name says of the platform and the category in
+    /// [`FAMILY_PLATFORM`] and [`FAMILY_CATEGORY`]. A name that says it is
+    /// generic or heuristic sets `heuristic`.
+    ///
+    /// Normalizing twice changes nothing: a `raw_family` already there is
+    /// the name read. Without a name (`""`), nothing changes.
+    pub fn normalize_family(mut self) -> Self {
+        let raw = match self.extra.get(RAW_FAMILY) {
+            Some(serde_json::Value::String(raw)) => raw.clone(),
+            _ => std::mem::take(&mut self.malware_family),
+        };
+        if raw.trim().is_empty() {
+            self.malware_family = String::new();
+            return self;
+        }
+        let family = crate::family::Family::parse(&raw);
+        self.malware_family = family.name().to_owned();
+        if family.heuristic {
+            self.heuristic = Some(true);
+        }
+        if let Some(platform) = family.platform {
+            self.extra
+                .insert(FAMILY_PLATFORM.to_owned(), platform.as_str().into());
+        }
+        if let Some(category) = family.category {
+            self.extra
+                .insert(FAMILY_CATEGORY.to_owned(), category.as_str().into());
+        }
+        self.extra.insert(RAW_FAMILY.to_owned(), raw.into());
+        self
     }
 
     /// Sets the scanner information.
@@ -349,6 +400,29 @@ mod tests {
             serde_json::from_value(serde_json::json!({"heuristic": true, "vendor": "x"})).unwrap();
         assert_eq!(parsed.malware_family, "");
         assert_eq!(parsed.extra["vendor"], "x");
+    }
+
+    #[test]
+    fn normalizing_keeps_the_raw_name_and_is_idempotent() {
+        let m = ScanMetadata::family("Ransom:Win32/WannaCrypt.A!rsm").normalize_family();
+        assert_eq!(m.malware_family, "wannacry");
+        assert_eq!(m.extra[RAW_FAMILY], "Ransom:Win32/WannaCrypt.A!rsm");
+        assert_eq!(m.extra[FAMILY_PLATFORM], "windows");
+        assert_eq!(m.extra[FAMILY_CATEGORY], "ransomware");
+        assert_eq!(m.heuristic, None);
+        assert_eq!(m.clone().normalize_family(), m);
+
+        let generic = ScanMetadata::family("Trojan.GenericKD.31234567").normalize_family();
+        assert_eq!(generic.malware_family, "");
+        assert_eq!(generic.heuristic, Some(true));
+        assert_eq!(generic.extra[RAW_FAMILY], "Trojan.GenericKD.31234567");
+        assert_eq!(generic.clone().normalize_family(), generic);
+
+        // No name: nothing added.
+        assert_eq!(
+            ScanMetadata::default().normalize_family(),
+            ScanMetadata::default()
+        );
     }
 
     #[test]

@@ -293,6 +293,9 @@ async fn explorer_in_a_browser() {
                  shown: r.cells[2].textContent})),
                names: rows('#artifacts td.name').map(td => td.textContent),
                families: rows('#assertions .family').map(e => e.textContent),
+               grouped: rows('#families tbody tr').map(r => ({
+                 family: r.dataset.family, engines: r.dataset.engines,
+                 malicious: r.dataset.malicious, shown: r.cells[1].textContent})),
                scripts: document.scripts.length,
                xss: window.__xss === undefined ? null : String(window.__xss),
              };",
@@ -343,6 +346,14 @@ async fn explorer_in_a_browser() {
             .as_array()
             .unwrap()
             .contains(&json!(HOSTILE_FAMILY)),
+        "{seen}"
+    );
+    // Grouped by family: the engine's one benign answer, the family as text.
+    assert!(
+        seen["grouped"].as_array().unwrap().contains(&json!({
+            "family": HOSTILE_FAMILY, "engines": "1", "malicious": "0",
+            "shown": HOSTILE_FAMILY,
+        })),
         "{seen}"
     );
     assert_eq!(seen["xss"], Value::Null, "an injected script ran: {seen}");

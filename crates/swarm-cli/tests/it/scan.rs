@@ -40,7 +40,8 @@ fn eicar_is_malicious_and_the_exit_status_says_so() {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["file"], eicar);
         assert_eq!(lines[0]["verdict"], "malicious");
-        assert_eq!(lines[0]["metadata"]["malware_family"], "EICAR-Test-File");
+        assert_eq!(lines[0]["metadata"]["malware_family"], "eicar");
+        assert_eq!(lines[0]["metadata"]["raw_family"], "EICAR-Test-File");
         assert_eq!(lines[1]["verdict"], "benign");
         assert!(lines[1]["confidence"].as_f64().unwrap() > 0.0);
     }
@@ -82,7 +83,7 @@ fn a_command_is_an_engine() {
         &script,
         "#!/bin/sh
 if grep -q EICAR \"$1\"; then
-  echo '{\"verdict\":\"malicious\",\"confidence\":0.9,\"metadata\":{\"malware_family\":\"Eicar.Sh\"}}'
+  echo '{\"verdict\":\"malicious\",\"confidence\":0.9,\"metadata\":{\"malware_family\":\"Trojan:Win32/Emotet.A!MTB\"}}'
 else
   echo '{\"verdict\":\"benign\",\"confidence\":0.7}'
 fi
@@ -92,7 +93,12 @@ fi
     let cmd = format!("sh {}", script.display());
     let (code, lines, _) = scan(&["--engine", &cmd, eicar, benign]);
     assert_eq!(code, 1);
-    assert_eq!(lines[0]["metadata"]["malware_family"], "Eicar.Sh");
+    // The command's name normalized, and kept.
+    assert_eq!(lines[0]["metadata"]["malware_family"], "emotet");
+    assert_eq!(
+        lines[0]["metadata"]["raw_family"],
+        "Trojan:Win32/Emotet.A!MTB"
+    );
     assert_eq!(lines[0]["confidence"], 0.9);
     assert_eq!(lines[1]["verdict"], "benign");
     assert_eq!(lines[1]["confidence"], 0.7);
@@ -151,7 +157,8 @@ fn yara_rules_from_a_directory() {
     ]);
     assert_eq!(code, 1);
     assert_eq!(lines[0]["verdict"], "malicious");
-    assert_eq!(lines[0]["metadata"]["malware_family"], "EICAR");
+    assert_eq!(lines[0]["metadata"]["malware_family"], "eicar");
+    assert_eq!(lines[0]["metadata"]["raw_family"], "EICAR");
     assert_eq!(lines[1]["verdict"], "benign");
 
     // A broken rule stops the start, naming the file and line.
@@ -201,8 +208,9 @@ async fn clamav_through_clamd() {
     ];
     let (code, lines, stderr) = tokio::task::block_in_place(|| scan(&by_tcp));
     assert_eq!(code, 1, "{stderr}");
+    assert_eq!(lines[0]["metadata"]["malware_family"], "eicar");
     assert_eq!(
-        lines[0]["metadata"]["malware_family"],
+        lines[0]["metadata"]["raw_family"],
         "Test.EICAR.NDB.UNOFFICIAL"
     );
     assert!(lines[0]["metadata"]["scanner"]["vendor_version"]
@@ -210,8 +218,9 @@ async fn clamav_through_clamd() {
         .unwrap()
         .starts_with("ClamAV"));
     assert_eq!(lines[1]["verdict"], "benign");
+    assert_eq!(lines[2]["metadata"]["malware_family"], "clamav-test");
     assert_eq!(
-        lines[2]["metadata"]["malware_family"],
+        lines[2]["metadata"]["raw_family"],
         "ClamAV-Test-File.UNOFFICIAL"
     );
 

@@ -197,12 +197,15 @@ async fn swarm_scan_with_clamav_and_wine_as_one_engine() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     let scanners = |i: usize| &lines[i]["metadata"]["scanners"];
     assert_eq!(lines[0]["verdict"], "malicious", "{}", lines[0]);
+    // Both engines' names for EICAR are one family; each name is kept.
+    assert_eq!(scanners(0)["clamav"]["metadata"]["malware_family"], "eicar");
     assert_eq!(
-        scanners(0)["clamav"]["metadata"]["malware_family"],
+        scanners(0)["clamav"]["metadata"]["raw_family"],
         EICAR_SIGNATURE
     );
     assert_eq!(scanners(0)["wine"]["verdict"], "malicious");
-    assert_eq!(scanners(0)["wine"]["metadata"]["malware_family"], "EICAR");
+    assert_eq!(scanners(0)["wine"]["metadata"]["malware_family"], "eicar");
+    assert_eq!(scanners(0)["wine"]["metadata"]["raw_family"], "EICAR");
     // Only the Windows scanner knows this one.
     assert_eq!(lines[1]["verdict"], "malicious", "{}", lines[1]);
     assert_eq!(scanners(1)["clamav"]["verdict"], "benign");

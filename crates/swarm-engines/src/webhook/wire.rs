@@ -90,7 +90,9 @@ impl Analysis {
     /// Malicious and benign carry the engine's bid (the microengine clamps
     /// it into the community's limits); suspicious and unknown are not
     /// asserted on and their bid, if any, is ignored. A missing confidence
-    /// reads as 1.0. `vendor` and `author` are kept in the metadata.
+    /// reads as 1.0. `vendor` and `author` are kept in the metadata; its
+    /// `malware_family` is normalized, the engine's name kept as
+    /// `raw_family` ([`ScanMetadata::normalize_family`]).
     pub fn into_result(self) -> Result<ScanResult, String> {
         let verdict = match self.verdict.as_str() {
             "malicious" => Verdict::Malicious,
@@ -133,7 +135,7 @@ impl Analysis {
         Ok(ScanResult {
             verdict,
             confidence,
-            metadata,
+            metadata: metadata.normalize_family(),
             bid,
         })
     }
@@ -194,7 +196,8 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Malicious);
         assert_eq!(r.bid, Some(Amount::from_wei(250_000_000_000_000_000)));
         assert_eq!(r.confidence, 0.5);
-        assert_eq!(r.metadata.malware_family, "EICAR");
+        assert_eq!(r.metadata.malware_family, "eicar");
+        assert_eq!(r.metadata.extra["raw_family"], "EICAR");
         assert_eq!(r.metadata.product.as_deref(), Some("acme"));
         assert_eq!(r.metadata.extra["vendor"], "ACME");
 

@@ -50,7 +50,9 @@ async fn verdicts_over_tcp_and_unix_socket() {
         let r = clamav.scan(&artifact(EICAR.as_slice())).await.unwrap();
         assert_eq!(r.verdict, Verdict::Malicious, "{address}");
         assert_eq!(r.confidence, 1.0);
-        assert_eq!(r.metadata.malware_family, EICAR_SIGNATURE);
+        // The family normalized, the signature name kept.
+        assert_eq!(r.metadata.malware_family, "eicar");
+        assert_eq!(r.metadata.extra["raw_family"], EICAR_SIGNATURE);
         let scanner = r.metadata.scanner.clone().unwrap();
         let vendor = scanner.vendor_version.unwrap();
         assert!(vendor.starts_with("ClamAV 1."), "{vendor}");
@@ -81,7 +83,8 @@ async fn clam_exe_is_found_inside_archives() {
     for name in ["clam.exe", "clam.zip", "clam.7z", "clam.tar.gz"] {
         let r = clamav.scan(&artifact(testfile(name))).await.unwrap();
         assert_eq!(r.verdict, Verdict::Malicious, "{name}");
-        assert_eq!(r.metadata.malware_family, CLAM_SIGNATURE, "{name}");
+        assert_eq!(r.metadata.malware_family, "clamav-test", "{name}");
+        assert_eq!(r.metadata.extra["raw_family"], CLAM_SIGNATURE, "{name}");
     }
     // The same bytes streamed from the file.
     let file = tokio::fs::File::open(format!("{TESTFILES_DIR}/clam.zip"))

@@ -74,11 +74,14 @@ async fn clamav_and_yara_one_malicious_answer_is_malicious_with_both_verdicts() 
         .unwrap();
     assert_eq!(r.verdict, Verdict::Malicious);
     assert_eq!(r.confidence, 1.0);
-    assert_eq!(r.metadata.malware_family, EICAR_SIGNATURE);
+    // The deciding engine's family, normalized, and its signature name.
+    assert_eq!(r.metadata.malware_family, "eicar");
+    assert_eq!(r.metadata.extra["raw_family"], EICAR_SIGNATURE);
     let scanners = &r.metadata.extra["scanners"];
     assert_eq!(scanners["clamav"]["verdict"], "malicious", "{scanners}");
+    assert_eq!(scanners["clamav"]["metadata"]["malware_family"], "eicar");
     assert_eq!(
-        scanners["clamav"]["metadata"]["malware_family"],
+        scanners["clamav"]["metadata"]["raw_family"],
         EICAR_SIGNATURE
     );
     assert_eq!(scanners["clamav"]["metadata"]["product"], "ClamAV");
@@ -90,12 +93,14 @@ async fn clamav_and_yara_one_malicious_answer_is_malicious_with_both_verdicts() 
         .await
         .unwrap();
     assert_eq!(r.verdict, Verdict::Malicious);
-    assert_eq!(r.metadata.malware_family, "Trojan.YaraMarker");
+    assert_eq!(r.metadata.malware_family, "yaramarker");
+    assert_eq!(r.metadata.extra["raw_family"], "Trojan.YaraMarker");
     let scanners = &r.metadata.extra["scanners"];
     assert_eq!(scanners["clamav"]["verdict"], "benign", "{scanners}");
     assert_eq!(scanners["yara"]["verdict"], "malicious", "{scanners}");
+    assert_eq!(scanners["yara"]["metadata"]["malware_family"], "yaramarker");
     assert_eq!(
-        scanners["yara"]["metadata"]["malware_family"],
+        scanners["yara"]["metadata"]["raw_family"],
         "Trojan.YaraMarker"
     );
 
@@ -132,7 +137,8 @@ async fn clamd_down_leaves_yaras_verdict_alone_and_clamavs_error_in_the_metadata
             .await
             .unwrap();
         assert_eq!(r.verdict, Verdict::Malicious);
-        assert_eq!(r.metadata.malware_family, "Trojan.YaraMarker");
+        assert_eq!(r.metadata.malware_family, "yaramarker");
+        assert_eq!(r.metadata.extra["raw_family"], "Trojan.YaraMarker");
         let scanners = &r.metadata.extra["scanners"];
         assert_eq!(scanners["yara"]["verdict"], "malicious", "{scanners}");
         let error = scanners["clamav"]["error"].as_str().unwrap();

@@ -170,7 +170,7 @@ async fn deliveries_are_signed_and_shaped_as_polyswarm_engine_reads_them() {
     // The analysis, polyswarm-engine's enriched result, is taken once.
     let analysis = serde_json::json!({
         "verdict": "malicious", "bid": 500_000_000_000_000_000u64, "confidence": 0.75,
-        "metadata": {"malware_family": "Test.Family", "product": "fake",
+        "metadata": {"malware_family": "Trojan:Win32/Emotet.A!MTB", "product": "fake",
                      "scanner": {"environment": {"operating_system": "Linux", "architecture": "x86_64"}}}
     });
     let (status, body) = answer(&bounty.response_url, analysis.clone()).await;
@@ -179,7 +179,12 @@ async fn deliveries_are_signed_and_shaped_as_polyswarm_engine_reads_them() {
     assert_eq!(result.verdict, Verdict::Malicious);
     assert_eq!(result.bid, Some(Amount::from_wei(500_000_000_000_000_000)));
     assert_eq!(result.confidence, 0.75);
-    assert_eq!(result.metadata.malware_family, "Test.Family");
+    // The engine's name normalized, and kept.
+    assert_eq!(result.metadata.malware_family, "emotet");
+    assert_eq!(
+        result.metadata.extra["raw_family"],
+        "Trojan:Win32/Emotet.A!MTB"
+    );
     assert_eq!(result.metadata.product.as_deref(), Some("fake"));
     // The delivery is over: a second answer and a download find nothing.
     let (status, _) = answer(&bounty.response_url, analysis).await;
@@ -337,7 +342,8 @@ async fn the_polyswarm_engine_package_answers_through_the_webhook() {
     let (eicar, clean) = (&results[0], &results[1]);
     assert_eq!(eicar.verdict, Verdict::Malicious);
     assert_eq!(eicar.bid, Some(defaults.assertion_bid_maximum), "bid_max");
-    assert_eq!(eicar.metadata.malware_family, "EICAR-Test-File");
+    assert_eq!(eicar.metadata.malware_family, "eicar");
+    assert_eq!(eicar.metadata.extra["raw_family"], "EICAR-Test-File");
     // The package enriches the analysis with the engine's name.
     assert_eq!(eicar.metadata.product.as_deref(), Some("swarm-test-eicar"));
     assert_eq!(clean.verdict, Verdict::Benign);

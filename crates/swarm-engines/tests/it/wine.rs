@@ -54,7 +54,9 @@ async fn a_windows_scanner_under_wine_gives_verdicts() {
     let r = wine.scan(&artifact(&EICAR[..])).await.unwrap();
     assert_eq!(r.verdict, Verdict::Malicious);
     assert_eq!(r.confidence, 1.0);
-    assert_eq!(r.metadata.malware_family, test_scanner::FAMILY);
+    // The scanner's name normalized, and kept.
+    assert_eq!(r.metadata.malware_family, swarm_sdk::family::EICAR);
+    assert_eq!(r.metadata.extra["raw_family"], test_scanner::FAMILY);
     // EICAR inside a larger file: the scanner really read the file.
     let mut padded = vec![b'.'; 100_000];
     padded.extend_from_slice(EICAR);

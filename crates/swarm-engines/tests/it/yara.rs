@@ -27,7 +27,7 @@ fn artifact(content: impl Into<Bytes>) -> Artifact {
 const FAMILY_RULES: &str = r#"
 rule with_family {
     meta:
-        family = "Trojan.Example"
+        family = "Ransom:Win32/WannaCrypt.A!rsm"
         author = "swarm tests"
     strings:
         $a = "EVIL-ONE"
@@ -46,7 +46,7 @@ rule with_malware_family {
 "#;
 
 const NAMED_RULE: &str = r#"
-rule Named_Only {
+rule MAL_Emotet_Jan21_1 {
     strings:
         $a = { 45 56 49 4C 2D 33 }   // EVIL-3
     condition:
@@ -76,16 +76,36 @@ async fn family_comes_from_meta_or_rule_name() {
     assert_eq!(rules.len(), 3);
     let yara = Yara::new(rules, Duration::from_secs(10));
 
-    let cases: [(&[u8], Verdict, &str); 4] = [
-        (b"xx EVIL-ONE xx", Verdict::Malicious, "Trojan.Example"),
-        (b"xx EVIL-TWO xx", Verdict::Malicious, "Worm.Example"),
-        (b"xx EVIL-3 xx", Verdict::Malicious, "Named_Only"),
-        (b"nothing to see", Verdict::Benign, ""),
+    // (content, verdict, normalized family, the name it was read from)
+    let cases: [(&[u8], Verdict, &str, Option<&str>); 4] = [
+        (
+            b"xx EVIL-ONE xx",
+            Verdict::Malicious,
+            "wannacry",
+            Some("Ransom:Win32/WannaCrypt.A!rsm"),
+        ),
+        (
+            b"xx EVIL-TWO xx",
+            Verdict::Malicious,
+            "example",
+            Some("Worm.Example"),
+        ),
+        (
+            b"xx EVIL-3 xx",
+            Verdict::Malicious,
+            "emotet",
+            Some("MAL_Emotet_Jan21_1"),
+        ),
+        (b"nothing to see", Verdict::Benign, "", None),
     ];
-    for (content, verdict, family) in cases {
+    for (content, verdict, family, raw) in cases {
         let r = yara.scan(&artifact(content)).await.unwrap();
         assert_eq!(r.verdict, verdict, "{}", String::from_utf8_lossy(content));
         assert_eq!(r.metadata.malware_family, family);
+        assert_eq!(
+            r.metadata.extra.get("raw_family").and_then(|v| v.as_str()),
+            raw
+        );
         assert_eq!(r.metadata.product.as_deref(), Some("yara-x"));
     }
     let r = yara
@@ -95,7 +115,7 @@ async fn family_comes_from_meta_or_rule_name() {
     assert_eq!(r.confidence, 1.0);
     assert_eq!(
         r.metadata.extra["rules"],
-        serde_json::json!(["default.with_family", "default.Named_Only"])
+        serde_json::json!(["default.with_family", "default.MAL_Emotet_Jan21_1"])
     );
 }
 
@@ -181,7 +201,8 @@ async fn a_large_file_matches_at_its_end() {
     content[at..].copy_from_slice(tail);
     let r = yara.scan(&artifact(content)).await.unwrap();
     assert_eq!(r.verdict, Verdict::Malicious);
-    assert_eq!(r.metadata.malware_family, "Worm.Example");
+    assert_eq!(r.metadata.malware_family, "example");
+    assert_eq!(r.metadata.extra["raw_family"], "Worm.Example");
     let r = yara.scan(&artifact(vec![0x5au8; 64 << 20])).await.unwrap();
     assert_eq!(r.verdict, Verdict::Benign);
 }
@@ -236,7 +257,9 @@ async fn pe_rules_match_a_windows_program_and_not_a_linux_one() {
     let (pe, elf) = programs();
     let r = yara.scan(&pe).await.unwrap();
     assert_eq!(r.verdict, Verdict::Malicious);
-    assert_eq!(r.metadata.malware_family, "PE.ConsoleX64");
+    assert_eq!(r.metadata.malware_family, "consolex64");
+    assert_eq!(r.metadata.extra["raw_family"], "PE.ConsoleX64");
+    assert_eq!(r.metadata.extra["family_platform"], "windows");
     assert_eq!(
         r.metadata.extra["rules"],
         serde_json::json!(["default.windows_console_x64", "default.imports_sleep"])
@@ -254,7 +277,10 @@ async fn elf_rules_match_a_linux_program_and_not_a_windows_one() {
     let (pe, elf) = programs();
     let r = yara.scan(&elf).await.unwrap();
     assert_eq!(r.verdict, Verdict::Malicious);
-    assert_eq!(r.metadata.malware_family, "ELF.X64");
+    // A platform and an architecture, no family: the name is kept.
+    assert_eq!(r.metadata.malware_family, "");
+    assert_eq!(r.metadata.extra["raw_family"], "ELF.X64");
+    assert_eq!(r.metadata.extra["family_platform"], "linux");
     let r = yara.scan(&pe).await.unwrap();
     assert_eq!(r.verdict, Verdict::Benign);
 }

@@ -1,6 +1,7 @@
 //! What the explorer shows, computed from the committed registry and the
 //! store: the overview's numbers, per-engine statistics, a bounty's
-//! per-artifact outcome, an account's activity.
+//! per-artifact outcome and the families engines named, an account's
+//! activity.
 //!
 //! Engine statistics are derived, not stored: every settled bounty keeps its
 //! assertions, revealed verdicts, consensus and payouts in the registry, so
@@ -216,6 +217,120 @@ pub(crate) fn judged_right(a: &Assertion, i: usize, consensus: &swarm_protocol::
         .is_some_and(|r| r.verdicts.get(i) == consensus.get(i))
 }
 
+/// The family of a revealed assertion's ScanMetadata for artifact `i`:
+/// metadata is a list indexed by artifact, or one object for all of them.
+pub(crate) fn family(metadata: &serde_json::Value, i: usize) -> Option<String> {
+    let item = match metadata {
+        serde_json::Value::Array(items) => items.get(i)?,
+        other => other,
+    };
+    match item.get("malware_family")? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        serde_json::Value::String(_) | serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// The engines' revealed answers on one artifact that name one family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FamilyGroup {
+    /// The family, trimmed and lower-cased; `None` for the answers that
+    /// name none.
+    pub(crate) family: Option<String>,
+    /// Answers naming it.
+    pub(crate) engines: usize,
+    /// Of them, the malicious ones.
+    pub(crate) malicious: usize,
+}
+
+/// Groups answers — (family named, malicious?) — by family: the most
+/// named first (ties by name), the answers naming none last.
+///
+/// Engines built on the SDK already normalize `malware_family`
+/// (`swarm_sdk::family`: every vendor's WannaCry is `wannacry`); the node
+/// does not depend on the SDK and only folds case and surrounding space,
+/// so that an engine that does not normalize still groups with one that
+/// reports the same name in another case.
+pub(crate) fn group_families(
+    answers: impl IntoIterator<Item = (Option<String>, bool)>,
+) -> Vec<FamilyGroup> {
+    let mut groups: BTreeMap<Option<String>, (usize, usize)> = BTreeMap::new();
+    for (family, malicious) in answers {
+        let key = family.map(|f| f.trim().to_lowercase());
+        let entry = groups.entry(key).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(malicious);
+    }
+    let mut out: Vec<FamilyGroup> = groups
+        .into_iter()
+        .map(|(family, (engines, malicious))| FamilyGroup {
+            family,
+            engines,
+            malicious,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.family
+            .is_none()
+            .cmp(&b.family.is_none())
+            .then(b.engines.cmp(&a.engines))
+            .then_with(|| a.family.cmp(&b.family))
+    });
+    out
+}
+
+/// The revealed answers on artifact `i` of `bounty`, grouped by family
+/// ([`group_families`]); empty until an engine that asserted on it reveals.
+pub(crate) fn family_groups(bounty: &Bounty, i: usize) -> Vec<FamilyGroup> {
+    group_families(bounty.assertions.iter().filter_map(|a| {
+        let r = a.revealed.as_ref()?;
+        a.mask
+            .get(i)
+            .then(|| (family(&r.metadata, i), r.verdicts.get(i)))
+    }))
+}
+
+/// A family as engines named it over every bounty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FamilyCount {
+    /// The family ([`group_families`]' form).
+    pub(crate) family: String,
+    /// Revealed answers naming it.
+    pub(crate) answers: usize,
+    /// Artifacts at least one answer named it on.
+    pub(crate) artifacts: usize,
+}
+
+/// The `limit` families most named in revealed answers over every bounty,
+/// most answers first (ties by name): a fold over the registry, as the
+/// engine statistics are.
+pub(crate) fn top_families(r: &Registry, limit: usize) -> Vec<FamilyCount> {
+    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for bounty in r.bounties_newest_first() {
+        for i in 0..bounty.num_artifacts as usize {
+            for group in family_groups(bounty, i) {
+                if let Some(family) = group.family {
+                    let entry = counts.entry(family).or_default();
+                    entry.0 += group.engines;
+                    entry.1 += 1;
+                }
+            }
+        }
+    }
+    let mut out: Vec<FamilyCount> = counts
+        .into_iter()
+        .map(|(family, (answers, artifacts))| FamilyCount {
+            family,
+            answers,
+            artifacts,
+        })
+        .collect();
+    // Stable: equal counts stay in name order.
+    out.sort_by_key(|f| std::cmp::Reverse(f.answers));
+    out.truncate(limit);
+    out
+}
+
 /// What assertion `index` of `bounty` was paid at settlement.
 pub(crate) fn expert_payout(bounty: &Bounty, index: usize) -> Option<Amount> {
     let settlement = bounty.settlement.as_ref()?;
@@ -365,6 +480,47 @@ mod tests {
             counts,
             vec![(60_000, 2), (120_000, 0), (180_000, 3), (240_000, 0)]
         );
+    }
+
+    #[test]
+    fn family_reads_lists_and_objects() {
+        let list = serde_json::json!([{"malware_family": "EICAR"}, null, {"malware_family": ""}]);
+        assert_eq!(family(&list, 0).as_deref(), Some("EICAR"));
+        assert_eq!(family(&list, 1), None);
+        assert_eq!(family(&list, 2), None);
+        assert_eq!(family(&list, 9), None);
+        let one = serde_json::json!({"malware_family": "Trojan"});
+        assert_eq!(family(&one, 3).as_deref(), Some("Trojan"));
+    }
+
+    #[test]
+    fn families_group_with_counts_most_named_first_none_last() {
+        let named = |f: &str, m: bool| (Some(f.to_owned()), m);
+        let groups = group_families([
+            named("emotet", true),
+            (None, false),
+            named("wannacry", true),
+            named(" WannaCry", true),
+            named("wannacry", false),
+            named("emotet", true),
+            named("agenttesla", true),
+            (None, true),
+        ]);
+        let group = |f: Option<&str>, engines, malicious| FamilyGroup {
+            family: f.map(str::to_owned),
+            engines,
+            malicious,
+        };
+        assert_eq!(
+            groups,
+            vec![
+                group(Some("wannacry"), 3, 2),
+                group(Some("emotet"), 2, 2),
+                group(Some("agenttesla"), 1, 1),
+                group(None, 2, 1),
+            ]
+        );
+        assert_eq!(group_families([]), Vec::new());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! bounty taken through its whole life (assertions, reveals, a vote, the
 //! settlement) whose filename and engine metadata carry HTML markup, then
 //! every page checked against the JSON API — and the markup checked to come
-//! out as text. Also: bad input gets a 4xx HTML page naming the problem.
+//! out as text. Also: the families engines reveal, grouped per artifact
+//! with counts; bad input gets a 4xx HTML page naming the problem.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -424,6 +425,141 @@ async fn pages_follow_a_bounty_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_follow_a_bounty_postgres() {
     pages_follow_a_bounty(Backend::Postgres).await;
+}
+
+/// Five engines reveal on one artifact: two name `wannacry` (one of them
+/// in another case, as an engine that does not normalize might), one
+/// `emotet`, one a family with markup in it, one none. The bounty page
+/// groups them per artifact with counts, most named first, the answers
+/// naming none last, and the markup comes out as text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revealed_families_are_grouped_with_counts_on_the_bounty_page() {
+    let t = TestNode::start(Backend::Sqlite, genesis()).await;
+    let c = &t.client;
+    let ambassador = dev_key(30);
+    let engines: Vec<_> = (31..36).map(dev_key).collect();
+    for k in std::iter::once(&ambassador).chain(&engines) {
+        c.send(
+            k,
+            Mint {
+                to: k.address(),
+                amount: Amount::from_nct(100),
+            },
+        )
+        .await;
+    }
+    let (uri, metadata) = c.upload_as(&ambassador, &[("eicar.com", EICAR)]).await;
+    let metadata: Vec<ArtifactMetadata> = serde_json::from_value(metadata).unwrap();
+    let guid = Guid::new_v4();
+    let r = c
+        .send(
+            &ambassador,
+            PostBounty {
+                guid,
+                artifact_type: ArtifactType::File,
+                amount: Amount::from_nct(1),
+                uri,
+                num_artifacts: 1,
+                duration: 20,
+                metadata: Some(metadata),
+            },
+        )
+        .await;
+    let expiration = r["block_number"].as_u64().unwrap() + 20;
+
+    // (verdict, family revealed)
+    let answers = [
+        (true, "wannacry"),
+        (true, "WannaCry"),
+        (true, "emotet"),
+        (true, HOSTILE_FAMILY),
+        (false, ""),
+    ];
+    let nonces: Vec<_> = (0..answers.len())
+        .map(|j| keccak256(format!("families nonce {j} {guid}")))
+        .collect();
+    for (j, (malicious, _)) in answers.iter().enumerate() {
+        let key = &engines[j];
+        c.send(
+            key,
+            Assert {
+                bounty_guid: guid,
+                mask: Bits256::from_indices([0]),
+                bids: vec![nct_frac(1, 4)],
+                commitment: commitment(
+                    &Bits256::from_bools(&[*malicious]),
+                    &nonces[j],
+                    &key.address(),
+                ),
+            },
+        )
+        .await;
+    }
+    let path = format!("/explorer/bounties/{guid}");
+    let before = ok_page(&t, &path).await;
+    assert!(!before.contains("id=\"families\""), "{before}");
+
+    c.wait_for_block(expiration).await;
+    for (j, (malicious, family)) in answers.iter().enumerate() {
+        c.send(
+            &engines[j],
+            Reveal {
+                bounty_guid: guid,
+                nonce: nonces[j],
+                verdicts: Bits256::from_bools(&[*malicious]),
+                metadata: json!([{"malware_family": family}]),
+            },
+        )
+        .await;
+    }
+
+    let body = ok_page(&t, &path).await;
+    assert_no_markup_leaked(&path, &body);
+    let row = |family: &str, engines: usize, malicious: usize| {
+        format!(
+            "data-artifact=\"0\" data-family=\"{}\" data-engines=\"{engines}\" \
+             data-malicious=\"{malicious}\"",
+            escaped(family)
+        )
+    };
+    let rows = [
+        row("wannacry", 2, 2),
+        row(HOSTILE_FAMILY, 1, 1),
+        row("emotet", 1, 1),
+        row("", 1, 0),
+    ];
+    let mut at = Vec::new();
+    for r in &rows {
+        at.push(
+            body.find(r.as_str())
+                .unwrap_or_else(|| panic!("no row {r} in {body}")),
+        );
+    }
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "rows out of order: {body}"
+    );
+    assert_eq!(body.matches("data-family=").count(), rows.len(), "{body}");
+    assert!(
+        body.contains("<span class=\"family-name\">wannacry</span>"),
+        "{body}"
+    );
+    assert!(body.contains("no family named"), "{body}");
+    // The live fragment groups them too.
+    let live = ok_page(&t, &format!("/explorer/live/bounties/{guid}")).await;
+    assert!(live.contains(&rows[0]), "{live}");
+
+    // The overview counts them over every bounty, most named first.
+    let overview = ok_page(&t, "/").await;
+    assert_no_markup_leaked("/", &overview);
+    let wannacry = overview
+        .find("data-family=\"wannacry\" data-answers=\"2\" data-artifacts=\"1\"")
+        .unwrap_or_else(|| panic!("no wannacry in {overview}"));
+    let emotet = overview
+        .find("data-family=\"emotet\" data-answers=\"1\" data-artifacts=\"1\"")
+        .unwrap_or_else(|| panic!("no emotet in {overview}"));
+    assert!(wannacry < emotet, "{overview}");
+    assert_eq!(overview.matches("data-family=").count(), 3, "{overview}");
 }
 
 /// Every malformed or unknown input: a 4xx HTML page that names it.

@@ -1,5 +1,5 @@
 //! The bounty list (by round, paged) and one bounty with its artifacts,
-//! assertions, votes and settlement.
+//! the families engines named on each, assertions, votes and settlement.
 
 use super::*;
 
@@ -197,6 +197,10 @@ async fn bounty_main(s: &AppState, guid: Guid) -> Result<Markup, ExplorerError> 
     let consensus = settlement.and_then(|st| st.outcome.consensus);
     let n = b.num_artifacts as usize;
     let votes_for = |i: usize| b.votes.iter().filter(|v| v.votes.get(i)).count();
+    // Per artifact, the revealed answers grouped by the family they name.
+    let families: Vec<(usize, data::FamilyGroup)> = (0..n)
+        .flat_map(|i| data::family_groups(&b, i).into_iter().map(move |g| (i, g)))
+        .collect();
     Ok(html! {
         h1 { "Bounty " code { (b.guid) } }
         dl.facts {
@@ -247,6 +251,33 @@ async fn bounty_main(s: &AppState, guid: Guid) -> Result<Markup, ExplorerError> 
             }
         }
 
+        h2 { "Families" }
+        @if families.is_empty() {
+            p.muted { "Engines' families show here once they reveal." }
+        } @else {
+            table #families {
+                thead { tr {
+                    th { "#" } th { "Family" } th.num { "Engines" } th.num { "Malicious" }
+                } }
+                tbody {
+                    @for (i, g) in &families {
+                        tr data-artifact=(i) data-family=(g.family.as_deref().unwrap_or(""))
+                            data-engines=(g.engines) data-malicious=(g.malicious) {
+                            td { (i) }
+                            td {
+                                @match &g.family {
+                                    Some(f) => span.family-name { (f) },
+                                    None => span.muted { "no family named" },
+                                }
+                            }
+                            td.num { (g.engines) }
+                            td.num { (g.malicious) }
+                        }
+                    }
+                }
+            }
+        }
+
         h2 { "Assertions" }
         @if b.assertions.is_empty() {
             p.muted { "No engine has asserted." }
@@ -271,7 +302,7 @@ async fn bounty_main(s: &AppState, guid: Guid) -> Result<Markup, ExplorerError> 
                                             @match &a.revealed {
                                                 Some(r) => {
                                                     span class={ "verdict " (verdict(r.verdicts.get(i))) } { (verdict(r.verdicts.get(i))) }
-                                                    @if let Some(f) = family(&r.metadata, i) {
+                                                    @if let Some(f) = data::family(&r.metadata, i) {
                                                         " · " span.family { (f) }
                                                     }
                                                 }

@@ -156,20 +156,6 @@ fn bounty_link(guid: &Guid) -> Markup {
     html! { a.guid href={ "/explorer/bounties/" (guid) } { code { (guid) } } }
 }
 
-/// The family of a revealed assertion's ScanMetadata for artifact `i`:
-/// metadata is a list indexed by artifact, or one object for all of them.
-fn family(metadata: &serde_json::Value, i: usize) -> Option<String> {
-    let item = match metadata {
-        serde_json::Value::Array(items) => items.get(i)?,
-        other => other,
-    };
-    match item.get("malware_family")? {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-        serde_json::Value::String(_) | serde_json::Value::Null => None,
-        other => Some(other.to_string()),
-    }
-}
-
 mod accounts;
 mod bounties;
 mod engines;
@@ -206,16 +192,5 @@ mod tests {
             nct_approx(Amount::from_nct(2)).into_string(),
             "<span title=\"2 NCT\">2 NCT</span>"
         );
-    }
-
-    #[test]
-    fn family_reads_lists_and_objects() {
-        let list = serde_json::json!([{"malware_family": "EICAR"}, null, {"malware_family": ""}]);
-        assert_eq!(family(&list, 0).as_deref(), Some("EICAR"));
-        assert_eq!(family(&list, 1), None);
-        assert_eq!(family(&list, 2), None);
-        assert_eq!(family(&list, 9), None);
-        let one = serde_json::json!({"malware_family": "Trojan"});
-        assert_eq!(family(&one, 3).as_deref(), Some("Trojan"));
     }
 }

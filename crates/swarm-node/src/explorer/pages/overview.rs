@@ -18,7 +18,7 @@ async fn overview_main(s: &AppState) -> Result<Markup, ExplorerError> {
     let facts = s.view.read(data::registry_facts);
     let tip = s.view.tip().map(|t| (t.number, t.timestamp_ms));
     let o = data::overview(&s.community, s.store.as_ref(), facts, tip, data::now_ms()).await?;
-    let (recent, engines) = s.view.read(|r: &Registry| {
+    let (recent, engines, families) = s.view.read(|r: &Registry| {
         let block = r.block();
         let recent: Vec<BountyRow> = r
             .bounties_newest_first()
@@ -27,7 +27,7 @@ async fn overview_main(s: &AppState) -> Result<Markup, ExplorerError> {
             .collect();
         let mut engines = data::engine_stats(r);
         engines.truncate(5);
-        (recent, engines)
+        (recent, engines, data::top_families(r, 10))
     });
     let open: usize = o.open_by_round.iter().map(|r| r.1).sum();
     let chart_points: Vec<(String, u64)> = o
@@ -82,6 +82,27 @@ async fn overview_main(s: &AppState) -> Result<Markup, ExplorerError> {
             h2 { "Newest bounties" }
             (bounty_table(&recent))
             p { a href="/explorer/bounties" { "All bounties →" } }
+        }
+        section #top-families {
+            h2 { "Families engines named" }
+            @if families.is_empty() {
+                p.muted { "No engine has revealed a family yet." }
+            } @else {
+                table.families {
+                    thead { tr {
+                        th { "Family" } th.num { "Answers" } th.num { "Artifacts" }
+                    } }
+                    tbody {
+                        @for f in &families {
+                            tr data-family=(f.family) data-answers=(f.answers) data-artifacts=(f.artifacts) {
+                                td { span.family-name { (f.family) } }
+                                td.num { (f.answers) }
+                                td.num { (f.artifacts) }
+                            }
+                        }
+                    }
+                }
+            }
         }
         section {
             h2 { "Top engines" }
