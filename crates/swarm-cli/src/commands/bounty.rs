@@ -85,10 +85,10 @@ async fn post(args: PostArgs) -> anyhow::Result<()> {
     let client = NodeClient::new(args.connection.node.clone());
     let params = client.parameters().await.context("cannot reach the node")?;
     // URLs are checked before anything is uploaded.
-    let url_metadata = args
+    let url_meta = args
         .urls
         .iter()
-        .map(|u| url_metadata(u))
+        .map(|u| url_metadata(u.as_str()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut files = Vec::with_capacity(args.files.len() + args.urls.len());
     for url in &args.urls {
@@ -123,7 +123,7 @@ async fn post(args: PostArgs) -> anyhow::Result<()> {
         let files = uploaded.artifacts.iter().map(|a| a.to_metadata()).collect();
         (ArtifactType::File, files)
     } else {
-        (ArtifactType::Url, url_metadata)
+        (ArtifactType::Url, url_meta)
     };
     let post = PostBounty {
         guid,

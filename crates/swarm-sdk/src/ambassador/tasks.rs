@@ -67,7 +67,7 @@ impl<S: BountySource> Ambassador<S> {
 
         // A URL bounty's metadata is each URL's `{uri, protocol}`; its
         // bundle holds the URLs' text (see `urls.rs`).
-        let url_metadata = match request.artifact_type {
+        let url_meta = match request.artifact_type {
             ArtifactType::File => None,
             ArtifactType::Url => Some(
                 request
@@ -97,7 +97,7 @@ impl<S: BountySource> Ambassador<S> {
                 uri: uploaded.uri.clone(),
                 num_artifacts: n as u32,
                 duration,
-                metadata: Some(url_metadata.unwrap_or_else(|| {
+                metadata: Some(url_meta.unwrap_or_else(|| {
                     uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()
                 })),
             };
