@@ -179,6 +179,20 @@ fn verdict(bit: bool) -> &'static str {
     }
 }
 
+/// `text` from a bounty's metadata (anyone's) fit for a terminal: control
+/// characters, escape sequences included, are shown escaped, not sent.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn kind_name(t: ArtifactType) -> &'static str {
     match t {
         ArtifactType::File => "file",
@@ -202,14 +216,14 @@ fn print_bounty(b: &Bounty) {
         if b.artifact_type == ArtifactType::Url {
             println!(
                 "  artifact {i}: URL {} ({})",
-                meta.uri.as_deref().unwrap_or("?"),
-                meta.protocol.as_deref().unwrap_or("?")
+                printable(meta.uri.as_deref().unwrap_or("?")),
+                printable(meta.protocol.as_deref().unwrap_or("?"))
             );
             continue;
         }
         println!(
             "  artifact {i}: {} ({} bytes, {})",
-            meta.filename.as_deref().unwrap_or("?"),
+            printable(meta.filename.as_deref().unwrap_or("?")),
             meta.filesize.unwrap_or(0),
             meta.sha256.as_deref().unwrap_or("?")
         );
@@ -254,5 +268,19 @@ fn print_bounty(b: &Bounty) {
                 println!("    treasury gets {}", s.outcome.treasury);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn metadata_reaches_the_terminal_without_escape_sequences() {
+        assert_eq!(
+            printable("http://x.example/\u{1b}[2J\n"),
+            "http://x.example/\\u{1b}[2J\\n"
+        );
+        assert_eq!(printable("résumé.pdf"), "résumé.pdf");
     }
 }
