@@ -19,13 +19,21 @@
 //! pick `conservative` to always bid the minimum.)
 //!
 //! [`Eicar`] holds either variant, for callers that choose at run time.
+//!
+//! URLs have no EICAR test *file*, so all three share one rule for a URL
+//! artifact: malicious when the URL's text holds "eicar" in any case
+//! (`http://malware.example/eicar.com`, an EICAR download), benign
+//! otherwise. It is a test rule, as the file test is: it gives `swarm dev
+//! --urls` and URL engines under test a truth both sides can know without
+//! fetching anything.
 
 use std::fmt;
 use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 use swarm_sdk::{
-    Artifact, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo, Verdict,
+    Artifact, ArtifactKind, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo,
+    Verdict,
 };
 
 /// The EICAR test file: exactly these 68 bytes (the SDK's, which its
@@ -67,6 +75,20 @@ fn result(is_eicar: bool) -> ScanResult {
     }
 }
 
+/// Whether a URL artifact's text names EICAR: it holds "eicar", in any case.
+pub fn url_names_eicar(url: &[u8]) -> bool {
+    url.windows(5).any(|w| w.eq_ignore_ascii_case(b"eicar"))
+}
+
+/// The verdict on `artifact`: the URL rule for a URL, `file_test` on a
+/// file's content.
+fn decide(artifact: &Artifact, file_test: impl Fn(&[u8]) -> bool) -> ScanResult {
+    match artifact.kind {
+        ArtifactKind::Url => result(url_names_eicar(&artifact.content)),
+        ArtifactKind::File => result(file_test(&artifact.content)),
+    }
+}
+
 /// EICAR by exact comparison of the whole content.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EicarExact;
@@ -80,7 +102,7 @@ impl EicarExact {
 
 impl Scanner for EicarExact {
     async fn scan(&self, artifact: &Artifact) -> Result<ScanResult, ScanError> {
-        Ok(result(Self::matches(&artifact.content)))
+        Ok(decide(artifact, Self::matches))
     }
 }
 
@@ -97,7 +119,7 @@ impl EicarSha256 {
 
 impl Scanner for EicarSha256 {
     async fn scan(&self, artifact: &Artifact) -> Result<ScanResult, ScanError> {
-        Ok(result(Self::matches(&artifact.content)))
+        Ok(decide(artifact, Self::matches))
     }
 }
 
@@ -166,7 +188,7 @@ impl Eicar {
 
 impl Scanner for Eicar {
     async fn scan(&self, artifact: &Artifact) -> Result<ScanResult, ScanError> {
-        Ok(result(self.matches(&artifact.content)))
+        Ok(decide(artifact, |c| self.matches(c)))
     }
 }
 
@@ -238,6 +260,39 @@ mod tests {
         assert_eq!("exact".parse(), Ok(EicarVariant::Exact));
         assert!("fuzzy".parse::<EicarVariant>().is_err());
         assert_eq!(EicarVariant::Sha256.to_string(), "sha256");
+    }
+
+    #[tokio::test]
+    async fn a_url_naming_eicar_is_malicious_in_every_variant() {
+        let scanners = [
+            Eicar::new(EicarVariant::Exact),
+            Eicar::new(EicarVariant::Sha256),
+        ];
+        for s in scanners {
+            for (url, verdict) in [
+                ("http://malware.example/eicar.com", Verdict::Malicious),
+                (
+                    "https://Downloads.example/EICAR_test.zip",
+                    Verdict::Malicious,
+                ),
+                ("https://example.com/", Verdict::Benign),
+                ("https://example.com/eica", Verdict::Benign),
+            ] {
+                let r = s.scan(&Artifact::url(url)).await.unwrap();
+                assert_eq!(r.verdict, verdict, "{url}");
+            }
+        }
+        let r = EicarExact
+            .scan(&Artifact::url("http://x.example/eicar"))
+            .await;
+        assert_eq!(r.unwrap().metadata.malware_family, EICAR_FAMILY);
+        let r = EicarSha256
+            .scan(&Artifact::url("https://example.com/"))
+            .await;
+        assert_eq!(r.unwrap().verdict, Verdict::Benign);
+        // A *file* holding the word is not EICAR: the rule is for URLs.
+        let r = EicarExact.scan(&artifact(b"eicar")).await.unwrap();
+        assert_eq!(r.verdict, Verdict::Benign);
     }
 
     #[tokio::test]

@@ -35,7 +35,8 @@ pub use clamav::{Clamav, ClamavConfig, ClamdAddress, ClamdError, ClamdReply, Cla
 pub use command::CommandScanner;
 pub use composite::{combine, Composite, CompositeError};
 pub use eicar::{
-    Eicar, EicarExact, EicarSha256, EicarVariant, UnknownVariant, EICAR, EICAR_FAMILY, EICAR_SHA256,
+    url_names_eicar, Eicar, EicarExact, EicarSha256, EicarVariant, UnknownVariant, EICAR,
+    EICAR_FAMILY, EICAR_SHA256,
 };
 pub use local_clamd::{LocalClamd, LocalClamdError, LocalClamdOptions};
 pub use webhook::{Webhook, WebhookConfig, WebhookError};

@@ -392,11 +392,12 @@ pub struct Mint {
 }
 
 /// Whether a bounty's artifacts are files or URLs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactType {
-    /// Files, fetched from the node's artifact store.
+    /// Files, fetched from the node's artifact store (the default).
+    #[default]
     File,
     /// URLs.
     Url,

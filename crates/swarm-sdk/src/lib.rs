@@ -13,6 +13,7 @@ mod microengine;
 mod runtime;
 mod scanner;
 
+pub use ambassador::{check_url, url_metadata, BadUrl, UrlListError, UrlSource, MAX_URL_LEN};
 pub use ambassador::{
     Ambassador, AmbassadorBuilder, AmbassadorError, AmbassadorReport, BountyOutcome, BountyRequest,
     BountySource, DirectorySource, EicarSource, LowBalance, EICAR,

@@ -1,6 +1,6 @@
 //! `swarm ambassador run`: an ambassador of the SDK posting EICAR/benign
-//! files or a directory's files, configured by flags, with a report of
-//! every bounty's outcome.
+//! files, a directory's files or the URLs of a list file (as URL
+//! bounties), configured by flags, with a report of every bounty's outcome.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use swarm_protocol::{Amount, PrivateKey};
 use swarm_sdk::{
     Ambassador, AmbassadorReport, BountyRequest, BountySource, DirectorySource, EicarSource,
-    LowBalance,
+    LowBalance, UrlSource,
 };
 
 use crate::connection::Connection;
@@ -18,22 +18,28 @@ use crate::connection::Connection;
 /// `swarm ambassador ...`.
 #[derive(Subcommand)]
 pub(crate) enum AmbassadorCommand {
-    /// Post bounties (EICAR and benign files, or a directory's files) and
-    /// report their outcomes.
+    /// Post bounties (EICAR and benign files, a directory's files, or the
+    /// URLs of a list file) and report their outcomes.
     Run(AmbassadorRunArgs),
 }
 
 /// Flags of `swarm ambassador run`.
 #[derive(Args)]
 pub(crate) struct AmbassadorRunArgs {
-    /// Bounties to post (with --directory: at most this many).
+    /// Bounties to post (with --directory or --urls: at most this many).
     #[arg(long, value_name = "N")]
     bounties: Option<usize>,
     /// Post the files of this directory instead of EICAR/benign files.
     #[arg(long, value_name = "DIR")]
     directory: Option<PathBuf>,
+    /// Post URL bounties on the URLs of this file instead: one URL per
+    /// line, `#` starts a comment; http and https only, every URL checked
+    /// before the first post.
+    #[arg(long, value_name = "FILE", conflicts_with = "directory")]
+    urls: Option<PathBuf>,
     /// Artifacts per bounty: at most this many (EICAR, drawn at random), or
-    /// exactly this many (--directory; the last bounty takes the rest).
+    /// exactly this many (--directory, --urls; the last bounty takes the
+    /// rest).
     #[arg(long, default_value_t = 1)]
     artifacts: usize,
     /// Seed of the EICAR/benign mix, for a reproducible run.
@@ -98,8 +104,18 @@ pub(crate) async fn run(command: AmbassadorCommand) -> anyhow::Result<()> {
     if args.artifacts == 0 {
         bail!("--artifacts must be at least 1");
     }
-    let report = match &args.directory {
-        Some(dir) => {
+    let report = match (&args.directory, &args.urls) {
+        (_, Some(list)) => {
+            let source = UrlSource::from_file(list)
+                .with_context(|| format!("cannot use the URL list {}", list.display()))?
+                .per_bounty(args.artifacts);
+            if source.is_empty() {
+                bail!("{} lists no URLs to post", list.display());
+            }
+            let left = args.bounties.unwrap_or(usize::MAX);
+            run_ambassador(Limited { source, left }, &args, key).await?
+        }
+        (Some(dir), None) => {
             let source = DirectorySource::new(dir)
                 .with_context(|| format!("cannot list {}", dir.display()))?
                 .per_bounty(args.artifacts);
@@ -109,7 +125,7 @@ pub(crate) async fn run(command: AmbassadorCommand) -> anyhow::Result<()> {
             let left = args.bounties.unwrap_or(usize::MAX);
             run_ambassador(Limited { source, left }, &args, key).await?
         }
-        None => {
+        (None, None) => {
             let mut source =
                 EicarSource::new(args.bounties.unwrap_or(10)).max_artifacts(args.artifacts);
             if let Some(seed) = args.seed {

@@ -1,4 +1,9 @@
-//! `swarm bounty post|show`: submit files and read the verdict.
+//! `swarm bounty post|show`: submit files or URLs and read the verdict.
+//!
+//! A URL bounty (`--url`) uploads each URL's text as its artifact, so its
+//! bundle has one entry per URL as the node requires, and its metadata is
+//! `{uri, protocol}` per URL (SPEC §3.5); the SDK's `check_url` decides
+//! which URLs are taken, before anything is uploaded.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,14 +12,14 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use swarm_protocol::{Amount, ArtifactType, Bounty, Event, Guid, PostBounty};
-use swarm_sdk::NodeClient;
+use swarm_sdk::{url_metadata, NodeClient};
 
 use crate::connection::Connection;
 
 /// `swarm bounty` subcommands.
 #[derive(Subcommand, Debug)]
 pub(crate) enum BountyCommand {
-    /// Upload files and post a bounty on them.
+    /// Upload files (or URLs, with `--url`) and post a bounty on them.
     Post(PostArgs),
     /// Show a bounty: assertions, votes, consensus and payouts.
     Show(ShowArgs),
@@ -37,8 +42,12 @@ pub(crate) struct PostArgs {
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
+    /// Post a URL bounty on these URLs instead of files (repeatable, or
+    /// several after one `--url`; http and https only; at most 256).
+    #[arg(long = "url", value_name = "URL", num_args = 1.., conflicts_with = "files")]
+    urls: Vec<String>,
     /// The files (at most 256).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "urls")]
     files: Vec<PathBuf>,
 }
 
@@ -75,7 +84,16 @@ async fn post(args: PostArgs) -> anyhow::Result<()> {
     let key = args.connection.key()?;
     let client = NodeClient::new(args.connection.node.clone());
     let params = client.parameters().await.context("cannot reach the node")?;
-    let mut files = Vec::with_capacity(args.files.len());
+    // URLs are checked before anything is uploaded.
+    let url_meta = args
+        .urls
+        .iter()
+        .map(|u| url_metadata(u.as_str()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut files = Vec::with_capacity(args.files.len() + args.urls.len());
+    for url in &args.urls {
+        files.push((url.clone(), Bytes::from(url.clone())));
+    }
     for path in &args.files {
         let bytes = tokio::fs::read(path)
             .await
@@ -101,22 +119,30 @@ async fn post(args: PostArgs) -> anyhow::Result<()> {
         .unwrap_or(10)
         .min(params.parameters.max_duration);
     let guid = Guid::new_v4();
+    let (artifact_type, metadata) = if args.urls.is_empty() {
+        let files = uploaded.artifacts.iter().map(|a| a.to_metadata()).collect();
+        (ArtifactType::File, files)
+    } else {
+        (ArtifactType::Url, url_meta)
+    };
     let post = PostBounty {
         guid,
-        artifact_type: ArtifactType::File,
+        artifact_type,
         amount,
         uri: uploaded.uri.clone(),
         num_artifacts: n,
         duration,
-        metadata: Some(uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()),
+        metadata: Some(metadata),
     };
     // Subscribe before posting so the settlement cannot slip by.
     let mut events = args.wait.then(|| client.events(None));
     let submitted = client.send(&key, &params.community, post, true).await?;
     println!("{guid}");
     eprintln!(
-        "posted in block {} with {} artifact(s), {amount}, {duration} blocks",
-        submitted.block_number, n
+        "posted in block {} with {} {}(s), {amount}, {duration} blocks",
+        submitted.block_number,
+        n,
+        kind_name(artifact_type)
     );
     let Some(events) = events.as_mut() else {
         return Ok(());
@@ -153,11 +179,33 @@ fn verdict(bit: bool) -> &'static str {
     }
 }
 
+/// `text` from a bounty's metadata (anyone's) fit for a terminal: control
+/// characters, escape sequences included, are shown escaped, not sent.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn kind_name(t: ArtifactType) -> &'static str {
+    match t {
+        ArtifactType::File => "file",
+        ArtifactType::Url => "URL",
+    }
+}
+
 fn print_bounty(b: &Bounty) {
     println!("bounty {}  by {}", b.guid, b.author);
     println!(
-        "  {} artifact(s), {}, posted at block {}, assertions until {}, reveals until {}, votes until {}",
+        "  {} {}(s), {}, posted at block {}, assertions until {}, reveals until {}, votes until {}",
         b.num_artifacts,
+        kind_name(b.artifact_type),
         b.amount,
         b.posted_block,
         b.expiration,
@@ -165,9 +213,17 @@ fn print_bounty(b: &Bounty) {
         b.vote_deadline()
     );
     for (i, meta) in b.metadata.iter().flatten().enumerate() {
+        if b.artifact_type == ArtifactType::Url {
+            println!(
+                "  artifact {i}: URL {} ({})",
+                printable(meta.uri.as_deref().unwrap_or("?")),
+                printable(meta.protocol.as_deref().unwrap_or("?"))
+            );
+            continue;
+        }
         println!(
             "  artifact {i}: {} ({} bytes, {})",
-            meta.filename.as_deref().unwrap_or("?"),
+            printable(meta.filename.as_deref().unwrap_or("?")),
             meta.filesize.unwrap_or(0),
             meta.sha256.as_deref().unwrap_or("?")
         );
@@ -212,5 +268,19 @@ fn print_bounty(b: &Bounty) {
                 println!("    treasury gets {}", s.outcome.treasury);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn metadata_reaches_the_terminal_without_escape_sequences() {
+        assert_eq!(
+            printable("http://x.example/\u{1b}[2J\n"),
+            "http://x.example/\\u{1b}[2J\\n"
+        );
+        assert_eq!(printable("résumé.pdf"), "résumé.pdf");
     }
 }

@@ -1,8 +1,9 @@
 //! `swarm dev`: a whole marketplace on this machine in one command.
 //!
 //! It starts an embedded node on the dev genesis, funds the accounts it
-//! needs, and runs an EICAR/benign ambassador, an arbiter and the EICAR
-//! engine in this process — plus each `--engine CMD` as a child process that
+//! needs, and runs an EICAR/benign ambassador (with `--urls`, every second
+//! bounty a URL bounty of known-bad and known-good URLs), an arbiter and the
+//! EICAR engine in this process — plus each `--engine CMD` as a child process that
 //! finds the node and a funded keyfile in its environment (`SWARM_NODE`,
 //! `SWARM_KEYFILE`, `SWARM_PASSWORD`). After `--bounties N` have settled it
 //! prints what every engine asserted, how often it was right and what it
@@ -20,7 +21,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use swarm_engines::EicarExact;
 use swarm_node::{dev_genesis, dev_key, NodeConfig};
-use swarm_protocol::{Address, Amount, Bounty, Event, KdfStrength, Keystore, Mint, PrivateKey};
+use swarm_protocol::{
+    Address, Amount, ArtifactType, Bounty, Event, KdfStrength, Keystore, Mint, PrivateKey,
+};
 use swarm_sdk::{
     Ambassador, AmbassadorReport, Arbiter, EicarSource, Microengine, Multiplier, NodeClient,
     ScannerTruth,
@@ -61,6 +64,12 @@ pub(crate) struct DevArgs {
     /// Seed of the EICAR/benign mix, for a repeatable run.
     #[arg(long)]
     seed: Option<u64>,
+    /// Make every second bounty a URL bounty: EICAR download URLs
+    /// (`http://malware.example/eicar-N.com`, malicious) and pages of
+    /// `https://example.com/` (benign). The built-in EICAR engine and the
+    /// arbiter call a URL malicious when it holds "eicar".
+    #[arg(long)]
+    urls: bool,
     /// Give up when the run takes longer than this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
@@ -112,6 +121,8 @@ struct EngineSummary {
 #[derive(Debug, serde::Serialize)]
 struct BountySummary {
     guid: String,
+    /// `file` or `url`.
+    artifact_type: ArtifactType,
     artifacts: Vec<String>,
     consensus: Option<Vec<bool>>,
     expected: Vec<Option<bool>>,
@@ -254,7 +265,9 @@ async fn marketplace(
     // Give every engine a moment to subscribe before the first bounty.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let mut source = EicarSource::new(args.bounties).max_artifacts(args.artifacts.max(1));
+    let mut source = EicarSource::new(args.bounties)
+        .max_artifacts(args.artifacts.max(1))
+        .urls(args.urls);
     if let Some(seed) = args.seed {
         source = source.seed(seed);
     }
@@ -448,6 +461,7 @@ async fn summarize(
         tally(&bounty, &mut by_address);
         bounties.push(BountySummary {
             guid: outcome.guid.to_string(),
+            artifact_type: bounty.artifact_type,
             artifacts: outcome.artifacts.clone(),
             consensus: outcome.consensus.clone(),
             expected: outcome.expected.clone(),

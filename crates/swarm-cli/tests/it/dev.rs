@@ -81,6 +81,58 @@ fn swarm_dev_runs_a_marketplace_with_an_external_engine() {
         .any(|e| e["name"].as_str().unwrap().contains("engine run eicar")));
 }
 
+/// `--urls`: every second bounty a URL bounty, settled with the known truth
+/// (a URL naming EICAR is malicious) by the EICAR engines, in process and
+/// external, which assert on every URL.
+#[test]
+fn swarm_dev_urls_mixes_url_bounties_in() {
+    let swarm = env!("CARGO_BIN_EXE_swarm");
+    let output = Command::new(swarm)
+        .args(["dev", "--urls", "--bounties", "4", "--artifacts", "3"])
+        .args(["--listen", "127.0.0.1:0", "--seed", "3", "--json"])
+        .args(["--block-time-ms", "50", "--timeout-secs", "120"])
+        .args(["--engine", "eicar"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "swarm dev failed: {stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let bounties = summary["bounties"].as_array().unwrap();
+    let kinds: Vec<&str> = bounties
+        .iter()
+        .map(|b| b["artifact_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["file", "url", "file", "url"], "{summary}");
+    let (mut bad, mut good) = (0, 0);
+    for b in bounties {
+        assert_eq!(b["consensus"], b["expected"], "{b}");
+        assert_eq!(b["assertions"], 2, "{b}");
+        if b["artifact_type"] != "url" {
+            continue;
+        }
+        for (url, truth) in b["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["expected"].as_array().unwrap())
+        {
+            let url = url.as_str().unwrap();
+            if truth == true {
+                bad += 1;
+                assert!(url.starts_with("http://malware.example/eicar-"), "{url}");
+            } else {
+                good += 1;
+                assert!(url.starts_with("https://example.com/"), "{url}");
+            }
+        }
+    }
+    assert!(bad + good >= 2, "{summary}");
+    for e in summary["engines"].as_array().unwrap() {
+        assert_eq!(e["right"], e["artifacts_asserted"], "{e}");
+        assert_eq!(e["wrong"], 0, "{e}");
+    }
+}
+
 #[test]
 fn swarm_dev_fails_clearly_when_an_engine_crashes() {
     let output = Command::new(env!("CARGO_BIN_EXE_swarm"))

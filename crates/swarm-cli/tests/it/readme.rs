@@ -242,6 +242,58 @@ fn a_marketplace_by_hand() {
         assert_eq!(outcome["assertions"], 1, "the engine asserted: {outcome}");
     }
 
+    // URL bounties from a list file: two URLs a bounty, comments skipped;
+    // the EICAR engine and arbiter call a URL naming EICAR malicious.
+    let list = dir.path().join("urls.txt");
+    std::fs::write(
+        &list,
+        "# known bad, then known good\nhttp://malware.example/eicar.com\nhttps://example.com/  # a page\nhttps://example.org/\n",
+    )
+    .unwrap();
+    let urls = swarm()
+        .args(["ambassador", "run", "--private-key", &hex_key(0)])
+        .arg("--urls")
+        .arg(&list)
+        .args(["--artifacts", "2", "--interval-ms", "100"])
+        .args(["--duration", "5", "--json"])
+        .env("SWARM_NODE", &node)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&urls.stderr);
+    assert!(urls.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&urls.stdout).unwrap();
+    let outcomes = report["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2, "{report}");
+    assert_eq!(
+        outcomes[0]["artifacts"],
+        serde_json::json!(["http://malware.example/eicar.com", "https://example.com/"])
+    );
+    assert_eq!(outcomes[0]["consensus"], serde_json::json!([true, false]));
+    assert_eq!(outcomes[1]["consensus"], serde_json::json!([false]));
+    let client = swarm_sdk::NodeClient::new(node.clone());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for outcome in outcomes {
+        assert_eq!(outcome["assertions"], 1, "the engine asserted: {outcome}");
+        let guid = outcome["guid"].as_str().unwrap().parse().unwrap();
+        let bounty = runtime.block_on(client.bounty(&guid)).unwrap().unwrap();
+        assert_eq!(bounty.artifact_type, swarm_protocol::ArtifactType::Url);
+    }
+    // A bad URL stops the ambassador before it posts, naming its line.
+    std::fs::write(&list, "https://example.com/\nfile:///etc/passwd\n").unwrap();
+    let bad = swarm()
+        .args(["ambassador", "run", "--private-key", &hex_key(0)])
+        .arg("--urls")
+        .arg(&list)
+        .env("SWARM_NODE", &node)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("line 2: \"file:///etc/passwd\" is not a URL a bounty takes"),
+        "{stderr}"
+    );
+
     // More than the faucet gives at once is refused, and the error says so.
     let refused = swarm()
         .args(["wallet", "faucet", "--amount", "1000000000", "--keyfile"])

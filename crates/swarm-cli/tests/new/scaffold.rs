@@ -213,7 +213,12 @@ fn arbiters_ambassadors_and_backends_build_and_pass_their_tests() {
             "yes",
         ],
     );
-    customize(&arbiter, "Ok(Some(content == swarm_sdk::EICAR))");
+    // EICAR, or a URL naming it.
+    customize(
+        &arbiter,
+        "Ok(Some(content == swarm_sdk::EICAR \
+         || content.windows(5).any(|w| w.eq_ignore_ascii_case(b\"eicar\"))))",
+    );
     let test = cargo(&arbiter, &["test", "--quiet"]);
     assert!(test.status.success(), "{}", text(&test));
     let main = std::fs::read_to_string(arbiter.join("src/main.rs")).unwrap();
@@ -381,4 +386,198 @@ fn engines_made_anywhere_share_one_build_so_the_second_compiles_only_itself() {
         !second.join("target").exists(),
         "nothing builds in ./target"
     );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The URL path end to end: a URL engine made by `swarm new --artifacts
+/// urls`, whose generated tests ask for a URL verdict, customized to call a
+/// URL holding "eicar" malicious, asserts on every URL bounty of `swarm dev
+/// --urls`, is right every time, and its balance is what the chain says to
+/// the wei; the explorer shows the URLs as text.
+#[test]
+fn a_url_engine_made_by_swarm_new_asserts_on_url_bounties_and_is_paid_to_the_wei() {
+    use swarm_protocol::{Amount, ArtifactType, Guid};
+
+    let out = tempfile::tempdir().unwrap();
+    let dir = new_crate(
+        out.path(),
+        &["--name", "UrlEicar", "--org", "ACME", "--artifacts", "urls"],
+    );
+    assert_eq!(dir.file_name().unwrap(), "microengine-urleicar");
+
+    // Its tests scan URL artifacts, and say what to do until the scan is written.
+    let before = cargo(&dir, &["test", "--quiet"]);
+    assert!(!before.status.success(), "{}", text(&before));
+    assert!(
+        text(&before).contains("a URL serving the EICAR test file must be malicious"),
+        "{}",
+        text(&before)
+    );
+    customize(
+        &dir,
+        "Ok(if content.windows(5).any(|w| w.eq_ignore_ascii_case(b\"eicar\")) { \
+         ScanResult::malicious(1.0, \"EICAR-Test-File\") } else { ScanResult::benign(0.9) })",
+    );
+    let after = cargo(&dir, &["test", "--quiet"]);
+    assert!(after.status.success(), "{}", text(&after));
+    let build = cargo(&dir, &["build", "--quiet"]);
+    assert!(build.status.success(), "{}", text(&build));
+    let binary = generated_target_dir().join("debug/microengine-urleicar");
+    assert!(binary.is_file());
+
+    // With --keep the summary comes first, then the node stays up.
+    let port = free_port();
+    let logs = tempfile::tempdir().unwrap();
+    let stdout_path = logs.path().join("summary.json");
+    let stderr_path = logs.path().join("stderr.log");
+    let mut dev = swarm()
+        .args(["dev", "--urls", "--bounties", "6", "--artifacts", "2"])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--seed", "11"])
+        .args(["--block-time-ms", "200", "--timeout-secs", "240"])
+        .args(["--json", "--keep", "--engine"])
+        .arg(&binary)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let summary: serde_json::Value = loop {
+        if let Ok(text) = std::fs::read_to_string(&stdout_path) {
+            if let Ok(v) = serde_json::from_str(&text) {
+                break v;
+            }
+        }
+        if let Ok(Some(status)) = dev.try_wait() {
+            panic!(
+                "swarm dev exited ({status}): {}",
+                std::fs::read_to_string(&stderr_path).unwrap()
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(300),
+            "no summary: {}",
+            std::fs::read_to_string(&stderr_path).unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+
+    let bounties = summary["bounties"].as_array().unwrap();
+    assert_eq!(bounties.len(), 6, "{summary}");
+    let url_bounties: Vec<&serde_json::Value> = bounties
+        .iter()
+        .filter(|b| b["artifact_type"] == "url")
+        .collect();
+    assert_eq!(url_bounties.len(), 3, "every second bounty: {summary}");
+    let url_artifacts: usize = url_bounties
+        .iter()
+        .map(|b| b["artifacts"].as_array().unwrap().len())
+        .sum();
+    let mine = summary["engines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["name"]
+                .as_str()
+                .unwrap()
+                .ends_with("microengine-urleicar")
+        })
+        .unwrap();
+    assert_eq!(
+        mine["artifacts_asserted"].as_u64(),
+        Some(url_artifacts as u64),
+        "every URL, and no file: {mine}"
+    );
+    assert_eq!(mine["right"], mine["artifacts_asserted"], "{mine}");
+
+    let node = format!("http://127.0.0.1:{port}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // To the wei, from the chain: bids and fees out, payouts in.
+        let client = swarm_sdk::NodeClient::new(node.clone());
+        let address = swarm_node::dev_key(10).address();
+        let (mut spent, mut paid) = (Amount::ZERO, Amount::ZERO);
+        let mut shown_urls = Vec::new();
+        for b in bounties {
+            let guid: Guid = b["guid"].as_str().unwrap().parse().unwrap();
+            let bounty = client.bounty(&guid).await.unwrap().unwrap();
+            let mine: Vec<_> = bounty
+                .assertions
+                .iter()
+                .filter(|a| a.author == address)
+                .collect();
+            match bounty.artifact_type {
+                ArtifactType::Url => assert_eq!(mine.len(), 1, "one assertion on {guid}"),
+                ArtifactType::File => assert!(mine.is_empty(), "a URL engine on files: {guid}"),
+            }
+            for a in mine {
+                for amount in a.bids.iter().chain([&a.fee]) {
+                    spent = spent.checked_add(*amount).unwrap();
+                }
+            }
+            let settlement = bounty.settlement.as_ref().expect("settled");
+            for p in settlement
+                .outcome
+                .payouts
+                .iter()
+                .filter(|p| p.account == address)
+            {
+                paid = paid.checked_add(p.amount).unwrap();
+            }
+            if bounty.artifact_type == ArtifactType::Url {
+                let consensus = settlement.outcome.consensus.expect("a consensus");
+                for (i, m) in bounty.metadata.iter().flatten().enumerate() {
+                    let uri = m.uri.clone().unwrap();
+                    assert_eq!(m.protocol.as_deref(), uri.split("://").next());
+                    assert_eq!(consensus.get(i), uri.contains("eicar"), "{uri}");
+                    shown_urls.push((guid, uri));
+                }
+            }
+        }
+        let before: u128 = mine["nct_before"].as_str().unwrap().parse().unwrap();
+        let after: u128 = mine["nct_after"].as_str().unwrap().parse().unwrap();
+        let balance = client.balance(&address).await.unwrap();
+        assert_eq!(balance.wei(), after);
+        assert_eq!(
+            balance.wei(),
+            before - spent.wei() + paid.wei(),
+            "balance = before − bids − fees + payouts"
+        );
+        assert!(after > before, "an always-right engine earns: {mine}");
+
+        // The explorer shows a URL as defanged text, not a link.
+        let (guid, uri) = shown_urls.first().expect("a URL").clone();
+        let page = reqwest::get(format!("{node}/explorer/bounties/{guid}"))
+            .await
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        let body = page.text().await.unwrap();
+        let (scheme, rest) = uri.split_once("://").unwrap();
+        let (host, path) = rest.split_at(rest.find('/').unwrap());
+        let shown = format!(
+            "{}://{}{path}",
+            scheme.replace("http", "hxxp"),
+            host.replace('.', "[.]")
+        );
+        assert!(body.contains("<code class=\"url\""), "{body}");
+        assert!(body.contains(&shown), "{shown} in {body}");
+        assert!(!body.contains(&uri), "{uri} as written in {body}");
+        assert!(!body.contains("href=\"http"), "{body}");
+    });
+
+    // SIGTERM ends the kept node.
+    Command::new("kill")
+        .args(["-TERM", &dev.id().to_string()])
+        .status()
+        .unwrap();
+    let status = dev.wait().unwrap();
+    assert!(status.success(), "{status}");
 }

@@ -706,3 +706,83 @@ async fn bad_input_gets_a_page_naming_the_problem() {
         css.content_type
     );
 }
+
+/// A URL an ambassador may post: markup and quotes that would break out of
+/// an attribute or run if unescaped.
+const HOSTILE_URL: &str = "http://evil.example/\"><script>alert('url')</script>?q='x'";
+
+/// A URL artifact is shown as text — defanged, escaped, with its protocol —
+/// and never as a link a visitor could follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_artifact_is_shown_escaped_defanged_and_not_as_a_link() {
+    let t = TestNode::start(Backend::Sqlite, genesis()).await;
+    let c = &t.client;
+    let ambassador = dev_key(20);
+    c.send(
+        &ambassador,
+        Mint {
+            to: ambassador.address(),
+            amount: Amount::from_nct(100),
+        },
+    )
+    .await;
+    // The bundle holds the URLs' text, as `swarm bounty post --url` uploads it.
+    let good = "https://example.com/";
+    let (uri, _) = c
+        .upload_as(
+            &ambassador,
+            &[("url", HOSTILE_URL.as_bytes()), ("url", good.as_bytes())],
+        )
+        .await;
+    let metadata = [(HOSTILE_URL, "http"), (good, "https")]
+        .map(|(u, p)| ArtifactMetadata {
+            uri: Some(u.to_owned()),
+            protocol: Some(p.to_owned()),
+            ..ArtifactMetadata::default()
+        })
+        .to_vec();
+    let guid = Guid::new_v4();
+    c.send(
+        &ambassador,
+        PostBounty {
+            guid,
+            artifact_type: ArtifactType::Url,
+            amount: Amount::from_nct(1),
+            uri,
+            num_artifacts: 2,
+            duration: 30,
+            metadata: Some(metadata),
+        },
+    )
+    .await;
+
+    let path = format!("/explorer/bounties/{guid}");
+    let body = ok_page(&t, &path).await;
+    assert!(body.contains("2 url(s)"), "{body}");
+    let shown = escaped("hxxp://evil[.]example/\"><script>alert('url')</script>?q='x'");
+    assert!(body.contains(&shown), "{shown} in {body}");
+    assert!(body.contains("hxxps://example[.]com/"), "{body}");
+    assert!(
+        body.contains(">http</span>") && body.contains(">https</span>"),
+        "{body}"
+    );
+    for raw in [
+        "<script>alert('url')",
+        "example/\"><",
+        "http://evil",
+        "https://example.com",
+    ] {
+        assert!(!body.contains(raw), "GET {path}: {raw:?} appears: {body}");
+    }
+    // No link leads to either URL, however written.
+    for link in body.split("<a ").skip(1) {
+        let href = link.split('>').next().unwrap_or_default();
+        assert!(
+            !href.contains("evil") && !href.contains("example"),
+            "GET {path}: a link to a URL artifact: {href}"
+        );
+    }
+    // The live fragment renders the same cell.
+    let live = ok_page(&t, &format!("/explorer/live/bounties/{guid}")).await;
+    assert!(live.contains(&shown), "{live}");
+}

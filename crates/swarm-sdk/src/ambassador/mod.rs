@@ -4,8 +4,9 @@
 //! A [`BountySource`] yields [`BountyRequest`]s — files, and optionally the
 //! verdict the ambassador expects for each. Two sources come with the SDK:
 //! [`EicarSource`] (a random mix of EICAR test files and benign files, what
-//! the tutorial's local marketplace posts) and [`DirectorySource`] (the
-//! files of a directory).
+//! the tutorial's local marketplace posts), [`DirectorySource`] (the
+//! files of a directory) and [`UrlSource`] (the URLs of a list file, posted
+//! as URL bounties).
 //!
 //! The [`Ambassador`] posts them against a node:
 //!
@@ -56,6 +57,7 @@
 //! * `tasks.rs`: checking, uploading and posting a bounty, and waiting for
 //!   the balance to cover it.
 //! * `source.rs` ([`BountySource`], [`EicarSource`], [`DirectorySource`]),
+//!   `urls.rs` ([`UrlSource`], [`check_url`]: what a URL bounty takes),
 //!   `builder.rs` ([`AmbassadorBuilder`], [`LowBalance`]), `error.rs`
 //!   ([`AmbassadorError`]), `report.rs` ([`AmbassadorReport`],
 //!   [`BountyOutcome`]).
@@ -66,11 +68,13 @@ mod report;
 mod source;
 mod state;
 mod tasks;
+mod urls;
 
 pub use builder::{AmbassadorBuilder, LowBalance};
 pub use error::AmbassadorError;
 pub use report::{AmbassadorReport, BountyOutcome};
 pub use source::{BountyRequest, BountySource, DirectorySource, EicarSource, EICAR};
+pub use urls::{check_url, url_metadata, BadUrl, UrlListError, UrlSource, MAX_URL_LEN};
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ use swarm_protocol::{Address, Amount, Guid, Payout, PayoutRole};
 pub struct BountyOutcome {
     /// The bounty.
     pub guid: Guid,
-    /// File names of its artifacts, in order.
+    /// File names (or URLs, for a URL bounty) of its artifacts, in order.
     pub artifacts: Vec<String>,
     /// The expected verdict per artifact (`Some(true)`: malicious).
     pub expected: Vec<Option<bool>>,

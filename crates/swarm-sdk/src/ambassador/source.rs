@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use swarm_protocol::Amount;
+use swarm_protocol::{Amount, ArtifactType};
 
 /// The EICAR test file: exactly these 68 bytes.
 pub const EICAR: &[u8; 68] =
@@ -20,8 +20,11 @@ const MAX_ARTIFACTS: usize = 256;
 /// One bounty to post.
 #[derive(Clone, Debug, Default)]
 pub struct BountyRequest {
-    /// `(file name, content)` of each artifact, in order.
+    /// `(file name, content)` of each artifact, in order; for a URL
+    /// bounty, `(URL, URL text)` (see [`BountyRequest::urls`]).
     pub files: Vec<(String, Bytes)>,
+    /// Files (the default) or URLs.
+    pub artifact_type: ArtifactType,
     /// Reward; `None`: the ambassador's amount, or the community minimum
     /// (`bounty_amount_minimum` × number of files).
     pub amount: Option<Amount>,
@@ -48,6 +51,13 @@ pub trait BountySource: Send + 'static {
 /// Benign files are short random text, different every time, so the
 /// artifact store does not deduplicate them. With [`EicarSource::seed`]
 /// the sequence of bounties is reproducible.
+///
+/// With [`EicarSource::urls`], every second bounty is a URL bounty instead:
+/// a known-bad URL names an EICAR download
+/// (`http://malware.example/eicar-N.com`), a known-good one a page of
+/// `https://example.com/`. The truth is in the URL's text — it holds
+/// "eicar" exactly when it is malicious — which is what the EICAR engine's
+/// URL rule checks.
 #[derive(Debug)]
 pub struct EicarSource {
     remaining: usize,
@@ -55,6 +65,8 @@ pub struct EicarSource {
     malicious_ratio: f64,
     rng: StdRng,
     made: u64,
+    urls: bool,
+    drawn: u64,
 }
 
 impl EicarSource {
@@ -66,7 +78,16 @@ impl EicarSource {
             malicious_ratio: 0.5,
             rng: StdRng::from_entropy(),
             made: 0,
+            urls: false,
+            drawn: 0,
         }
+    }
+
+    /// Makes every second bounty (the second, fourth, …) a URL bounty of
+    /// known-bad and known-good URLs.
+    pub fn urls(mut self, urls: bool) -> Self {
+        self.urls = urls;
+        self
     }
 
     /// Up to `max` artifacts per bounty (the count is drawn uniformly from
@@ -102,6 +123,10 @@ impl EicarSource {
     /// Draws one bounty.
     fn draw(&mut self) -> BountyRequest {
         let n = self.rng.gen_range(1..=self.max_artifacts);
+        self.drawn += 1;
+        if self.urls && self.drawn % 2 == 0 {
+            return self.draw_urls(n);
+        }
         let mut files = Vec::with_capacity(n);
         let mut expected = Vec::with_capacity(n);
         for _ in 0..n {
@@ -125,10 +150,28 @@ impl EicarSource {
         }
         BountyRequest {
             files,
-            amount: None,
-            duration: None,
             expected,
+            ..BountyRequest::default()
         }
+    }
+}
+
+impl EicarSource {
+    /// Draws one URL bounty of `n` URLs.
+    fn draw_urls(&mut self, n: usize) -> BountyRequest {
+        let mut urls = Vec::with_capacity(n);
+        let mut expected = Vec::with_capacity(n);
+        for _ in 0..n {
+            self.made += 1;
+            let malicious = self.rng.gen_bool(self.malicious_ratio);
+            urls.push(if malicious {
+                format!("http://malware.example/eicar-{}.com", self.made)
+            } else {
+                format!("https://example.com/benign-{}.html", self.made)
+            });
+            expected.push(Some(malicious));
+        }
+        BountyRequest::urls(urls, expected)
     }
 }
 
@@ -218,9 +261,8 @@ impl BountySource for DirectorySource {
                 let expected = vec![None; files.len()];
                 return Some(BountyRequest {
                     files,
-                    amount: None,
-                    duration: None,
                     expected,
+                    ..BountyRequest::default()
                 });
             }
         }
@@ -260,6 +302,24 @@ mod tests {
         assert_eq!(bounties, 50);
         assert!(mal > 10 && ben > 10, "{mal} malicious, {ben} benign");
         assert!(source.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn eicar_source_with_urls_makes_every_second_bounty_a_url_bounty() {
+        let mut source = EicarSource::new(6).max_artifacts(3).urls(true).seed(9);
+        let mut kinds = Vec::new();
+        while let Some(r) = source.next().await {
+            kinds.push(r.artifact_type);
+            for ((name, content), e) in r.files.iter().zip(&r.expected) {
+                if r.artifact_type == ArtifactType::Url {
+                    assert_eq!(name.as_bytes(), content.as_ref());
+                    crate::ambassador::check_url(name).unwrap();
+                    assert_eq!(name.contains("eicar"), *e == Some(true), "{name}");
+                }
+            }
+        }
+        use ArtifactType::{File, Url};
+        assert_eq!(kinds, [File, Url, File, Url, File, Url]);
     }
 
     #[tokio::test]

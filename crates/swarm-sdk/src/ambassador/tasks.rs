@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use crate::client::CommunityParameters;
 
 use super::error::node_error;
+use super::urls::url_metadata;
 use super::{Ambassador, AmbassadorError, BountyOutcome, BountyRequest, BountySource, LowBalance};
 
 /// A bounty the node took: its outcome so far, and when the watchdog gives
@@ -64,6 +65,23 @@ impl<S: BountySource> Ambassador<S> {
             .ok_or_else(|| AmbassadorError::Request("bounty amount overflows".into()))?;
         self.ensure_balance(needed).await?;
 
+        // A URL bounty's metadata is each URL's `{uri, protocol}`; its
+        // bundle holds the URLs' text (see `urls.rs`).
+        let url_meta = match request.artifact_type {
+            ArtifactType::File => None,
+            ArtifactType::Url => Some(
+                request
+                    .files
+                    .iter()
+                    .map(|(_, content)| {
+                        let url = std::str::from_utf8(content).map_err(|_| {
+                            AmbassadorError::Request("a URL artifact is not UTF-8 text".into())
+                        })?;
+                        url_metadata(url).map_err(|e| AmbassadorError::Request(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         let community = params.community.as_str();
         let uploaded = self
             .client
@@ -71,15 +89,18 @@ impl<S: BountySource> Ambassador<S> {
             .await
             .map_err(node_error("cannot upload the artifacts"))?;
         let guid = Guid::new_v4();
-        let post = PostBounty {
-            guid,
-            artifact_type: ArtifactType::File,
-            amount,
-            uri: uploaded.uri.clone(),
-            num_artifacts: n as u32,
-            duration,
-            metadata: Some(uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()),
-        };
+        let post =
+            PostBounty {
+                guid,
+                artifact_type: request.artifact_type,
+                amount,
+                uri: uploaded.uri.clone(),
+                num_artifacts: n as u32,
+                duration,
+                metadata: Some(url_meta.unwrap_or_else(|| {
+                    uploaded.artifacts.iter().map(|a| a.to_metadata()).collect()
+                })),
+            };
         let posted_block = match self.client.send(&self.key, community, post, true).await {
             Ok(submitted) => submitted.block_number,
             // The answer to an accepted post was lost and the client's retry
@@ -94,6 +115,7 @@ impl<S: BountySource> Ambassador<S> {
                 .ok_or_else(|| node_error(format!("cannot post bounty {guid}"))(e))?,
             Err(e) => return Err(node_error(format!("cannot post bounty {guid}"))(e)),
         };
+        let request_kind = request.artifact_type;
         let mut expected = request.expected;
         expected.resize(n, None);
         let outcome = BountyOutcome {
@@ -117,7 +139,7 @@ impl<S: BountySource> Ambassador<S> {
             let rounds = Duration::from_millis(p.block_time_ms.saturating_mul(blocks));
             rounds.saturating_mul(2) + Duration::from_secs(10)
         });
-        tracing::info!(%guid, artifacts = n, amount = %amount, duration, block = posted_block, "bounty posted");
+        tracing::info!(%guid, kind = ?request_kind, artifacts = n, amount = %amount, duration, block = posted_block, "bounty posted");
         Ok(Some(Posted {
             outcome,
             deadline: Instant::now() + timeout,

@@ -1,6 +1,8 @@
 //! The bounty list (by round, paged) and one bounty with its artifacts,
 //! the families engines named on each, assertions, votes and settlement.
 
+use swarm_protocol::ArtifactType;
+
 use super::*;
 
 const STATES: [(&str, Option<Round>); 6] = [
@@ -125,9 +127,39 @@ fn bounties_main(s: &AppState, q: &ListQuery) -> Result<Markup, ExplorerError> {
 /// One artifact as the bounty page shows it.
 struct ArtifactRow {
     name: String,
+    /// A URL artifact's `{uri, protocol}`.
+    url: Option<(String, Option<String>)>,
     size: Option<u64>,
     sha256: Option<String>,
     mimetype: Option<String>,
+}
+
+/// A URL as text nobody clicks or copies into a browser by mistake: the
+/// scheme `http` becomes `hxxp` and every dot of the host `[.]`
+/// (`hxxps://example[.]com/page.html`). Pure text work, so a URL that does
+/// not parse — the node stores whatever metadata an ambassador sends — is
+/// defanged as far as it goes and escaped all the same when rendered.
+fn defang(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (host, tail) = rest.split_at(host_end);
+    let mut out = String::with_capacity(url.len() + 8);
+    if let Some(scheme) = scheme {
+        if scheme.eq_ignore_ascii_case("http") {
+            out.push_str("hxxp");
+        } else if scheme.eq_ignore_ascii_case("https") {
+            out.push_str("hxxps");
+        } else {
+            out.push_str(scheme);
+        }
+        out.push_str("://");
+    }
+    out.push_str(&host.replace('.', "[.]"));
+    out.push_str(tail);
+    out
 }
 
 async fn artifact_rows(s: &AppState, b: &Bounty) -> Vec<ArtifactRow> {
@@ -148,8 +180,15 @@ async fn artifact_rows(s: &AppState, b: &Bounty) -> Vec<ArtifactRow> {
                 .and_then(|m| m.filename.clone().or_else(|| m.uri.clone()))
                 .or_else(|| entry.map(|e| e.filename.clone()))
                 .unwrap_or_default();
+            let url = match b.artifact_type {
+                ArtifactType::Url => meta
+                    .and_then(|m| m.uri.clone())
+                    .map(|u| (u, meta.and_then(|m| m.protocol.clone()))),
+                ArtifactType::File => None,
+            };
             ArtifactRow {
                 name,
+                url,
                 size: entry
                     .map(|e| e.size)
                     .or_else(|| meta.and_then(|m| m.filesize)),
@@ -231,7 +270,15 @@ async fn bounty_main(s: &AppState, guid: Guid) -> Result<Markup, ExplorerError> 
                 @for (i, a) in artifacts.iter().enumerate() {
                     tr data-index=(i) {
                         td { (i) }
-                        td.name { (a.name) }
+                        td.name {
+                            // A URL is text, never a link: defanged, in <code>.
+                            @if let Some((uri, protocol)) = &a.url {
+                                code.url title="defanged: hxxp means http, [.] means ." { (defang(uri)) }
+                                " " span.muted.protocol { (protocol.as_deref().unwrap_or("?")) }
+                            } @else {
+                                (a.name)
+                            }
+                        }
                         td.num { @if let Some(size) = a.size { (size) " B" } }
                         td { @if let Some(h) = &a.sha256 { code.hash { (h) } } }
                         td { @if let Some(m) = &a.mimetype { (m) } }
@@ -369,4 +416,27 @@ async fn bounty_main(s: &AppState, guid: Guid) -> Result<Markup, ExplorerError> 
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::defang;
+
+    #[test]
+    fn defanged_urls_keep_their_path_and_lose_their_scheme_and_dots() {
+        let cases = [
+            (
+                "http://malware.example/eicar.com",
+                "hxxp://malware[.]example/eicar.com",
+            ),
+            ("HTTPS://example.com", "hxxps://example[.]com"),
+            ("https://a.b.example?q=x.y", "hxxps://a[.]b[.]example?q=x.y"),
+            ("ftp://x.example/", "ftp://x[.]example/"),
+            ("not a url", "not a url"),
+            ("", ""),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(defang(url), shown, "{url}");
+        }
+    }
 }
