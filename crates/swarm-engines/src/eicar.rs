@@ -285,7 +285,9 @@ mod tests {
         let r = EicarExact
             .scan(&Artifact::url("http://x.example/eicar"))
             .await;
-        assert_eq!(r.unwrap().metadata.malware_family, EICAR_FAMILY);
+        let m = r.unwrap().metadata;
+        assert_eq!(m.malware_family, swarm_sdk::family::EICAR);
+        assert_eq!(m.extra[swarm_sdk::RAW_FAMILY], EICAR_FAMILY);
         let r = EicarSha256
             .scan(&Artifact::url("https://example.com/"))
             .await;

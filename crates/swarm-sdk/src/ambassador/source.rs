@@ -124,7 +124,7 @@ impl EicarSource {
     fn draw(&mut self) -> BountyRequest {
         let n = self.rng.gen_range(1..=self.max_artifacts);
         self.drawn += 1;
-        if self.urls && self.drawn % 2 == 0 {
+        if self.urls && self.drawn.is_multiple_of(2) {
             return self.draw_urls(n);
         }
         let mut files = Vec::with_capacity(n);
