@@ -9,6 +9,7 @@ mod events;
 mod filter;
 mod journal;
 mod microengine;
+mod observe;
 mod runtime;
 mod scanner;
 
@@ -38,6 +39,7 @@ pub use journal::{
     CommittedAssertion, Journal, JournalEntry, JournalError, Record, DEFAULT_COMPACT_AFTER,
 };
 pub use microengine::{EngineError, EngineReport, Microengine, MicroengineBuilder};
+pub use observe::ObserveError;
 pub use scanner::{
     Artifact, ArtifactKind, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo,
     Stix, Verdict,
