@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod commands;
 mod connection;
 mod engines;
+mod observe;
 
 use commands::{ambassador, arbiter, bench, bounty, dev, engine, new, node, scan, wallet, worker};
 
