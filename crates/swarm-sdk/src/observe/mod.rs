@@ -63,10 +63,10 @@ impl Default for ObserveConfig {
     }
 }
 
-/// What the run loop, the poller and the server share.
+/// What the run loop (through [`Observer`]), the poller and the server share.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) metrics: Metrics,
+struct Shared {
+    metrics: Metrics,
     threshold: Duration,
     seen: Mutex<Seen>,
     tip: AtomicU64,
@@ -74,6 +74,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    fn new(role: Role, threshold: Duration) -> Self {
+        Shared {
+            metrics: Metrics::new(role),
+            threshold,
+            seen: Mutex::new(Seen {
+                started: Instant::now(),
+                last_event: None,
+                last_contact: None,
+            }),
+            tip: AtomicU64::new(0),
+            block: AtomicU64::new(0),
+        }
+    }
+
     fn seen(&self) -> Seen {
         match self.seen.lock() {
             Ok(seen) => *seen,
@@ -109,7 +123,8 @@ impl Shared {
 
 /// The participant's handle on its health and metrics; cheap to clone.
 /// Without a listen address it still counts (nobody reads it), so the run
-/// loops never ask whether it is on.
+/// loops never ask whether it is on. The server and the poller stop when
+/// the last clone is dropped (they hold only `Shared`).
 #[derive(Clone, Debug)]
 pub(crate) struct Observer {
     shared: Arc<Shared>,
@@ -121,17 +136,7 @@ impl Observer {
     /// for tests.
     pub(crate) fn disabled(role: Role) -> Self {
         Observer {
-            shared: Arc::new(Shared {
-                metrics: Metrics::new(role),
-                threshold: DEFAULT_THRESHOLD,
-                seen: Mutex::new(Seen {
-                    started: Instant::now(),
-                    last_event: None,
-                    last_contact: None,
-                }),
-                tip: AtomicU64::new(0),
-                block: AtomicU64::new(0),
-            }),
+            shared: Arc::new(Shared::new(role, DEFAULT_THRESHOLD)),
             _tasks: Arc::new(Vec::new()),
         }
     }
@@ -152,19 +157,13 @@ impl Observer {
             .map_err(|source| ObserveError::Bind { addr, source })?;
         let bound = listener.local_addr().unwrap_or(addr);
         tracing::info!(%bound, "health and metrics server listening");
-        let mut observer = Observer::disabled(role);
-        if let Some(shared) = Arc::get_mut(&mut observer.shared) {
-            shared.threshold = config.threshold;
-        }
-        let server = tokio::spawn(server::serve(listener, Arc::clone(&observer.shared)));
-        let poller = tokio::spawn(poll(
-            Arc::clone(&observer.shared),
-            client.clone(),
-            address,
-            role,
-        ));
-        observer._tasks = Arc::new(vec![AbortOnDrop::new(&server), AbortOnDrop::new(&poller)]);
-        Ok(observer)
+        let shared = Arc::new(Shared::new(role, config.threshold));
+        let server = tokio::spawn(server::serve(listener, Arc::clone(&shared)));
+        let poller = tokio::spawn(poll(Arc::clone(&shared), client.clone(), address, role));
+        Ok(Observer {
+            shared,
+            _tasks: Arc::new(vec![AbortOnDrop::new(&server), AbortOnDrop::new(&poller)]),
+        })
     }
 
     /// The metrics, for the run loop to count into.
