@@ -1,7 +1,8 @@
 //! `--metrics-listen` and `--health-threshold-secs`, shared by every
 //! participant command (`swarm engine run`, `swarm arbiter run`, `swarm
-//! ambassador run`): where the SDK's health and metrics server listens,
-//! and how long the node may stay silent before `/healthz` says so.
+//! ambassador run`, `swarm worker`): where the SDK's health and metrics
+//! server listens, and how long the node (or a worker's Redis) may stay
+//! silent before `/healthz` says so.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,8 +16,8 @@ pub(crate) struct Observe {
     /// address while the participant runs.
     #[arg(long, env = "SWARM_METRICS_LISTEN", value_name = "ADDR")]
     pub(crate) metrics_listen: Option<SocketAddr>,
-    /// Seconds without an answer from the node or an event before
-    /// /healthz answers 503.
+    /// Seconds without an answer from the node or an event (for a worker:
+    /// an answer from Redis) before /healthz answers 503.
     #[arg(
         long,
         env = "SWARM_HEALTH_THRESHOLD_SECS",

@@ -134,7 +134,7 @@ impl<S: BountySource> Ambassador<S> {
     pub async fn run(mut self) -> Result<AmbassadorReport, AmbassadorError> {
         let address = self.key.address();
         let observer =
-            Observer::start(self.observe, Role::Ambassador, &self.client, address).await?;
+            Observer::start(self.observe, Role::Ambassador, &self.client, Some(address)).await?;
         let params = self
             .client
             .parameters()

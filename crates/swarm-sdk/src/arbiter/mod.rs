@@ -145,7 +145,7 @@ impl<T: GroundTruth> Arbiter<T> {
             self.observe,
             Role::Arbiter,
             &self.client,
-            self.key.address(),
+            Some(self.key.address()),
         )
         .await?;
         self.truth.setup().await.map_err(ArbiterError::Truth)?;

@@ -164,7 +164,7 @@ impl<S: Scanner> Microengine<S> {
     /// Sets the scanner up first and tears it down at the end.
     pub async fn run(self) -> Result<EngineReport, EngineError> {
         let observer =
-            Observer::start(self.observe, Role::Engine, &self.client, self.address).await?;
+            Observer::start(self.observe, Role::Engine, &self.client, Some(self.address)).await?;
         let scanner = Arc::clone(&self.scanner);
         scanner.setup().await.map_err(EngineError::Setup)?;
         let result = self.run_engine(observer).await;

@@ -15,12 +15,24 @@ use std::time::{Duration, Instant};
 /// for a liveness probe.
 pub(crate) const DEFAULT_THRESHOLD: Duration = Duration::from_secs(10);
 
+/// Where a participant's steady stream of news comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Feed {
+    /// The node's event stream (a `block` event every block).
+    NodeEvents,
+    /// A scan worker's reads of its Redis stream (each answers within a
+    /// second, jobs or not).
+    Redis,
+}
+
 /// What the health decision looks at.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Seen {
     /// When the participant started.
     pub(crate) started: Instant,
-    /// When it last received an event from the node's stream.
+    /// Where its news comes from.
+    pub(crate) feed: Feed,
+    /// When it last received news: an event, or a Redis read.
     pub(crate) last_event: Option<Instant>,
     /// When a request to the node last succeeded.
     pub(crate) last_contact: Option<Instant>,
@@ -31,8 +43,8 @@ pub(crate) struct Seen {
 pub(crate) enum Unhealthy {
     /// No request to the node has succeeded for this long.
     NodeUnreachable(Duration),
-    /// The event stream has delivered nothing for this long.
-    NoEvents(Duration),
+    /// The feed has delivered nothing for this long.
+    NoEvents(Feed, Duration),
 }
 
 impl std::fmt::Display for Unhealthy {
@@ -45,10 +57,17 @@ impl std::fmt::Display for Unhealthy {
                     d.as_secs()
                 )
             }
-            Unhealthy::NoEvents(d) => {
+            Unhealthy::NoEvents(Feed::NodeEvents, d) => {
                 write!(
                     f,
                     "events_stuck: no event from the node for {} s",
+                    d.as_secs()
+                )
+            }
+            Unhealthy::NoEvents(Feed::Redis, d) => {
+                write!(
+                    f,
+                    "redis_unreachable: no answer from redis for {} s",
                     d.as_secs()
                 )
             }
@@ -67,7 +86,7 @@ pub(crate) fn judge(seen: &Seen, now: Instant, threshold: Duration) -> Result<()
     }
     let event = since(seen.last_event);
     if event > threshold {
-        return Err(Unhealthy::NoEvents(event));
+        return Err(Unhealthy::NoEvents(seen.feed, event));
     }
     Ok(())
 }
@@ -87,6 +106,7 @@ mod tests {
         let started = Instant::now();
         let seen = Seen {
             started,
+            feed: Feed::NodeEvents,
             last_event: Some(started + secs(20)),
             last_contact: Some(started + secs(21)),
         };
@@ -98,6 +118,7 @@ mod tests {
         let started = Instant::now();
         let seen = Seen {
             started,
+            feed: Feed::NodeEvents,
             last_event: None,
             last_contact: None,
         };
@@ -113,6 +134,7 @@ mod tests {
         let started = Instant::now();
         let seen = Seen {
             started,
+            feed: Feed::NodeEvents,
             last_event: Some(started),
             last_contact: Some(started),
         };
@@ -124,6 +146,7 @@ mod tests {
         let started = Instant::now();
         let seen = Seen {
             started,
+            feed: Feed::NodeEvents,
             last_event: Some(started + secs(1)),
             last_contact: Some(started + secs(2)),
         };
@@ -138,14 +161,35 @@ mod tests {
         let started = Instant::now();
         let seen = Seen {
             started,
+            feed: Feed::NodeEvents,
             last_event: Some(started + secs(1)),
             last_contact: Some(started + secs(14)),
         };
         let verdict = judge(&seen, started + secs(15), T);
-        assert_eq!(verdict, Err(Unhealthy::NoEvents(secs(14))));
+        assert_eq!(
+            verdict,
+            Err(Unhealthy::NoEvents(Feed::NodeEvents, secs(14)))
+        );
         assert_eq!(
             verdict.unwrap_err().to_string(),
             "events_stuck: no event from the node for 14 s"
+        );
+    }
+
+    #[test]
+    fn a_worker_that_cannot_read_redis_says_so() {
+        let started = Instant::now();
+        let seen = Seen {
+            started,
+            feed: Feed::Redis,
+            last_event: Some(started),
+            last_contact: Some(started + secs(12)),
+        };
+        let verdict = judge(&seen, started + secs(12), T);
+        assert_eq!(verdict, Err(Unhealthy::NoEvents(Feed::Redis, secs(12))));
+        assert_eq!(
+            verdict.unwrap_err().to_string(),
+            "redis_unreachable: no answer from redis for 12 s"
         );
     }
 
@@ -154,6 +198,7 @@ mod tests {
         let started = Instant::now();
         let mut seen = Seen {
             started,
+            feed: Feed::NodeEvents,
             last_event: Some(started),
             last_contact: Some(started),
         };

@@ -29,6 +29,8 @@ pub(crate) enum Role {
     Arbiter,
     /// An ambassador.
     Ambassador,
+    /// A Redis scan worker.
+    Worker,
 }
 
 impl Role {
@@ -37,6 +39,7 @@ impl Role {
             Role::Engine => "swarm_engine",
             Role::Arbiter => "swarm_arbiter",
             Role::Ambassador => "swarm_ambassador",
+            Role::Worker => "swarm_worker",
         }
     }
 }
@@ -70,6 +73,7 @@ pub(crate) struct Metrics {
     pub(crate) missed: Counter,
     pub(crate) bounties_posted: Counter,
     pub(crate) timed_out: Counter,
+    jobs: Family<KindLabels, Counter>,
 }
 
 impl Metrics {
@@ -97,6 +101,7 @@ impl Metrics {
             missed: Counter::default(),
             bounties_posted: Counter::default(),
             timed_out: Counter::default(),
+            jobs: Family::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -191,6 +196,13 @@ impl Metrics {
                     m.settled.clone(),
                 );
             }
+            Role::Worker => {
+                r.register(
+                    "jobs",
+                    "Jobs by end (scanned, failed, expired, malformed, unsent) and jobs reclaimed",
+                    m.jobs.clone(),
+                );
+            }
             Role::Ambassador => {
                 r.register(
                     "bounties_posted",
@@ -236,6 +248,16 @@ impl Metrics {
                 .get_or_create(&KindLabels { kind: kind.clone() });
             sync(&counter, *count);
         }
+    }
+}
+
+impl Metrics {
+    /// Moves the job counter of `kind` up to `value`.
+    pub(crate) fn sync_jobs(&self, kind: &str, value: u64) {
+        let counter = self.jobs.get_or_create(&KindLabels {
+            kind: kind.to_owned(),
+        });
+        sync(&counter, value);
     }
 }
 

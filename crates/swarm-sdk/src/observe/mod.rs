@@ -2,19 +2,21 @@
 //! arbiter or an ambassador is not invisible until it exits.
 //!
 //! One builder call (`metrics_listen(addr)` on [`MicroengineBuilder`],
-//! [`ArbiterBuilder`] and [`AmbassadorBuilder`]) starts a small HTTP server
-//! answering:
+//! [`ArbiterBuilder`], [`AmbassadorBuilder`], and the Redis scan worker's
+//! builder) starts a small HTTP server answering:
 //!
 //! * `GET /healthz`: `200 ok` while the participant hears from its node;
 //!   `503` with the reason (`node_unreachable: ...`, `events_stuck: ...`)
 //!   once no request has succeeded, or no event arrived, for longer than
 //!   the threshold (10 s unless `health_threshold` says otherwise). The node
-//!   streams a `block` event every block, so silence means trouble.
+//!   streams a `block` event every block, so silence means trouble. A
+//!   worker's news is its Redis reads instead (`redis_unreachable: ...`).
 //! * `GET /readyz`: `200 ready` once the participant is set up and
 //!   connected (journal replayed, stake deposited, stream opened), `503`
 //!   before.
 //! * `GET /metrics`: Prometheus text, the names prefixed `swarm_engine_`,
-//!   `swarm_arbiter_` or `swarm_ambassador_` (see `metrics.rs`).
+//!   `swarm_arbiter_`, `swarm_ambassador_` or `swarm_worker_` (see
+//!   `metrics.rs`).
 //!
 //! The parts: `health.rs` decides healthy or not in pure code,
 //! `metrics.rs` holds the registry, `server.rs` answers HTTP, and this file
@@ -43,7 +45,7 @@ use swarm_protocol::{Address, Amount};
 use crate::client::{NodeClient, RetryPolicy};
 use crate::runtime::AbortOnDrop;
 
-use health::{judge, Seen, Unhealthy, DEFAULT_THRESHOLD};
+use health::{judge, Feed, Seen, Unhealthy, DEFAULT_THRESHOLD};
 
 /// What the builders collect: where to listen, and the health threshold.
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +82,11 @@ impl Shared {
             threshold,
             seen: Mutex::new(Seen {
                 started: Instant::now(),
+                feed: if role == Role::Worker {
+                    Feed::Redis
+                } else {
+                    Feed::NodeEvents
+                },
                 last_event: None,
                 last_contact: None,
             }),
@@ -147,7 +154,7 @@ impl Observer {
         config: ObserveConfig,
         role: Role,
         client: &NodeClient,
-        address: Address,
+        address: Option<Address>,
     ) -> Result<Self, ObserveError> {
         let Some(addr) = config.listen else {
             return Ok(Observer::disabled(role));
@@ -187,6 +194,12 @@ impl Observer {
         self.shared.set_behind();
     }
 
+    /// A scan worker's read of its Redis stream answered.
+    pub(crate) fn heard(&self) {
+        let now = Instant::now();
+        self.shared.update(|seen| seen.last_event = Some(now));
+    }
+
     /// The participant is set up and connected.
     pub(crate) fn ready(&self) {
         self.shared.metrics.ready.set(1);
@@ -201,8 +214,8 @@ fn nct(amount: Amount) -> f64 {
 
 /// Asks the node for its tip, the account's balance (and an arbiter's
 /// stake) a few times per threshold, with no retries: a failure is what
-/// the health check wants to know about.
-async fn poll(shared: Arc<Shared>, client: NodeClient, address: Address, role: Role) {
+/// the health check wants to know about. A worker has no account.
+async fn poll(shared: Arc<Shared>, client: NodeClient, address: Option<Address>, role: Role) {
     let client = client.with_retry(RetryPolicy {
         attempts: 1,
         ..RetryPolicy::default()
@@ -216,6 +229,10 @@ async fn poll(shared: Arc<Shared>, client: NodeClient, address: Address, role: R
             shared.tip.fetch_max(status.block, Ordering::Relaxed);
             shared.set_behind();
         }
+        let Some(address) = address else {
+            tokio::time::sleep(every).await;
+            continue;
+        };
         if let Ok(Ok(balance)) = tokio::time::timeout(limit, client.balance(&address)).await {
             shared.metrics.nct_balance.set(nct(balance));
         }
