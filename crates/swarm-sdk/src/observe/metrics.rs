@@ -30,6 +30,7 @@ pub(crate) enum Role {
     /// An ambassador.
     Ambassador,
     /// A Redis scan worker.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Worker,
 }
 
@@ -253,6 +254,7 @@ impl Metrics {
 
 impl Metrics {
     /// Moves the job counter of `kind` up to `value`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn sync_jobs(&self, kind: &str, value: u64) {
         let counter = self.jobs.get_or_create(&KindLabels {
             kind: kind.to_owned(),
