@@ -15,6 +15,7 @@ mod commands;
 mod connection;
 mod engines;
 mod signing;
+mod observe;
 
 use commands::{
     ambassador, arbiter, bench, bounty, community, dev, engine, new, node, scan, stake, wallet,

@@ -10,6 +10,7 @@ pub mod family;
 mod filter;
 mod journal;
 mod microengine;
+mod observe;
 mod runtime;
 mod scanner;
 
@@ -41,6 +42,7 @@ pub use journal::{
     CommittedAssertion, Journal, JournalEntry, JournalError, Record, DEFAULT_COMPACT_AFTER,
 };
 pub use microengine::{EngineError, EngineReport, Microengine, MicroengineBuilder};
+pub use observe::ObserveError;
 pub use scanner::{
     Artifact, ArtifactKind, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo,
     Stix, Verdict, FAMILY_CATEGORY, FAMILY_PLATFORM, RAW_FAMILY,

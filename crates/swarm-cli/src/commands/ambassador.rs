@@ -74,6 +74,8 @@ pub(crate) struct AmbassadorRunArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    observe: crate::observe::Observe,
+    #[command(flatten)]
     connection: Connection,
 }
 
@@ -181,6 +183,10 @@ async fn run_ambassador<S: BountySource>(
     if args.wait_for_funds {
         builder = builder.on_low_balance(LowBalance::Wait);
     }
+    if let Some(addr) = args.observe.metrics_listen {
+        builder = builder.metrics_listen(addr);
+    }
+    builder = builder.health_threshold(args.observe.threshold());
     let ambassador = builder.build().context("cannot start the ambassador")?;
     ambassador.run().await.context("the ambassador stopped")
 }

@@ -40,6 +40,8 @@ pub(crate) struct ArbiterRunArgs {
     #[arg(long, value_name = "N")]
     testing: Option<usize>,
     #[command(flatten)]
+    observe: crate::observe::Observe,
+    #[command(flatten)]
     connection: Connection,
 }
 
@@ -94,6 +96,10 @@ async fn run_arbiter<T: GroundTruth>(
     if let Some(n) = args.testing {
         builder = builder.testing(n);
     }
+    if let Some(addr) = args.observe.metrics_listen {
+        builder = builder.metrics_listen(addr);
+    }
+    builder = builder.health_threshold(args.observe.threshold());
     let arbiter = builder.build().context("cannot start the arbiter")?;
     arbiter.run().await.context("the arbiter stopped")
 }

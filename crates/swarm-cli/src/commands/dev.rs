@@ -76,6 +76,14 @@ pub(crate) struct DevArgs {
     /// Print the final summary as JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Give every participant a health and metrics server on a free local
+    /// port (built-in engines run with `--engine` too, through
+    /// SWARM_METRICS_LISTEN), print each address on stderr as `swarm dev:
+    /// metrics: ROLE ADDRESS URL` and list them in the `--json` summary.
+    /// The participants then stay up 3 s after the last settlement, so a
+    /// scraper reads their final counters.
+    #[arg(long)]
+    metrics: bool,
     /// Settings of the built-in engines run with `--engine`, passed to
     /// each in its environment.
     #[command(flatten)]
@@ -93,6 +101,30 @@ const BOUNTY_NCT: u128 = 2;
 
 /// Assertion round of the dev bounties, in blocks.
 const BOUNTY_DURATION: u64 = 5;
+
+/// How long participants stay up after the run with `--metrics`: longer
+/// than the SDK's 1 s balance poll, so the gauges settle too.
+const METRICS_LINGER: Duration = Duration::from_secs(3);
+
+/// A free local address for a participant's metrics server, announced on
+/// stderr and recorded for the summary; `None` without `--metrics`.
+fn metrics_addr(
+    args: &DevArgs,
+    role: &str,
+    address: Address,
+    listed: &mut Vec<serde_json::Value>,
+) -> anyhow::Result<Option<SocketAddr>> {
+    if !args.metrics {
+        return Ok(None);
+    }
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("cannot find a free port for a metrics server")?;
+    let url = format!("http://{addr}");
+    eprintln!("swarm dev: metrics: {role} {address} {url}");
+    listed.push(serde_json::json!({"role": role, "address": address.to_string(), "url": url}));
+    Ok(Some(addr))
+}
 
 /// One engine of the run.
 struct EngineSlot {
@@ -210,6 +242,7 @@ async fn marketplace(
         e.before = client.balance(&e.key.address()).await?;
     }
 
+    let mut metrics = Vec::new();
     // External engines: a keyfile each, then the command.
     let keys_dir = data_dir.join("keys");
     let logs_dir = data_dir.join("logs");
@@ -225,7 +258,11 @@ async fn marketplace(
         let out = std::fs::File::create(&log)
             .with_context(|| format!("cannot create {}", log.display()))?;
         let err = out.try_clone()?;
-        let child = Command::new("sh")
+        let mut command = Command::new("sh");
+        if let Some(addr) = metrics_addr(args, "engine", e.key.address(), &mut metrics)? {
+            command.env("SWARM_METRICS_LISTEN", addr.to_string());
+        }
+        let child = command
             .arg("-c")
             .arg(engine_command(&e.name)?)
             .env("SWARM_NODE", client.base_url())
@@ -248,19 +285,24 @@ async fn marketplace(
     }
 
     // The in-process participants.
-    let eicar = Microengine::builder(EicarExact)
+    let mut eicar = Microengine::builder(EicarExact)
         .node(client.base_url())
         .key(engines[0].key.clone())
         .bid_strategy(Arc::new(Multiplier::DEFAULT))
         .journal(data_dir.join("journal"))
-        .shutdown(stop.clone())
-        .build()?;
-    let eicar_task = tokio::spawn(eicar.run());
-    let arbiter = Arbiter::builder(ScannerTruth::new(EicarExact))
+        .shutdown(stop.clone());
+    if let Some(addr) = metrics_addr(args, "engine", engines[0].key.address(), &mut metrics)? {
+        eicar = eicar.metrics_listen(addr);
+    }
+    let eicar_task = tokio::spawn(eicar.build()?.run());
+    let mut arbiter = Arbiter::builder(ScannerTruth::new(EicarExact))
         .node(client.base_url())
-        .key(arbiter_key)
-        .shutdown(stop.clone())
-        .build()?;
+        .key(arbiter_key.clone())
+        .shutdown(stop.clone());
+    if let Some(addr) = metrics_addr(args, "arbiter", arbiter_key.address(), &mut metrics)? {
+        arbiter = arbiter.metrics_listen(addr);
+    }
+    let arbiter = arbiter.build()?;
     let arbiter_task = tokio::spawn(arbiter.run());
     // Give every engine a moment to subscribe before the first bounty.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -271,16 +313,18 @@ async fn marketplace(
     if let Some(seed) = args.seed {
         source = source.seed(seed);
     }
-    let ambassador = Ambassador::builder(source)
+    let mut ambassador = Ambassador::builder(source)
         .node(client.base_url())
-        .key(ambassador_key)
+        .key(ambassador_key.clone())
         .duration(BOUNTY_DURATION)
         .amount(Amount::from_nct(BOUNTY_NCT))
         .interval(Duration::from_millis(args.block_time_ms))
         .max_in_flight(8)
-        .shutdown(stop.clone())
-        .build()?;
-    let ambassador_task = tokio::spawn(ambassador.run());
+        .shutdown(stop.clone());
+    if let Some(addr) = metrics_addr(args, "ambassador", ambassador_key.address(), &mut metrics)? {
+        ambassador = ambassador.metrics_listen(addr);
+    }
+    let ambassador_task = tokio::spawn(ambassador.build()?.run());
 
     let progress = progress_bar(client.clone(), args.bounties, stop.clone());
     let outcome = tokio::select! {
@@ -294,6 +338,9 @@ async fn marketplace(
             Err(anyhow::anyhow!("the run did not finish within {} s", args.timeout_secs))
         }
     };
+    if args.metrics && outcome.is_ok() {
+        tokio::time::sleep(METRICS_LINGER).await;
+    }
     stop.cancel();
     if outcome.is_ok() {
         progress.finish_and_clear();
@@ -311,7 +358,10 @@ async fn marketplace(
 
     let (engine_rows, bounty_rows) = summarize(client, &engines, &report).await?;
     if args.json {
-        let out = serde_json::json!({"engines": engine_rows, "bounties": bounty_rows});
+        let mut out = serde_json::json!({"engines": engine_rows, "bounties": bounty_rows});
+        if args.metrics {
+            out["metrics"] = serde_json::Value::Array(metrics);
+        }
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print_tables(&engine_rows, &bounty_rows);

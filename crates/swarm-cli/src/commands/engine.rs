@@ -105,6 +105,8 @@ pub(crate) struct EngineRunArgs {
     #[arg(long, env = "SWARM_DISPATCH", value_name = "redis://HOST:PORT/STREAM")]
     dispatch: Option<RedisTarget>,
     #[command(flatten)]
+    observe: crate::observe::Observe,
+    #[command(flatten)]
     connection: Connection,
 }
 
@@ -171,6 +173,10 @@ async fn run_engine<S: Scanner>(
     if let Some(n) = args.testing {
         builder = builder.testing(n);
     }
+    if let Some(addr) = args.observe.metrics_listen {
+        builder = builder.metrics_listen(addr);
+    }
+    builder = builder.health_threshold(args.observe.threshold());
     let engine = builder.build().context("cannot start the engine")?;
     tracing::info!(engine = %args.engine, kind, address = %engine.address(), "engine starting");
     engine.run().await.context("the engine stopped")

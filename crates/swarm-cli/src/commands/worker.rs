@@ -56,6 +56,8 @@ pub(crate) struct WorkerArgs {
     /// the community's limit).
     #[arg(long, env = "SWARM_MAX_ARTIFACT_SIZE", value_name = "BYTES")]
     max_artifact_size: Option<u64>,
+    #[command(flatten)]
+    observe: crate::observe::Observe,
 }
 
 /// Runs `swarm worker`.
@@ -78,6 +80,10 @@ pub(crate) async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     if let Some(bytes) = args.max_artifact_size {
         builder = builder.max_artifact_size(bytes);
     }
+    if let Some(addr) = args.observe.metrics_listen {
+        builder = builder.metrics_listen(addr);
+    }
+    builder = builder.health_threshold(args.observe.threshold());
     let worker = builder.build().context("cannot start the worker")?;
     tracing::info!(engine = %args.engine, consumer = worker.consumer(), "worker starting");
     let report = worker.run().await.context("the worker stopped")?;

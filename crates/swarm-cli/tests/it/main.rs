@@ -18,6 +18,7 @@ mod engine_restart;
 mod explorer_browser;
 mod hardening;
 mod marketplace;
+mod metrics;
 mod object_store;
 mod operator;
 mod readme;

@@ -49,6 +49,7 @@ fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
             "tests/new/scaffold.rs",
             "tests/it/clamav_dev.rs",
             "tests/it/wine_engine.rs",
+            "tests/it/metrics.rs",
         ],
         ["new"] => &["tests/new/scaffold.rs", "tests/new/interactive.rs"],
         ["node"] => &[
@@ -57,7 +58,9 @@ fn exercised_by(subcommand: &[&str]) -> &'static [&'static str] {
             "tests/it/hardening.rs",
             "tests/it/object_store.rs",
         ],
-        ["engine", "run"] | ["arbiter", "run"] | ["ambassador", "run"] => &["tests/it/readme.rs"],
+        ["engine", "run"] | ["arbiter", "run"] | ["ambassador", "run"] => {
+            &["tests/it/readme.rs", "tests/it/metrics.rs"]
+        }
         ["worker"] => &["tests/it/redis_workers.rs"],
         ["scan"] => &[
             "tests/it/scan.rs",
@@ -139,6 +142,22 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `GET path` on `addr` over a plain socket: the whole answer, headers
+/// included.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 fn hex_key(i: u32) -> String {
     format!("0x{}", hex::encode(swarm_node::dev_key(i).to_bytes()))
 }
@@ -195,12 +214,15 @@ fn a_marketplace_by_hand() {
     let minted = wallet(&["faucet"]);
     assert!(minted.starts_with(address.trim()), "{minted}");
     assert!(minted.contains("balance  1000"), "{minted}");
+    let engine_metrics = format!("127.0.0.1:{}", free_port());
+    let arbiter_metrics = format!("127.0.0.1:{}", free_port());
     let _engine = Process(
         swarm()
             .args(["engine", "run", "eicar", "--keyfile"])
             .arg(&keyfile)
             .arg("--journal")
             .arg(dir.path().join("journal"))
+            .args(["--metrics-listen", &engine_metrics])
             .env("SWARM_NODE", &node)
             .env("SWARM_PASSWORD", "by hand")
             .stdout(Stdio::null())
@@ -217,6 +239,10 @@ fn a_marketplace_by_hand() {
                 &hex_key(1),
                 "--truth",
                 "eicar",
+                "--metrics-listen",
+                &arbiter_metrics,
+                "--health-threshold-secs",
+                "30",
             ])
             .env("SWARM_NODE", &node)
             .stdout(Stdio::null())
@@ -241,6 +267,22 @@ fn a_marketplace_by_hand() {
     for outcome in outcomes {
         assert_eq!(outcome["assertions"], 1, "the engine asserted: {outcome}");
     }
+    // The health and metrics servers of the README's section.
+    for addr in [&engine_metrics, &arbiter_metrics] {
+        assert!(http_get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+        assert!(http_get(addr, "/readyz").starts_with("HTTP/1.1 200"));
+    }
+    let start = Instant::now();
+    while !http_get(&engine_metrics, "/metrics").contains("swarm_engine_assertions_total 3\n") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            http_get(&engine_metrics, "/metrics")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let page = http_get(&arbiter_metrics, "/metrics");
+    assert!(page.contains("swarm_arbiter_votes_total 3\n"), "{page}");
 
     // URL bounties from a list file: two URLs a bounty, comments skipped;
     // the EICAR engine and arbiter call a URL naming EICAR malicious.

@@ -472,3 +472,52 @@ async fn workers_feed_a_polyswarm_webhook_engine_and_its_bids_reach_the_chain() 
         w.stop().await;
     }
 }
+
+/// GET `url`: status and body, or `None` when nothing answers.
+async fn http_get(url: &str) -> Option<(u16, String)> {
+    let r = reqwest::get(url).await.ok()?;
+    let status = r.status().as_u16();
+    Some((status, r.text().await.ok()?))
+}
+
+/// Polls `url` until it answers `status`; the body.
+async fn answers(url: &str, status: u16, within: Duration) -> String {
+    let start = std::time::Instant::now();
+    let mut last = None;
+    while start.elapsed() < within {
+        last = http_get(url).await;
+        if let Some((s, body)) = &last {
+            if *s == status {
+                return body.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not answer {status} within {within:?}; last: {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_is_unhealthy_while_redis_is_down_and_healthy_when_it_returns() {
+    let m = market().await;
+    let mut redis = Redis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let listen = addr.to_string();
+    let extra = ["--metrics-listen", &listen, "--health-threshold-secs", "1"];
+    let _w = worker(&m, &redis, dir.path(), "w0", "eicar", &extra);
+    let base = format!("http://{addr}");
+    answers(&format!("{base}/readyz"), 200, Duration::from_secs(20)).await;
+    answers(&format!("{base}/healthz"), 200, Duration::from_secs(5)).await;
+    let page = answers(&format!("{base}/metrics"), 200, Duration::from_secs(5)).await;
+    assert!(page.contains("# TYPE swarm_worker_jobs counter"), "{page}");
+    assert!(page.contains("swarm_worker_ready 1"), "{page}");
+
+    redis.kill().await;
+    let why = answers(&format!("{base}/healthz"), 503, Duration::from_secs(8)).await;
+    assert!(why.starts_with("redis_unreachable"), "{why}");
+    redis.restart().await;
+    answers(&format!("{base}/healthz"), 200, Duration::from_secs(20)).await;
+}

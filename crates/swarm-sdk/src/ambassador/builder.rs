@@ -33,9 +33,24 @@ pub struct AmbassadorBuilder<S> {
     pub(super) watchdog: Option<Duration>,
     pub(super) low_balance: LowBalance,
     pub(super) shutdown: CancellationToken,
+    pub(super) observe: crate::observe::ObserveConfig,
 }
 
 impl<S: BountySource> AmbassadorBuilder<S> {
+    /// Serves `GET /healthz`, `/readyz` and `/metrics` on `addr` while the
+    /// ambassador runs (port 0 picks a free one; the log names it).
+    pub fn metrics_listen(mut self, addr: std::net::SocketAddr) -> Self {
+        self.observe.listen = Some(addr);
+        self
+    }
+
+    /// How long without an answer from the node or an event before
+    /// `/healthz` answers 503 (default 10 s).
+    pub fn health_threshold(mut self, threshold: std::time::Duration) -> Self {
+        self.observe.threshold = threshold;
+        self
+    }
+
     /// The node at `url` (such as `http://127.0.0.1:31337`).
     pub fn node(mut self, url: impl Into<String>) -> Self {
         self.client = Some(NodeClient::new(url));
@@ -127,6 +142,7 @@ impl<S: BountySource> AmbassadorBuilder<S> {
             watchdog: self.watchdog,
             low_balance: self.low_balance,
             shutdown: self.shutdown,
+            observe: self.observe,
         })
     }
 }

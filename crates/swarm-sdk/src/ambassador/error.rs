@@ -35,6 +35,9 @@ pub enum AmbassadorError {
     /// The source produced a bounty the community cannot take.
     #[error("bad bounty request: {0}")]
     Request(String),
+    /// The health and metrics server could not start.
+    #[error(transparent)]
+    Observe(#[from] crate::observe::ObserveError),
 }
 
 pub(super) fn node_error(

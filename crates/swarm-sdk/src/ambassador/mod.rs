@@ -83,6 +83,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::NodeClient;
+use crate::observe::{sync, ObserveConfig, Observer, Role};
 use crate::runtime::spawn_events;
 
 use error::node_error;
@@ -100,6 +101,7 @@ pub struct Ambassador<S> {
     watchdog: Option<Duration>,
     low_balance: LowBalance,
     shutdown: CancellationToken,
+    observe: ObserveConfig,
 }
 
 impl<S> std::fmt::Debug for Ambassador<S> {
@@ -126,6 +128,7 @@ impl<S: BountySource> Ambassador<S> {
             watchdog: None,
             low_balance: LowBalance::Fail,
             shutdown: CancellationToken::new(),
+            observe: ObserveConfig::default(),
         }
     }
 
@@ -134,6 +137,8 @@ impl<S: BountySource> Ambassador<S> {
     /// balance runs out (under [`LowBalance::Fail`]).
     pub async fn run(mut self) -> Result<AmbassadorReport, AmbassadorError> {
         let address = self.key.address();
+        let observer =
+            Observer::start(self.observe, Role::Ambassador, &self.client, Some(address)).await?;
         let params = self
             .client
             .parameters()
@@ -153,8 +158,10 @@ impl<S: BountySource> Ambassador<S> {
         let mut watchdog_tick = tokio::time::interval(Duration::from_millis(250));
         watchdog_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(%address, community = %params.community, "ambassador started");
+        observer.ready();
 
         loop {
+            observe(&observer, state.report());
             if state.done() {
                 break;
             }
@@ -180,6 +187,7 @@ impl<S: BountySource> Ambassador<S> {
                         // The stream task ended: it never does on its own.
                         return Err(AmbassadorError::Config("event stream ended".into()));
                     };
+                    observer.event(event.position().0);
                     state.on_event(event);
                 }
                 _ = watchdog_tick.tick() => {
@@ -187,6 +195,7 @@ impl<S: BountySource> Ambassador<S> {
                 }
             }
         }
+        observe(&observer, state.report());
         let report = state.into_report();
         tracing::info!(
             posted = report.outcomes.len(),
@@ -197,4 +206,12 @@ impl<S: BountySource> Ambassador<S> {
         );
         Ok(report)
     }
+}
+
+/// Brings the metrics up to the report.
+fn observe(observer: &Observer, report: &AmbassadorReport) {
+    let m = observer.metrics();
+    sync(&m.bounties_posted, report.outcomes.len() as u64);
+    sync(&m.settled, report.settled() as u64);
+    sync(&m.timed_out, report.timed_out() as u64);
 }

@@ -64,7 +64,6 @@ impl State {
     }
 
     /// The report so far.
-    #[cfg(test)]
     pub(super) fn report(&self) -> &AmbassadorReport {
         &self.report
     }

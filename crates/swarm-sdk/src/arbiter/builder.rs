@@ -20,9 +20,24 @@ pub struct ArbiterBuilder<T> {
     pub(super) max_concurrency: usize,
     pub(super) testing: Option<usize>,
     pub(super) shutdown: CancellationToken,
+    pub(super) observe: crate::observe::ObserveConfig,
 }
 
 impl<T: GroundTruth> ArbiterBuilder<T> {
+    /// Serves `GET /healthz`, `/readyz` and `/metrics` on `addr` while the
+    /// arbiter runs (port 0 picks a free one; the log names it).
+    pub fn metrics_listen(mut self, addr: std::net::SocketAddr) -> Self {
+        self.observe.listen = Some(addr);
+        self
+    }
+
+    /// How long without an answer from the node or an event before
+    /// `/healthz` answers 503 (default 10 s).
+    pub fn health_threshold(mut self, threshold: std::time::Duration) -> Self {
+        self.observe.threshold = threshold;
+        self
+    }
+
     /// The node at `url` (such as `http://127.0.0.1:31337`).
     pub fn node(mut self, url: impl Into<String>) -> Self {
         self.client = Some(NodeClient::new(url));
@@ -84,6 +99,7 @@ impl<T: GroundTruth> ArbiterBuilder<T> {
             max_concurrency: self.max_concurrency,
             testing: self.testing,
             shutdown: self.shutdown,
+            observe: self.observe,
         })
     }
 }

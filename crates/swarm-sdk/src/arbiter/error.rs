@@ -46,6 +46,9 @@ pub enum ArbiterError {
         /// What went wrong.
         message: String,
     },
+    /// The health and metrics server could not start.
+    #[error(transparent)]
+    Observe(#[from] crate::observe::ObserveError),
 }
 
 pub(super) fn node_error(context: impl Into<String>) -> impl FnOnce(ClientError) -> ArbiterError {

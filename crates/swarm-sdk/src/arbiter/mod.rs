@@ -82,6 +82,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::NodeClient;
+use crate::observe::{sync, ObserveConfig, Observer, Role};
 use crate::runtime::spawn_events;
 
 use error::node_error;
@@ -97,6 +98,7 @@ pub struct Arbiter<T> {
     max_concurrency: usize,
     testing: Option<usize>,
     shutdown: CancellationToken,
+    observe: ObserveConfig,
 }
 
 impl<T> std::fmt::Debug for Arbiter<T> {
@@ -132,21 +134,29 @@ impl<T: GroundTruth> Arbiter<T> {
             max_concurrency: 4,
             testing: None,
             shutdown: CancellationToken::new(),
+            observe: ObserveConfig::default(),
         }
     }
 
     /// Stakes, then votes on bounties until shut down (or, with
     /// [`ArbiterBuilder::testing`], until enough bounties were handled).
     pub async fn run(self) -> Result<ArbiterReport, ArbiterError> {
+        let observer = Observer::start(
+            self.observe,
+            Role::Arbiter,
+            &self.client,
+            Some(self.key.address()),
+        )
+        .await?;
         self.truth.setup().await.map_err(ArbiterError::Truth)?;
-        let result = self.run_inner().await;
+        let result = self.run_inner(&observer).await;
         if let Err(e) = self.truth.teardown().await {
             tracing::warn!(error = %e, "ground truth teardown failed");
         }
         result
     }
 
-    async fn run_inner(&self) -> Result<ArbiterReport, ArbiterError> {
+    async fn run_inner(&self, observer: &Observer) -> Result<ArbiterReport, ArbiterError> {
         let address = self.key.address();
         let params = self
             .client
@@ -202,8 +212,10 @@ impl<T: GroundTruth> Arbiter<T> {
         };
         let mut state = State::new(settings, report, since, saved);
         let mut last_state_write = tokio::time::Instant::now();
+        observer.ready();
 
         loop {
+            observe(observer, state.report());
             if state.finished() {
                 break;
             }
@@ -216,6 +228,7 @@ impl<T: GroundTruth> Arbiter<T> {
                     let Some(event) = event else {
                         return Err(ArbiterError::Config("event stream ended".into()));
                     };
+                    observer.event(event.position().0);
                     let save_due = matches!(event.event, Event::Block { .. })
                         && last_state_write.elapsed() >= STATE_WRITE_EVERY;
                     let actions = state.on_event(event, save_due);
@@ -235,6 +248,7 @@ impl<T: GroundTruth> Arbiter<T> {
         }
         let actions = state.on_stop();
         self.perform(actions, &mut state, &ctx);
+        observe(observer, state.report());
         let report = state.into_report();
         tracing::info!(
             voted = report.voted,
@@ -316,4 +330,13 @@ impl<T: GroundTruth> Arbiter<T> {
         tracing::info!(%address, deposited = %missing, "staked up to the minimum");
         Ok((minimum, missing))
     }
+}
+
+/// Brings the metrics up to the report.
+fn observe(observer: &Observer, report: &ArbiterReport) {
+    let m = observer.metrics();
+    sync(&m.votes, report.voted as u64);
+    sync(&m.abstained, report.abstained as u64);
+    sync(&m.missed, report.missed as u64);
+    sync(&m.settled, report.settled as u64);
 }

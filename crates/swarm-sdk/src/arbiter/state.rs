@@ -104,7 +104,6 @@ impl State {
     }
 
     /// The report so far.
-    #[cfg(test)]
     pub(super) fn report(&self) -> &ArbiterReport {
         &self.report
     }

@@ -1,7 +1,9 @@
 //! Configuring a microengine.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use swarm_protocol::{Address, PrivateKey};
 use tokio_util::sync::CancellationToken;
@@ -10,6 +12,7 @@ use crate::bid::{BidStrategy, Multiplier};
 use crate::client::NodeClient;
 use crate::dispatch::{DynDispatch, ScanDispatch};
 use crate::filter::{Filter, Filters};
+use crate::observe::ObserveConfig;
 use crate::scanner::Scanner;
 
 use super::{EngineError, Microengine};
@@ -30,9 +33,24 @@ pub struct MicroengineBuilder<S> {
     shutdown: Option<CancellationToken>,
     margin_blocks: u64,
     checkpoint_every: u64,
+    observe: ObserveConfig,
 }
 
 impl<S: Scanner> MicroengineBuilder<S> {
+    /// Serves `GET /healthz`, `/readyz` and `/metrics` on `addr` while the
+    /// engine runs (port 0 picks a free one; the log names it).
+    pub fn metrics_listen(mut self, addr: SocketAddr) -> Self {
+        self.observe.listen = Some(addr);
+        self
+    }
+
+    /// How long without an answer from the node or an event before
+    /// `/healthz` answers 503 (default 10 s).
+    pub fn health_threshold(mut self, threshold: Duration) -> Self {
+        self.observe.threshold = threshold;
+        self
+    }
+
     /// The node's base URL, such as `http://127.0.0.1:31337`.
     pub fn node(mut self, url: impl Into<String>) -> Self {
         self.node = Some(url.into());
@@ -149,6 +167,7 @@ impl<S: Scanner> MicroengineBuilder<S> {
             shutdown: self.shutdown.unwrap_or_default(),
             margin_blocks: self.margin_blocks,
             checkpoint_every: self.checkpoint_every,
+            observe: self.observe,
         })
     }
 }
@@ -182,6 +201,7 @@ impl<S: Scanner> Microengine<S> {
             shutdown: None,
             margin_blocks: 2,
             checkpoint_every: 10,
+            observe: ObserveConfig::default(),
         }
     }
 }

@@ -20,4 +20,7 @@ pub enum EngineError {
     /// The scanner's `setup` failed.
     #[error("scanner setup failed: {0}")]
     Setup(#[source] crate::scanner::ScanError),
+    /// The health and metrics server could not start.
+    #[error(transparent)]
+    Observe(#[from] crate::observe::ObserveError),
 }

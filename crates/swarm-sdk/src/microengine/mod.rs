@@ -111,6 +111,7 @@ use crate::dispatch::{DynDispatch, LocalDispatch};
 use crate::events::NodeEvent;
 use crate::filter::Filters;
 use crate::journal::Journal;
+use crate::observe::{sync, ObserveConfig, Observer, Role};
 use crate::scanner::Scanner;
 
 use state::{Action, Settings, State, TaskKind};
@@ -132,6 +133,7 @@ pub struct Microengine<S> {
     shutdown: CancellationToken,
     margin_blocks: u64,
     checkpoint_every: u64,
+    observe: ObserveConfig,
 }
 
 impl<S> std::fmt::Debug for Microengine<S> {
@@ -161,16 +163,18 @@ impl<S: Scanner> Microengine<S> {
     /// Runs until shut down, or until the `testing` bounties are finished.
     /// Sets the scanner up first and tears it down at the end.
     pub async fn run(self) -> Result<EngineReport, EngineError> {
+        let observer =
+            Observer::start(self.observe, Role::Engine, &self.client, Some(self.address)).await?;
         let scanner = Arc::clone(&self.scanner);
         scanner.setup().await.map_err(EngineError::Setup)?;
-        let result = self.run_engine().await;
+        let result = self.run_engine(observer).await;
         if let Err(e) = scanner.teardown().await {
             tracing::warn!(error = %e, "scanner teardown failed");
         }
         result
     }
 
-    async fn run_engine(self) -> Result<EngineReport, EngineError> {
+    async fn run_engine(self, observer: Observer) -> Result<EngineReport, EngineError> {
         let status = self.client.status().await?;
         let parameters = self.client.parameters().await?;
         let journal = match &self.journal {
@@ -199,6 +203,7 @@ impl<S: Scanner> Microengine<S> {
             address: self.address,
             community: parameters.community.clone(),
             block_time: Duration::from_millis(status.block_time_ms.max(1)),
+            observer,
         });
         let since = journal.checkpoint().unwrap_or(status.block);
         let state = State::new(
@@ -231,6 +236,8 @@ impl<S: Scanner> Microengine<S> {
         );
         rt.reconcile_all().await?;
         let mut events = self.client.events(Some(since));
+        rt.ctx.observer.ready();
+        rt.observe();
         while !rt.state.done(&rt.journal) {
             tokio::select! {
                 biased;
@@ -241,8 +248,12 @@ impl<S: Scanner> Microengine<S> {
                 Some(joined) = rt.tasks.join_next_with_id(), if !rt.tasks.is_empty() => {
                     rt.on_joined(joined).await?;
                 }
-                event = events.next() => rt.on_event(event).await?,
+                event = events.next() => {
+                    rt.ctx.observer.event(event.position().0);
+                    rt.on_event(event).await?;
+                }
             }
+            rt.observe();
         }
         rt.finish()
     }
@@ -342,6 +353,21 @@ impl Runtime {
             }
         }
         Ok(())
+    }
+
+    /// Brings the metrics up to the report and the journal.
+    fn observe(&self) {
+        let m = self.ctx.observer.metrics();
+        let r = &self.state.report;
+        sync(&m.bounties_seen, r.bounties_seen);
+        sync(&m.bounties_skipped, r.bounties_skipped);
+        sync(&m.artifacts_filtered, r.artifacts_filtered);
+        sync(&m.assertions, r.assertions);
+        sync(&m.reveals, r.reveals);
+        sync(&m.settled, r.settled);
+        m.sync_errors(&r.errors);
+        m.journal_records
+            .set(i64::try_from(self.journal.lines()).unwrap_or(i64::MAX));
     }
 
     /// Writes a last checkpoint and hands the report over.
@@ -450,6 +476,7 @@ mod tests {
             key,
             community: "dev".into(),
             block_time: Duration::from_millis(50),
+            observer: Observer::disabled(Role::Engine),
         });
         let settings = Settings {
             address: ctx.address,

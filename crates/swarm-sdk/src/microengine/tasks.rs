@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::client::{ClientError, NodeClient, Submitted};
 use crate::dispatch::{DynDispatch, ScanJob};
+use crate::observe::Observer;
 use crate::scanner::ArtifactKind;
 
 use super::state::{transient, ArtifactOutcome};
@@ -26,6 +27,7 @@ pub(super) struct Ctx {
     pub(super) address: Address,
     pub(super) community: String,
     pub(super) block_time: Duration,
+    pub(super) observer: Observer,
 }
 
 /// A finished task.
@@ -148,7 +150,11 @@ pub(super) async fn scan_bounty(
                     .unwrap_or_default(),
                 deadline,
             };
+            let started = Instant::now();
             let outcome = ctx.dispatch.scan_boxed(job).await;
+            ctx.observer
+                .metrics()
+                .scanned(started.elapsed(), outcome.result.is_ok());
             let artifact = match outcome.result {
                 Ok(result) => ArtifactOutcome::Scanned(Box::new(result)),
                 Err((kind, detail)) => ArtifactOutcome::Failed { kind, detail },

@@ -4,5 +4,6 @@
 mod arbiter_ambassador;
 mod client;
 mod microengine;
+mod observe;
 #[cfg(feature = "redis")]
 mod redis_dispatch;

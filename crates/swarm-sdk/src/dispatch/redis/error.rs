@@ -42,6 +42,9 @@ pub enum RedisDispatchError {
     /// The worker could not read the community's parameters from the node.
     #[error("the node: {0}")]
     Node(#[source] ClientError),
+    /// The worker's health and metrics server could not start.
+    #[error(transparent)]
+    Observe(#[from] crate::observe::ObserveError),
 }
 
 impl RedisDispatchError {
@@ -53,6 +56,7 @@ impl RedisDispatchError {
             RedisDispatchError::Malformed { .. } => "malformed_message",
             RedisDispatchError::Setup(_) => "scanner_setup",
             RedisDispatchError::Node(_) => "node",
+            RedisDispatchError::Observe(e) => e.code(),
         }
     }
 }

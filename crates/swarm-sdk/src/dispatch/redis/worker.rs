@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::NodeClient;
 use crate::dispatch::{LocalDispatch, ScanDispatch, ScanFailure, ScanJob};
+use crate::observe::{ObserveConfig, Observer, Role};
 use crate::runtime::AbortOnDrop;
 use crate::scanner::Scanner;
 
@@ -64,6 +65,7 @@ pub struct RedisWorker<S> {
     visibility: Duration,
     max_artifact_size: Option<u64>,
     shutdown: CancellationToken,
+    observe: ObserveConfig,
 }
 
 impl<S> std::fmt::Debug for RedisWorker<S> {
@@ -90,6 +92,7 @@ pub struct RedisWorkerBuilder<S> {
     visibility: Duration,
     max_artifact_size: Option<u64>,
     shutdown: Option<CancellationToken>,
+    observe: ObserveConfig,
 }
 
 impl<S: Scanner> RedisWorkerBuilder<S> {
@@ -140,6 +143,21 @@ impl<S: Scanner> RedisWorkerBuilder<S> {
         self
     }
 
+    /// Serves `GET /healthz`, `/readyz` and `/metrics` on `addr` while the
+    /// worker runs. `/healthz` fails when Redis or the node has not
+    /// answered for the health threshold.
+    pub fn metrics_listen(mut self, addr: std::net::SocketAddr) -> Self {
+        self.observe.listen = Some(addr);
+        self
+    }
+
+    /// How long without an answer from Redis or the node before `/healthz`
+    /// answers 503 (default 10 s).
+    pub fn health_threshold(mut self, threshold: Duration) -> Self {
+        self.observe.threshold = threshold;
+        self
+    }
+
     /// Stops taking jobs when cancelled; the jobs in hand are finished.
     pub fn shutdown(mut self, token: CancellationToken) -> Self {
         self.shutdown = Some(token);
@@ -162,6 +180,7 @@ impl<S: Scanner> RedisWorkerBuilder<S> {
             visibility: self.visibility,
             max_artifact_size: self.max_artifact_size,
             shutdown: self.shutdown.unwrap_or_default(),
+            observe: self.observe,
         })
     }
 }
@@ -249,6 +268,7 @@ impl<S: Scanner> RedisWorker<S> {
             visibility: Duration::from_secs(30),
             max_artifact_size: None,
             shutdown: None,
+            observe: ObserveConfig::default(),
         }
     }
 
@@ -260,16 +280,17 @@ impl<S: Scanner> RedisWorker<S> {
     /// Takes and answers jobs until shut down. Sets the scanner up first
     /// and tears it down at the end.
     pub async fn run(self) -> Result<WorkerReport, RedisDispatchError> {
+        let observer = Observer::start(self.observe, Role::Worker, &self.client, None).await?;
         let scanner = Arc::clone(&self.scanner);
         scanner.setup().await.map_err(RedisDispatchError::Setup)?;
-        let result = self.run_worker().await;
+        let result = self.run_worker(&observer).await;
         if let Err(e) = scanner.teardown().await {
             tracing::warn!(error = %e, "scanner teardown failed");
         }
         result
     }
 
-    async fn run_worker(self) -> Result<WorkerReport, RedisDispatchError> {
+    async fn run_worker(self, observer: &Observer) -> Result<WorkerReport, RedisDispatchError> {
         let Some(max_size) = self.max_artifact_size().await else {
             return Ok(WorkerReport::default());
         };
@@ -297,14 +318,23 @@ impl<S: Scanner> RedisWorker<S> {
         let mut last_claim: Option<Instant> = None;
         let mut cursor = "0-0".to_owned();
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        loop {
+        'jobs: loop {
             while tasks.try_join_next().is_some() {}
-            let first = tokio::select! {
-                _ = self.shutdown.cancelled() => break,
-                permit = Arc::clone(&slots).acquire_owned() => match permit {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
+            observe(observer, &ctx.counters.report());
+            // Every slot busy scanning is alive, not stuck: it says so each
+            // second while it waits for one to free up.
+            let first = loop {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => break 'jobs,
+                    permit = Arc::clone(&slots).acquire_owned() => match permit {
+                        Ok(p) => break p,
+                        Err(_) => break 'jobs,
+                    },
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                        observer.heard();
+                        observe(observer, &ctx.counters.report());
+                    }
+                }
             };
             let mut permits = vec![first];
             while let Ok(p) = Arc::clone(&slots).try_acquire_owned() {
@@ -334,6 +364,8 @@ impl<S: Scanner> RedisWorker<S> {
             };
             match fetched {
                 Ok(entries) => {
+                    observer.heard();
+                    observer.ready();
                     if backoff.failures() > 0 {
                         tracing::info!(target = %ctx.target, "redis is back");
                     }
@@ -371,6 +403,7 @@ impl<S: Scanner> RedisWorker<S> {
         );
         while tasks.join_next().await.is_some() {}
         let report = ctx.counters.report();
+        observe(observer, &report);
         tracing::info!(?report, "scan worker stopped");
         Ok(report)
     }
@@ -479,6 +512,17 @@ async fn read<S>(
         .flat_map(|k| k.ids)
         .map(|e| (e, false))
         .collect())
+}
+
+/// Brings the worker's metrics up to its counters.
+fn observe(observer: &Observer, report: &WorkerReport) {
+    let m = observer.metrics();
+    m.sync_jobs("scanned", report.scanned);
+    m.sync_jobs("failed", report.failed);
+    m.sync_jobs("expired", report.expired);
+    m.sync_jobs("reclaimed", report.reclaimed);
+    m.sync_jobs("malformed", report.malformed);
+    m.sync_jobs("unsent", report.unsent);
 }
 
 /// One job, from decoding to acknowledgement.
