@@ -14,8 +14,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod commands;
 mod connection;
 mod engines;
-mod signing;
 mod observe;
+mod signing;
 
 use commands::{
     ambassador, arbiter, bench, bounty, community, dev, engine, new, node, scan, stake, wallet,
