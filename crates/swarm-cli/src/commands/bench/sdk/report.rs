@@ -155,6 +155,39 @@ pub(super) fn print_report(r: &SdkReport, json: bool) -> anyhow::Result<()> {
             ),
         );
         row(
+            "openssl dgst -sha256 FILE",
+            format!(
+                "{:>8.1} ms  {:>7.0} MB/s  (min {:.1}, max {:.1} ms; {})",
+                s.openssl_dgst.median_ms,
+                s.openssl_dgst.median_mb_per_s,
+                s.openssl_dgst.min_ms,
+                s.openssl_dgst.max_ms,
+                s.openssl_version
+            ),
+        );
+        row(
+            "openssl dgst empty file",
+            format!(
+                "{:>8.1} ms  (process start; hashing alone {:.0} MB/s)",
+                s.openssl_dgst_empty_file.median_ms, s.openssl_dgst_hashing_mb_per_s
+            ),
+        );
+        row(
+            "openssl speed, 16 KiB blocks",
+            format!(
+                "{:>7.0} MB/s (median of {}; the limit)",
+                s.openssl_speed_16k_median_mb_per_s,
+                s.openssl_speed_16k_mb_per_s.len()
+            ),
+        );
+        row(
+            "ratio ours / OpenSSL",
+            format!(
+                "{:.2} of openssl speed ({:.2} of openssl dgst's hashing alone)",
+                s.ratio_ours_over_openssl_speed, s.ratio_ours_over_openssl_dgst_hashing
+            ),
+        );
+        row(
             "EicarExact::scan",
             format!(
                 "{:>8.4} ms (a length check; max {:.4} ms)",

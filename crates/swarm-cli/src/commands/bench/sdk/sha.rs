@@ -1,5 +1,7 @@
-//! Part 2, sha256: `EicarSha256::scan` against `sha256sum` on the same
-//! bytes, and `EicarExact::scan` on the same artifact.
+//! Part 2, sha256: `EicarSha256::scan` against `sha256sum` and OpenSSL
+//! (`openssl dgst -sha256` on the same bytes, and `openssl speed -evp
+//! sha256` at 16 KiB blocks, the most OpenSSL hashes on this CPU), and
+//! `EicarExact::scan` on the same artifact.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -68,6 +70,22 @@ pub(super) struct ShaBench {
     pub(super) ratio_ours_over_sha256sum: f64,
     /// Ours over sha256sum's hashing alone.
     pub(super) ratio_ours_over_sha256sum_hashing: f64,
+    /// `openssl version`.
+    pub(super) openssl_version: String,
+    /// `openssl dgst -sha256 -r FILE`, process wall time.
+    pub(super) openssl_dgst: Timing,
+    /// `openssl dgst` on an empty file: the process's fixed cost.
+    pub(super) openssl_dgst_empty_file: Timing,
+    /// Bytes over (openssl dgst median - empty-file median): hashing alone.
+    pub(super) openssl_dgst_hashing_mb_per_s: f64,
+    /// `openssl speed -evp sha256 -bytes 16384 -seconds 1`, MB/s of each run.
+    pub(super) openssl_speed_16k_mb_per_s: Vec<f64>,
+    /// Their median.
+    pub(super) openssl_speed_16k_median_mb_per_s: f64,
+    /// Ours over OpenSSL's 16 KiB speed (medians): the limit's ratio.
+    pub(super) ratio_ours_over_openssl_speed: f64,
+    /// Ours over `openssl dgst`'s hashing alone.
+    pub(super) ratio_ours_over_openssl_dgst_hashing: f64,
     /// `EicarExact::scan` on the same artifact.
     pub(super) exact: Timing,
     /// The random artifact's sha256, by the engine's code path.
@@ -80,15 +98,32 @@ pub(super) struct ShaBench {
 
 /// Runs `sha256sum path`: its wall time and the hash it printed.
 fn sha256sum(path: &Path) -> anyhow::Result<(Duration, String)> {
+    hash_file(&["sha256sum"], path, "sha256sum (GNU coreutils)")
+}
+
+/// Runs `openssl dgst -sha256 -r path` (`-r`: sha256sum's output format):
+/// its wall time and the hash it printed.
+fn openssl_dgst(path: &Path) -> anyhow::Result<(Duration, String)> {
+    hash_file(&["openssl", "dgst", "-sha256", "-r"], path, "openssl")
+}
+
+/// Runs `command… path`, which prints the hex hash first: its wall time
+/// and the hash.
+fn hash_file(command: &[&str], path: &Path, what: &str) -> anyhow::Result<(Duration, String)> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| anyhow!("no command to run"))?;
     let started = Instant::now();
-    let output = std::process::Command::new("sha256sum")
+    let output = std::process::Command::new(program)
+        .args(args)
         .arg(path)
         .output()
-        .context("cannot run sha256sum (GNU coreutils)")?;
+        .with_context(|| format!("cannot run {what}"))?;
     let elapsed = started.elapsed();
     if !output.status.success() {
         bail!(
-            "sha256sum {} failed: {}",
+            "{} {} failed: {}",
+            command.join(" "),
             path.display(),
             String::from_utf8_lossy(&output.stderr).trim()
         );
@@ -97,9 +132,51 @@ fn sha256sum(path: &Path) -> anyhow::Result<(Duration, String)> {
     let hash = stdout
         .split_whitespace()
         .next()
-        .ok_or_else(|| anyhow!("sha256sum printed nothing"))?
+        .ok_or_else(|| anyhow!("{what} printed nothing"))?
         .to_ascii_lowercase();
     Ok((elapsed, hash))
+}
+
+/// `openssl speed -evp sha256 -bytes 16384 -seconds 1 -mr`: MB/s.
+fn openssl_speed_16k() -> anyhow::Result<f64> {
+    let output = std::process::Command::new("openssl")
+        .args([
+            "speed", "-evp", "sha256", "-bytes", "16384", "-seconds", "1", "-mr",
+        ])
+        .output()
+        .context("cannot run openssl speed")?;
+    if !output.status.success() {
+        bail!(
+            "openssl speed failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    parse_openssl_speed(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// The bytes per second of `openssl speed -mr`'s `+F:…:sha256:BYTES_PER_S`
+/// line, in MB/s.
+fn parse_openssl_speed(text: &str) -> anyhow::Result<f64> {
+    text.lines()
+        .filter(|l| l.starts_with("+F:"))
+        .find_map(|l| l.rsplit(':').next()?.trim().parse::<f64>().ok())
+        .map(|bytes_per_s| bytes_per_s / 1e6)
+        .ok_or_else(|| anyhow!("openssl speed printed no +F: line: {text}"))
+}
+
+/// The first line a command prints, or "" when it cannot run.
+fn version_of(program: &str, arg: &str) -> String {
+    std::process::Command::new(program)
+        .arg(arg)
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .unwrap_or_default()
 }
 
 /// Part 2. The runs block this runtime thread on purpose: nothing else runs.
@@ -118,24 +195,20 @@ pub(super) async fn bench_sha256(args: &SdkBenchArgs) -> anyhow::Result<ShaBench
     std::fs::write(&prefixed_path, &prefixed).context("writing the EICAR-prefixed artifact")?;
     std::fs::write(&empty_path, b"").context("writing the empty file")?;
 
-    let version = std::process::Command::new("sha256sum")
-        .arg("--version")
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned()
-        })
-        .unwrap_or_default();
+    let version = version_of("sha256sum", "--version");
+    let openssl_version = version_of("openssl", "version");
 
     // The same sha2 code path as EicarSha256::matches, against sha256sum.
     let hash = hex::encode(Sha256::digest(&data));
     let prefixed_hash = hex::encode(Sha256::digest(&prefixed));
     let (_, their_hash) = sha256sum(&random_path)?;
     let (_, their_prefixed_hash) = sha256sum(&prefixed_path)?;
-    let hashes_match = hash == their_hash && prefixed_hash == their_prefixed_hash;
+    let (_, openssl_hash) = openssl_dgst(&random_path)?;
+    let (_, openssl_prefixed_hash) = openssl_dgst(&prefixed_path)?;
+    let hashes_match = hash == their_hash
+        && prefixed_hash == their_prefixed_hash
+        && hash == openssl_hash
+        && prefixed_hash == openssl_prefixed_hash;
 
     let random = artifact(data);
     let prefixed = artifact(prefixed);
@@ -152,6 +225,9 @@ pub(super) async fn bench_sha256(args: &SdkBenchArgs) -> anyhow::Result<ShaBench
     let mut theirs = Vec::with_capacity(args.runs);
     let mut empty = Vec::with_capacity(args.runs);
     let mut exact = Vec::with_capacity(args.runs);
+    let mut dgst = Vec::with_capacity(args.runs);
+    let mut dgst_empty = Vec::with_capacity(args.runs);
+    let mut speed = Vec::with_capacity(args.runs);
     for run in 0..=args.runs {
         let started = Instant::now();
         let v = EicarSha256.scan(&random).await.map(|r| r.verdict);
@@ -170,11 +246,20 @@ pub(super) async fn bench_sha256(args: &SdkBenchArgs) -> anyhow::Result<ShaBench
         if v.ok() != Some(Verdict::Benign) {
             bail!("EicarExact did not call the random artifact benign");
         }
+        let (openssl_time, openssl_hash) = openssl_dgst(&random_path)?;
+        if openssl_hash != hash {
+            bail!("openssl dgst changed its mind about the random artifact");
+        }
+        let (openssl_empty_time, _) = openssl_dgst(&empty_path)?;
+        let openssl_speed = openssl_speed_16k()?;
         if run > 0 {
             ours.push(elapsed);
             theirs.push(their);
             empty.push(empty_time);
             exact.push(exact_time);
+            dgst.push(openssl_time);
+            dgst_empty.push(openssl_empty_time);
+            speed.push(openssl_speed);
         }
     }
     let ours = Timing::of(&ours, size);
@@ -184,7 +269,22 @@ pub(super) async fn bench_sha256(args: &SdkBenchArgs) -> anyhow::Result<ShaBench
         ((sha256sum.median_ms - sha256sum_empty_file.median_ms) / 1000.0).max(1e-9),
     );
     let sha256sum_hashing_mb_per_s = mb_per_s(size, hashing);
+    let openssl_dgst = Timing::of(&dgst, size);
+    let openssl_dgst_empty_file = Timing::of(&dgst_empty, 0);
+    let openssl_hashing = Duration::from_secs_f64(
+        ((openssl_dgst.median_ms - openssl_dgst_empty_file.median_ms) / 1000.0).max(1e-9),
+    );
+    let openssl_dgst_hashing_mb_per_s = mb_per_s(size, openssl_hashing);
+    let openssl_speed_16k_median_mb_per_s = median(&speed);
     Ok(ShaBench {
+        openssl_version,
+        ratio_ours_over_openssl_speed: ours.median_mb_per_s / openssl_speed_16k_median_mb_per_s,
+        ratio_ours_over_openssl_dgst_hashing: ours.median_mb_per_s / openssl_dgst_hashing_mb_per_s,
+        openssl_dgst,
+        openssl_dgst_empty_file,
+        openssl_dgst_hashing_mb_per_s,
+        openssl_speed_16k_mb_per_s: speed,
+        openssl_speed_16k_median_mb_per_s,
         bytes: size,
         runs: args.runs,
         seed: args.seed,
@@ -202,6 +302,17 @@ pub(super) async fn bench_sha256(args: &SdkBenchArgs) -> anyhow::Result<ShaBench
     })
 }
 
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -214,5 +325,16 @@ mod tests {
         assert_eq!(t.median_ms, 20.0);
         assert_eq!((t.min_ms, t.max_ms), (10.0, 30.0));
         assert!((t.median_mb_per_s - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn openssl_speeds_machine_readable_line_is_read_in_mb_per_s() {
+        let text =
+            "+DT:sha256:1:16384\n+R:107720:sha256:0.990000\n+H:16384\n+F:25:sha256:1782711595.96\n";
+        let mb = parse_openssl_speed(text).unwrap();
+        assert!((mb - 1782.71159596).abs() < 1e-6, "{mb}");
+        assert!(parse_openssl_speed("+H:16384\n").is_err());
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }
