@@ -24,6 +24,8 @@ use swarm_protocol::{
     Address, Amount, Mint, PrivateKey, SignedTx, Transfer, Tx, TxBody, H256, WEI_PER_NCT,
 };
 
+use crate::support::free_port;
+
 const ROUNDS: usize = 5;
 const CLIENTS: u32 = 6;
 
@@ -39,14 +41,6 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn spawn_node(data_dir: &std::path::Path, database_url: Option<&str>) -> Node {

@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::webdriver::{free_port, Chromedriver, Session};
+use crate::support::free_port;
+use crate::support::webdriver::{Chromedriver, Session};
 use serde_json::{json, Value};
 use swarm_node::dev_key;
 use swarm_node::test_utils::Client;

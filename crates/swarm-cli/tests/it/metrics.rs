@@ -6,30 +6,14 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use swarm_node::dev_key;
 use swarm_sdk::swarm_protocol::{Address, Guid};
 
-/// Kills the child when the test ends, passing or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::{free_port, KillOnDrop};
 
 /// The value of the unlabelled sample `name` in a Prometheus text page.
 fn sample(page: &str, name: &str) -> Option<f64> {
@@ -82,7 +66,7 @@ async fn dev_participants_metrics_match_the_node() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut child = Killed(child);
+    let mut child = KillOnDrop(child);
     let stdout = child.0.stdout.take().unwrap();
     let stderr = child.0.stderr.take().unwrap();
     let (out_tx, out_rx) = std::sync::mpsc::channel();
@@ -244,7 +228,7 @@ async fn dev_participants_metrics_match_the_node() {
 
 /// Starts `swarm node` on `port` with its data in `dir`, and waits until it
 /// answers.
-async fn start_node(dir: &std::path::Path, port: u16) -> Killed {
+async fn start_node(dir: &std::path::Path, port: u16) -> KillOnDrop {
     let child = Command::new(env!("CARGO_BIN_EXE_swarm"))
         .arg("node")
         .arg("--data-dir")
@@ -256,7 +240,7 @@ async fn start_node(dir: &std::path::Path, port: u16) -> Killed {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let node = Killed(child);
+    let node = KillOnDrop(child);
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/status");
     let start = Instant::now();
@@ -308,7 +292,7 @@ async fn healthz_fails_while_the_node_is_down_and_recovers() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _engine = Killed(engine);
+    let _engine = KillOnDrop(engine);
     let base = format!("http://127.0.0.1:{metrics}");
     until(&format!("{base}/readyz"), 200, Duration::from_secs(30)).await;
     until(&format!("{base}/healthz"), 200, Duration::from_secs(10)).await;

@@ -8,8 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::{free_port, KillOnDrop};
 
 fn swarm() -> Command {
     Command::new(env!("CARGO_BIN_EXE_swarm"))
@@ -125,23 +127,6 @@ fn every_readme_command_is_real_and_tested() {
     }
 }
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `GET path` on `addr` over a plain socket: the whole answer, headers
 /// included.
 fn http_get(addr: &str, path: &str) -> String {
@@ -174,7 +159,7 @@ fn a_marketplace_by_hand() {
     std::fs::write(&genesis_file, genesis.to_toml()).unwrap();
     let port = free_port();
     let node = format!("http://127.0.0.1:{port}");
-    let _node = Process(
+    let _node = KillOnDrop(
         swarm()
             .args(["node", "--data-dir"])
             .arg(dir.path().join("data"))
@@ -216,7 +201,7 @@ fn a_marketplace_by_hand() {
     assert!(minted.contains("balance  1000"), "{minted}");
     let engine_metrics = format!("127.0.0.1:{}", free_port());
     let arbiter_metrics = format!("127.0.0.1:{}", free_port());
-    let _engine = Process(
+    let _engine = KillOnDrop(
         swarm()
             .args(["engine", "run", "eicar", "--keyfile"])
             .arg(&keyfile)
@@ -230,7 +215,7 @@ fn a_marketplace_by_hand() {
             .spawn()
             .unwrap(),
     );
-    let _arbiter = Process(
+    let _arbiter = KillOnDrop(
         swarm()
             .args([
                 "arbiter",

@@ -13,13 +13,7 @@ use swarm_node::dev_key;
 use swarm_protocol::{Amount, Guid, Parameters};
 use swarm_sdk::NodeClient;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::free_port;
 
 /// Ten bounties: the engine asserts on every artifact, right every time,
 /// with its own bids (the largest allowed on EICAR, the smallest on

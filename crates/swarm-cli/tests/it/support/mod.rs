@@ -3,6 +3,7 @@
 pub(crate) mod webdriver;
 
 use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::sync::OnceLock;
 
 use swarm_engines::test_scanner::{self, Toolchain};
@@ -28,4 +29,24 @@ pub(crate) fn windows_scanner() -> PathBuf {
 /// the first test of a fresh target directory runs `wineboot --init`.
 pub(crate) fn wine_prefix() -> PathBuf {
     scratch().join("swarm-wine-prefix")
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon).
+#[allow(clippy::unwrap_used)]
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed and reaped when the test ends, passing or not.
+pub(crate) struct KillOnDrop(pub(crate) Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

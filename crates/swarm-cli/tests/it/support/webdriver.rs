@@ -14,26 +14,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::free_port;
+
 /// The chromium binary Debian's `chromium` package installs.
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 /// The driver Debian's `chromium-driver` package installs.
 pub(crate) const CHROMEDRIVER: &str = "chromedriver";
-
-/// A free TCP port on loopback (bound, then released).
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A running `chromedriver`, killed on drop.
 pub(crate) struct Chromedriver {
