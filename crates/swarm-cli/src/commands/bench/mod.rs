@@ -7,6 +7,7 @@ mod engines;
 mod node;
 mod sdk;
 mod stats;
+mod svg;
 mod wine;
 mod workers;
 
