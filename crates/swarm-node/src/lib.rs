@@ -45,7 +45,7 @@ pub use artifacts::{
 };
 pub use chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 pub use dev::{dev_genesis, dev_key};
-pub use limits::{Limits, Rate, FD_RESERVE};
+pub use limits::{AdmissionLimits, Limits, Rate, FD_RESERVE};
 pub use metrics::Metrics;
 pub use node::{
     load_state, open_store, start, ArtifactBackend, NodeBuilder, NodeConfig, NodeError, RunningNode,

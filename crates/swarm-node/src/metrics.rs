@@ -49,6 +49,7 @@ pub struct Metrics {
     artifacts: Family<ArtifactLabels, Counter>,
     escrow_nct: Gauge<f64, AtomicU64>,
     open: Family<OpenLabels, Gauge>,
+    admission_refused: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,6 +66,10 @@ pub struct Load {
     pub event_streams: usize,
     /// Bytes that uploads in progress hold in the staging directory.
     pub staged_bytes: u64,
+    /// Transactions received and not yet applied or refused.
+    pub waiting_transactions: usize,
+    /// Transactions refused by admission control since the start.
+    pub admission_refused: u64,
 }
 
 impl Default for Metrics {
@@ -122,11 +127,18 @@ impl Metrics {
         let open = Family::<OpenLabels, Gauge>::default();
         registry.register(
             "open",
-            "What clients hold open: connections, event_streams, staged_bytes",
+            "What clients hold open: connections, event_streams, staged_bytes, waiting_transactions",
             open.clone(),
+        );
+        let admission_refused = Gauge::default();
+        registry.register(
+            "admission_refused_transactions",
+            "Transactions refused because the node was behind (503 overloaded) since it started; a refused new bounty counts one",
+            admission_refused.clone(),
         );
         Metrics {
             open,
+            admission_refused,
             registry,
             blocks,
             block_height,
@@ -209,6 +221,7 @@ impl Metrics {
                 "staged_bytes",
                 i64::try_from(load.staged_bytes).unwrap_or(i64::MAX),
             ),
+            ("waiting_transactions", load.waiting_transactions as i64),
         ] {
             self.open
                 .get_or_create(&OpenLabels {
@@ -216,6 +229,8 @@ impl Metrics {
                 })
                 .set(value);
         }
+        self.admission_refused
+            .set(i64::try_from(load.admission_refused).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition.

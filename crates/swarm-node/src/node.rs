@@ -290,6 +290,7 @@ impl Role {
             s.view.clone(),
             s.events.clone(),
             s.metrics.clone(),
+            s.admission.clone(),
             self.config.clone(),
         );
         let (handle, task) = sequencer::spawn(sequencer, self.shutdown.clone());
@@ -504,6 +505,13 @@ async fn start_on(
         metrics,
         block_time,
         limiter: crate::limits::rate::Limiter::new(&config.limits),
+        admission: Arc::new(crate::limits::admission::Admission::new(
+            config.limits.admission,
+            block_time,
+            crate::limits::admission::measured_floor(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
+        )),
         subscriptions: Budget::new(subscription_cap, config.limits.max_subscriptions_per_ip),
         connections: connections.clone(),
         replay_reads: tokio::sync::Semaphore::new(REPLAY_READS),

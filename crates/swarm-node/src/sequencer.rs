@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use swarm_protocol::{Registry, SignedTx, TxError, VerifiedTx, H256};
 
 use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
+use crate::limits::admission::Admission;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
@@ -166,7 +167,10 @@ pub(crate) struct Sequencer {
     view: Arc<ChainView>,
     events: broadcast::Sender<Arc<CommittedBlock>>,
     metrics: Arc<Metrics>,
+    admission: Arc<Admission>,
     config: SequencerConfig,
+    /// When the open block was opened (its predecessor sealed).
+    opened_at: std::time::Instant,
     parent: H256,
     open: u64,
     pending: Vec<TxRecord>,
@@ -184,6 +188,7 @@ impl Sequencer {
         view: Arc<ChainView>,
         events: broadcast::Sender<Arc<CommittedBlock>>,
         metrics: Arc<Metrics>,
+        admission: Arc<Admission>,
         config: SequencerConfig,
     ) -> Self {
         let (parent, last) = tip.map(|t| (t.hash, t.number)).unwrap_or((H256::ZERO, 0));
@@ -193,7 +198,9 @@ impl Sequencer {
             view,
             events,
             metrics,
+            admission,
             config,
+            opened_at: std::time::Instant::now(),
             parent,
             open: last,
             pending: Vec::new(),
@@ -281,6 +288,10 @@ impl Sequencer {
             events: std::mem::take(&mut self.pending_events),
         };
         let verified = std::mem::take(&mut self.pending_verified);
+        let now = std::time::Instant::now();
+        self.admission
+            .record_block(block.txs.len(), now.duration_since(self.opened_at));
+        self.opened_at = now;
         let waiters = std::mem::take(&mut self.waiters);
         let snapshot = if block
             .header

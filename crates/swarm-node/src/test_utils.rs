@@ -11,6 +11,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use crate::limits::admission::Held;
+
 use serde_json::Value;
 use swarm_protocol::{Genesis, PrivateKey, SignedTx, Tx, TxBody};
 
@@ -109,6 +111,13 @@ impl TestNode {
 
     pub fn url(&self) -> String {
         self.node.url()
+    }
+
+    /// Makes the node count `count` more transactions as waiting to be
+    /// applied until the guard is dropped, as if other clients' requests
+    /// were queued: admission control at a chosen backlog.
+    pub fn hold_backlog(&self, count: usize) -> Held {
+        self.node.state().admission.hold(count)
     }
 }
 

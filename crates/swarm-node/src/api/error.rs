@@ -46,6 +46,15 @@ pub enum ApiError {
     /// The node cannot take writes now (503).
     #[error("{0}")]
     Unavailable(String),
+    /// The node is behind and sheds load it could not include in time
+    /// (503, with `Retry-After`): see `limits::admission`.
+    #[error("{message}")]
+    Overloaded {
+        /// What is refused and why.
+        message: String,
+        /// The estimated time until the node has caught up.
+        retry_after: std::time::Duration,
+    },
     /// The node's own failure (500); the message is logged, not shown.
     #[error("internal error")]
     Internal(String),
@@ -62,7 +71,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Tx(e) => tx_status(e),
         }
@@ -72,7 +83,8 @@ impl ApiError {
     /// pass: over a rate (429) or the node unable to take it now (503).
     pub fn retry_after_seconds(&self) -> Option<u64> {
         match self {
-            ApiError::TooManyRequests { retry_after, .. } => {
+            ApiError::TooManyRequests { retry_after, .. }
+            | ApiError::Overloaded { retry_after, .. } => {
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 Some(seconds.max(1))
             }
@@ -91,6 +103,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::Internal(_) => "internal",
             ApiError::Tx(e) => e.code(),
         }

@@ -63,6 +63,8 @@ pub struct Shared {
     pub block_time: Duration,
     /// Rate limits and quotas.
     pub(crate) limiter: crate::limits::rate::Limiter,
+    /// What waits to be applied, and whether new work may come in.
+    pub(crate) admission: Arc<crate::limits::admission::Admission>,
     /// Open event streams, in all and per IP.
     pub(crate) subscriptions: std::sync::Arc<crate::limits::connections::Budget>,
     /// Open TCP connections, in all and per IP.
@@ -302,6 +304,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
         connections: state.connections.open(),
         event_streams: state.subscriptions.open(),
         staged_bytes: state.artifacts.staged_bytes().0,
+        waiting_transactions: state.admission.pressure().waiting,
+        admission_refused: state.admission.refused(),
     });
     (
         [(

@@ -73,12 +73,20 @@ fn verify_all(txs: Vec<SignedTx>) -> Vec<Result<(SignedTx, VerifiedTx), TxError>
     txs.into_iter().map(|s| s.admit().map(|v| (s, v))).collect()
 }
 
-/// The sender's rate limit, then its artifacts.
+/// The sender's rate limit, then admission control for a new bounty, then
+/// its artifacts. `own` is how many of the waiting transactions are this
+/// request's.
 ///
 /// Only transactions whose signatures checked reach this: an unsigned or
 /// badly signed one never spends an account's (or an IP's) bucket.
-async fn check_rate(state: &AppState, verified: &VerifiedTx) -> Result<(), ApiError> {
+async fn admit(state: &AppState, verified: &VerifiedTx, own: usize) -> Result<(), ApiError> {
     state.limiter.transaction_from(&verified.from())?;
+    if matches!(verified.tx().body, TxBody::PostBounty(_)) {
+        state
+            .admission
+            .admit_new(own)
+            .map_err(|r| r.into_api_error())?;
+    }
     check_artifacts(state, verified).await
 }
 
@@ -131,7 +139,7 @@ async fn check_artifacts(state: &AppState, verified: &VerifiedTx) -> Result<(), 
               (status = 413, description = "Body, transaction, metadata or JSON nesting over its limit"),
               (status = 422, description = "Breaks a protocol rule"),
               (status = 429, description = "Over a rate (every item of a batch over its account's rate, the IP's, or the IP's invalid-transaction budget); Retry-After says when to send again. In a batch, items over their account's rate carry status 429 and retry_after instead"),
-              (status = 503, description = "No sequencer can take it now (Retry-After)")))]
+              (status = 503, description = "No sequencer can take it now, or the node is behind and takes no new bounty (code overloaded) or nothing at all until it catches up (Retry-After)")))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -172,6 +180,13 @@ pub(crate) async fn submit(
         state.limiter.transactions_from_ip(ip, txs.len())?;
         return forward(&state, &body, wait).await;
     };
+    // Counted as waiting from now until the sequencer has answered; over
+    // the hard cap nothing more is taken, not even to verify.
+    let own = txs.len();
+    let waiting = state
+        .admission
+        .enter(own)
+        .map_err(|r| r.into_api_error())?;
 
     let checked = if txs.len() >= BLOCKING_VERIFY_FROM {
         tokio::task::spawn_blocking(move || verify_all(txs))
@@ -192,7 +207,7 @@ pub(crate) async fn submit(
     for (i, c) in checked.into_iter().enumerate() {
         match c {
             Err(e) => results.push(Some(Err(e.into()))),
-            Ok((signed, verified)) => match check_rate(&state, &verified).await {
+            Ok((signed, verified)) => match admit(&state, &verified, own).await {
                 Err(e) => results.push(Some(Err(e))),
                 Ok(()) => {
                     results.push(None);
@@ -202,17 +217,21 @@ pub(crate) async fn submit(
             },
         }
     }
-    if !to_submit.is_empty() {
-        let outcomes = sequencer
+    let outcomes = if to_submit.is_empty() {
+        Vec::new()
+    } else {
+        sequencer
             .submit(to_submit, wait)
             .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        for (i, outcome) in positions.into_iter().zip(outcomes) {
-            results[i] = Some(match outcome {
-                Ok(accepted) => await_inclusion(accepted).await,
-                Err(e) => Err(e.into()),
-            });
-        }
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+    };
+    // Applied or refused: no longer waiting (inclusion is the block's time).
+    drop(waiting);
+    for (i, outcome) in positions.into_iter().zip(outcomes) {
+        results[i] = Some(match outcome {
+            Ok(accepted) => await_inclusion(accepted).await,
+            Err(e) => Err(e.into()),
+        });
     }
     let mut results = results.into_iter().flatten();
     if !batch {
@@ -232,6 +251,10 @@ pub(crate) async fn submit(
         if let Some(Err(first)) = results.into_iter().next() {
             return Err(match first {
                 ApiError::Unavailable(message) => ApiError::Unavailable(message),
+                ApiError::Overloaded { message, .. } => ApiError::Overloaded {
+                    message,
+                    retry_after: Duration::from_secs(wait),
+                },
                 other => ApiError::TooManyRequests {
                     message: other.to_string(),
                     retry_after: Duration::from_secs(wait),

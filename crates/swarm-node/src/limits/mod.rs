@@ -8,12 +8,16 @@
 //! connection cap the node answers 429 (per client) or 503 (in total) and
 //! closes ([`connections`]); a client that stalls is cut off by the
 //! timeouts the accept loop (`crate::serve`) and the event stream enforce.
+//! When the node itself is behind, it sheds new bounties with 503 and
+//! `Retry-After` before their rounds could be missed ([`admission`]).
 
+pub(crate) mod admission;
 pub(crate) mod connections;
 pub(crate) mod rate;
 
 use std::time::Duration;
 
+pub use admission::AdmissionLimits;
 pub use rate::Rate;
 
 /// Every limit a node enforces on its clients. `None` disables a rate.
@@ -50,6 +54,10 @@ pub struct Limits {
     /// Longest an event stream may wait for its client to take one message;
     /// a client that reads slower than that is disconnected.
     pub event_send_timeout: Duration,
+    /// When the node refuses new bounties, and all submissions, because it
+    /// is behind (`admission`). Not a per-client limit: it protects the
+    /// bounties already admitted.
+    pub admission: AdmissionLimits,
 }
 
 /// File descriptors kept for the node's own use (database, artifact files,
@@ -76,12 +84,14 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             event_send_timeout: Duration::from_secs(30),
+            admission: AdmissionLimits::default(),
         }
     }
 }
 
 impl Limits {
-    /// No rate or quota at all; connection caps and timeouts keep their defaults.
+    /// No rate or quota at all; connection caps, timeouts and admission
+    /// control keep their defaults.
     pub fn unlimited() -> Self {
         Limits {
             requests_per_ip: None,

@@ -979,3 +979,129 @@ mod round_trip {
         });
     }
 }
+
+// ---- admission control: a node behind sheds new work, not admitted work ---
+
+/// Posts `bounty` without waiting; the raw response.
+async fn post_now(node: &TestNode, key: &PrivateKey, bounty: PostBounty) -> reqwest::Response {
+    let expires = node.client.block().await + 100;
+    let tx = Tx::new(key.address(), "dev", expires, bounty).sign(key);
+    node.client
+        .http
+        .post(format!("{}/transactions", node.url()))
+        .json(&tx)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// While the node is behind — transactions waiting that would take longer
+/// than two block times to apply — a new bounty is refused at submission
+/// with 503 `overloaded` and a `Retry-After` of the estimated wait, while
+/// an assertion on a bounty already posted still goes in: the lifecycles
+/// the node admitted can finish. Once the backlog is gone, posts pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_refuses_new_bounties_but_takes_assertions_on_posted_ones() {
+    let node = TestNode::start_configured(tempfile::tempdir().unwrap(), None, genesis(), |c| {
+        c.limits = swarm_node::Limits::unlimited();
+        c.limits.admission.max_waiting_transactions = 10_000_000;
+    })
+    .await;
+    let c = &node.client;
+    let (owner, engine) = (dev_key(0), PrivateKey::random());
+    let (status, body) = submit(
+        &node,
+        &engine,
+        Mint {
+            to: engine.address(),
+            amount: Amount::from_nct(10),
+        },
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (uri, _) = c.upload(&[("a.bin", b"admitted".as_slice())]).await;
+    let admitted = post(&uri, json!(1));
+    let guid = admitted.guid;
+    let (status, body) = submit(&node, &owner, admitted).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A million waiting: seconds behind at any rate this machine could have.
+    let held = node.hold_backlog(1_000_000);
+    let response = post_now(&node, &owner, post(&uri, json!(2))).await;
+    assert_eq!(response.status().as_u16(), 503);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The estimated wait: at least a second, at most the million at the
+    // lowest floor of 1,000/s.
+    assert!((1..=1_001).contains(&retry_after), "Retry-After {retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "overloaded", "{body}");
+    assert!(
+        body["errors"].as_str().unwrap().contains("no new bounty"),
+        "{body}"
+    );
+
+    let (verdicts, nonce) = (Bits256::from_indices([0]), H256([9; 32]));
+    let assertion = Assert {
+        bounty_guid: guid,
+        mask: Bits256::from_indices([0]),
+        bids: vec![Amount::from_wei(62_500_000_000_000_000)],
+        commitment: commitment(&verdicts, &nonce, &engine.address()),
+    };
+    let (status, body) = submit(&node, &engine, assertion).await;
+    assert_eq!(status, 200, "an assertion on a posted bounty is admitted: {body}");
+
+    let metrics = c
+        .http
+        .get(format!("{}/metrics", c.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("swarm_admission_refused_transactions 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("swarm_open{what=\"waiting_transactions\"} 1000000"),
+        "{metrics}"
+    );
+
+    drop(held);
+    let response = post_now(&node, &owner, post(&uri, json!(3))).await;
+    assert_eq!(response.status().as_u16(), 200);
+    node.node.shutdown().await.unwrap();
+}
+
+/// Past the hard cap of waiting transactions a submission is refused whole
+/// before any signature is checked — 503 `overloaded` with `Retry-After` —
+/// and one that fits goes in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_waiting_cap_a_submission_is_refused_whole_with_503_and_retry_after() {
+    let node = limited_node(|l| l.admission.max_waiting_transactions = 3).await;
+    let a = PrivateKey::random();
+    let expires = node.client.block().await + 100;
+    let four: Vec<_> = (1..=4).map(|i| mint(&a, expires, i)).collect();
+    let response = node
+        .client
+        .http
+        .post(format!("{}/transactions", node.url()))
+        .json(&four)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "overloaded", "{body}");
+    assert!(body["errors"].as_str().unwrap().contains("waiting"), "{body}");
+
+    let (status, body) = node.client.submit(&four[..3], true).await;
+    assert_eq!(status, 200, "{body}");
+    node.node.shutdown().await.unwrap();
+}

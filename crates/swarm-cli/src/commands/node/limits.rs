@@ -110,6 +110,16 @@ pub(crate) struct LimitArgs {
     /// before disconnecting it [default: 30].
     #[arg(long, env = "SWARM_EVENT_SEND_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
     event_send_timeout: Option<Duration>,
+    /// Refuse new bounties (503 overloaded, with Retry-After) while the
+    /// transactions waiting to be applied would take longer than this many
+    /// block times; 0 never refuses them [default: 2].
+    #[arg(long, env = "SWARM_NEW_BOUNTY_WAIT_BLOCKS", value_name = "BLOCKS")]
+    new_bounty_wait_blocks: Option<u32>,
+    /// Refuse every submission (503 overloaded) while this many transactions
+    /// wait to be applied [default: 50000].
+    #[arg(long, env = "SWARM_MAX_WAITING_TRANSACTIONS", value_name = "COUNT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_waiting_transactions: Option<u64>,
 }
 
 impl LimitArgs {
@@ -166,6 +176,13 @@ impl LimitArgs {
                 *timeout = t;
             }
         }
+        if let Some(blocks) = self.new_bounty_wait_blocks {
+            limits.admission.new_bounty_wait_blocks = (blocks > 0).then_some(blocks);
+        }
+        if let Some(count) = self.max_waiting_transactions {
+            limits.admission.max_waiting_transactions =
+                usize::try_from(count).unwrap_or(usize::MAX);
+        }
     }
 }
 
@@ -183,5 +200,21 @@ mod tests {
         assert!(rate("ten").unwrap_err().contains("not a whole number"));
         assert!(seconds("0").is_err());
         assert_eq!(seconds("1.5").unwrap(), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn admission_flags_set_the_wait_and_the_cap_and_zero_turns_the_wait_off() {
+        let mut limits = Limits::default();
+        let mut artifacts = ArtifactLimits::default();
+        LimitArgs::default().apply(&mut limits, &mut artifacts);
+        assert_eq!(limits.admission.new_bounty_wait_blocks, Some(2));
+        let args = LimitArgs {
+            new_bounty_wait_blocks: Some(0),
+            max_waiting_transactions: Some(10),
+            ..LimitArgs::default()
+        };
+        args.apply(&mut limits, &mut artifacts);
+        assert_eq!(limits.admission.new_bounty_wait_blocks, None);
+        assert_eq!(limits.admission.max_waiting_transactions, 10);
     }
 }

@@ -56,7 +56,11 @@ pub(super) async fn drive(
         samples: Mutex::new(Vec::new()),
         refusals: Mutex::new(Refusals::default()),
         accepted: AtomicU64::new(0),
+        shed: AtomicU64::new(0),
+        inclusion_blocks: Mutex::new(Vec::new()),
+        posted: Mutex::new(Vec::new()),
     });
+    let artifacts = args.artifact_count() as usize;
 
     // The arbiter stakes the minimum; one artifact bundle serves every bounty.
     stake(
@@ -66,14 +70,18 @@ pub(super) async fn drive(
         params.minimum_stake,
     )
     .await?;
-    let uri = upload(&ctx, &keys.ambassador, &genesis.community).await?;
+    let uri = upload(&ctx, &keys.ambassador, &genesis.community, artifacts).await?;
     let commit_before = commit_stats(&ctx).await;
 
     let template = Arc::new(WaveTemplate {
         keys: keys.clone(),
         community: Arc::from(genesis.community.as_str()),
         uri,
-        amount: params.bounty_amount_minimum,
+        amount: params
+            .bounty_amount_minimum
+            .checked_mul(artifacts as u128)
+            .context("the bounty amount overflows")?,
+        artifacts,
         bid: params.assertion_bid_minimum,
         duration: args.duration,
     });
@@ -116,12 +124,14 @@ pub(super) async fn drive(
         );
     }
 
-    let per_lifecycle = 2 + 2 * args.engines as usize;
+    let per_lifecycle = 2 + 2 * args.engine_count() as usize;
     let mut signed_txs = 0;
     let started = Instant::now();
     let included_before: usize = lock(&clock.blocks).iter().map(|b| b.txs).sum();
     let settled_before = clock.settled.load(Ordering::SeqCst);
     let semaphore = Arc::new(Semaphore::new(args.concurrency));
+    let reads_stop = tokio_util::sync::CancellationToken::new();
+    let reader = tokio::spawn(read_load(ctx.clone(), reads_stop.clone()));
     let mut running = tokio::task::JoinSet::new();
     let presigned: usize = sizes.iter().take(wave_rx.len()).sum();
     let mut last_start = 0u64;
@@ -174,10 +184,12 @@ pub(super) async fn drive(
         let _ = tokio::time::timeout(Duration::from_millis(200), committed.changed()).await;
     }
     let ended = lock(&clock.last_settlement).unwrap_or_else(Instant::now);
+    reads_stop.cancel();
+    let mut reads = reader.await.context("the reading task failed")?;
     let wall = ended.saturating_duration_since(started);
 
     // Check every bounty over the API, and the supply.
-    let engines = args.engines as usize;
+    let engines = args.engine_count() as usize;
     let all: Vec<(Guid, bool)> = outcomes
         .iter()
         .flat_map(|o| o.guids.iter().copied().zip(o.accepted.iter().copied()))
@@ -253,11 +265,25 @@ pub(super) async fn drive(
         });
     }
     let refusals = std::mem::take(&mut *lock(&ctx.refusals));
+    let mut inclusion = std::mem::take(&mut *lock(&ctx.inclusion_blocks));
+    inclusion.sort_unstable();
+    let inclusion_p50 = inclusion.get(inclusion.len() / 2).copied().unwrap_or(0);
+    let inclusion_max = inclusion.last().copied().unwrap_or(0);
     let secs = wall.as_secs_f64().max(f64::MIN_POSITIVE);
     let tps = included as f64 / secs;
     Ok(Report {
         store,
-        engines: args.engines,
+        engines: args.engine_count(),
+        artifacts_per_bounty: args.artifact_count(),
+        posts_shed: ctx.shed.load(Ordering::Relaxed),
+        lifecycles_missed: posted.saturating_sub(complete),
+        tx_rate_over_all_cores_recovery: tps / (recoveries * cores()),
+        cores: cores() as usize,
+        reads: reads.len(),
+        read_latency_p50_ms: ms(weighted_quantile(&mut reads, 0.50)),
+        read_latency_p99_ms: ms(weighted_quantile(&mut reads, 0.99)),
+        assertion_inclusion_blocks_p50: inclusion_p50,
+        assertion_inclusion_blocks_max: inclusion_max,
         arbiters: 1,
         block_time_ms: args.block_time_ms,
         duration_blocks: args.duration,
@@ -313,3 +339,45 @@ pub(super) async fn drive(
             .collect(),
     })
 }
+
+/// The machine's cores, as the runtime sees them.
+fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+}
+
+/// Reads a client makes while the load runs: `GET /bounties/{guid}` of a
+/// posted bounty and `GET /status`, one at a time with a short pause, until
+/// `stop`; the latency of each answered read.
+async fn read_load(
+    ctx: Arc<Ctx>,
+    stop: tokio_util::sync::CancellationToken,
+) -> Vec<(Duration, usize)> {
+    let mut latencies = Vec::new();
+    let mut i = 0usize;
+    while !stop.is_cancelled() {
+        i += 1;
+        let guid = {
+            let posted = lock(&ctx.posted);
+            (!posted.is_empty()).then(|| posted[i.wrapping_mul(7919) % posted.len()])
+        };
+        let path = match guid {
+            Some(guid) if i % 2 == 0 => format!("/bounties/{guid}"),
+            _ => "/status".to_owned(),
+        };
+        let started = Instant::now();
+        let answer = ctx.http.get(format!("{}{path}", ctx.url)).send().await;
+        if let Ok(response) = answer {
+            if response.status().is_success() && response.bytes().await.is_ok() {
+                latencies.push((started.elapsed(), 1));
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(READ_PAUSE) => {}
+        }
+    }
+    latencies
+}
+
+/// The pause between two reads of [`read_load`].
+const READ_PAUSE: Duration = Duration::from_millis(5);

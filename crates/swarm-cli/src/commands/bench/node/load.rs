@@ -140,6 +140,14 @@ pub(super) struct Ctx {
     pub(super) refusals: Mutex<Refusals>,
     /// Transactions accepted into a block.
     pub(super) accepted: AtomicU64,
+    /// Transactions the node shed (503 `overloaded`) and the bench sent
+    /// again after the `Retry-After` it asked for.
+    pub(super) shed: AtomicU64,
+    /// Per wave: blocks from its posts' block to the block holding the last
+    /// of its assertions.
+    pub(super) inclusion_blocks: Mutex<Vec<u64>>,
+    /// Bounties posted so far, for the readers to look up.
+    pub(super) posted: Mutex<Vec<Guid>>,
 }
 
 impl Ctx {
@@ -167,21 +175,40 @@ impl Ctx {
     }
 
     /// Submits the selected items of `batch`; per item, the block it was
-    /// accepted into, or `None` if refused.
+    /// accepted into, or `None` if refused. A request the node sheds as
+    /// overloaded is sent again after the `Retry-After` it names, as a
+    /// well-behaved client does, until [`SHED_ATTEMPTS`] have been shed.
     async fn submit(&self, phase: Phase, batch: &Batch, keep: &[bool]) -> Vec<Option<u64>> {
         let mut outcome = vec![None; batch.items.len()];
         let (body, sent) = batch.body(keep);
         if sent.is_empty() {
             return outcome;
         }
-        let started = Instant::now();
-        let answer = self.post(body).await;
-        let latency = started.elapsed();
-        lock(&self.samples).push(Sample {
-            phase,
-            latency,
-            txs: sent.len(),
-        });
+        let mut attempts = 0;
+        let answer = loop {
+            let started = Instant::now();
+            let answer = self.post(body.clone()).await;
+            let latency = started.elapsed();
+            lock(&self.samples).push(Sample {
+                phase,
+                latency,
+                txs: sent.len(),
+            });
+            match answer {
+                Ok(Answer::Shed(retry_after)) if attempts < SHED_ATTEMPTS => {
+                    attempts += 1;
+                    self.shed.fetch_add(sent.len() as u64, Ordering::Relaxed);
+                    tokio::time::sleep(retry_after).await;
+                }
+                Ok(Answer::Shed(_)) => {
+                    break Err(anyhow::anyhow!(
+                        "the node shed this request {SHED_ATTEMPTS} times in a row"
+                    ))
+                }
+                Ok(Answer::Items(items)) => break Ok(items),
+                Err(e) => break Err(e),
+            }
+        };
         match answer {
             Ok(items) if items.len() == sent.len() => {
                 let mut refusals = lock(&self.refusals);
@@ -216,8 +243,9 @@ impl Ctx {
         outcome
     }
 
-    /// `POST /transactions` with a JSON array; the per-item answers.
-    async fn post(&self, body: String) -> anyhow::Result<Vec<BatchItem>> {
+    /// `POST /transactions` with a JSON array; the per-item answers, or
+    /// the node's request to come back later.
+    async fn post(&self, body: String) -> anyhow::Result<Answer> {
         let response = self
             .http
             .post(format!("{}/transactions?wait={}", self.url, self.wait))
@@ -227,7 +255,20 @@ impl Ctx {
             .await
             .context("POST /transactions")?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         let bytes = response.bytes().await.context("reading the answer")?;
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["code"].as_str().map(str::to_owned));
+            if let (Some("overloaded"), Some(seconds)) = (code.as_deref(), retry_after) {
+                return Ok(Answer::Shed(Duration::from_secs(seconds)));
+            }
+        }
         if !status.is_success() {
             bail!(
                 "POST /transactions answered {status}: {}",
@@ -239,8 +280,22 @@ impl Ctx {
         }
         let answer: Envelope<Vec<BatchItem>> =
             serde_json::from_slice(&bytes).context("decoding the batch answer")?;
-        answer.result.context("the batch answer holds no result")
+        answer
+            .result
+            .map(Answer::Items)
+            .context("the batch answer holds no result")
     }
+}
+
+/// Times in a row one request may be shed before the bench gives it up.
+const SHED_ATTEMPTS: u32 = 60;
+
+/// What the node answered a batch.
+enum Answer {
+    /// One answer per transaction.
+    Items(Vec<BatchItem>),
+    /// Shed whole (503 `overloaded`): send again after this long.
+    Shed(Duration),
 }
 
 /// How far each bounty of a wave got, by what was accepted.
@@ -273,6 +328,13 @@ pub(super) async fn run_wave(
         };
     };
     let expiration = post_block + duration;
+    lock(&ctx.posted).extend(
+        wave.guids
+            .iter()
+            .zip(&posted)
+            .filter(|(_, p)| **p)
+            .map(|(g, _)| *g),
+    );
 
     let asserted = futures_util::future::join_all(
         wave.asserts
@@ -280,6 +342,9 @@ pub(super) async fn run_wave(
             .map(|batch| ctx.submit(Phase::Assert, batch, &posted)),
     )
     .await;
+    if let Some(last) = asserted.iter().flatten().flatten().max() {
+        lock(&ctx.inclusion_blocks).push(last.saturating_sub(post_block));
+    }
     let asserted: Vec<Vec<bool>> = asserted
         .into_iter()
         .map(|a| a.iter().map(Option::is_some).collect())

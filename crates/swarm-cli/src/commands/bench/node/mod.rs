@@ -35,6 +35,7 @@ mod drive;
 mod load;
 mod plan;
 mod report;
+mod search;
 mod setup;
 
 use std::sync::Arc;
@@ -53,12 +54,35 @@ use report::print_report;
 /// Most transactions the node takes in one `POST /transactions` batch.
 const MAX_BATCH: usize = 1000;
 
+/// Most engines a run can have (each is a funded dev key).
+const MAX_ENGINES: u32 = 256;
+
 /// Flags of `swarm bench node`.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct NodeBenchArgs {
-    /// Engines asserting and revealing on every bounty.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
-    engines: u32,
+    /// Engines asserting and revealing on every bounty; a list
+    /// (`1,3,10,30,100`) runs one measurement per count.
+    #[arg(long, value_delimiter = ',', default_value = "3",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_ENGINES as i64))]
+    engines: Vec<u32>,
+    /// Artifacts in every bounty; a list (`1,16,256`) runs one measurement
+    /// per count.
+    #[arg(long, value_delimiter = ',', default_value = "1",
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    artifacts: Vec<u32>,
+    /// Find the highest load that completes every lifecycle without the
+    /// node shedding a post: trials of `--trial-waves` waves with growing
+    /// wave sizes, then bisection; reports that load and the first one
+    /// above it. `--batch` and `--lifecycles` are then chosen by the search.
+    #[arg(long)]
+    find_max: bool,
+    /// Waves in each trial of `--find-max`.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=1000))]
+    trial_waves: u64,
+    /// Write the curve over the engine or artifact counts as an SVG chart
+    /// to this file (and transactions/s to FILE-tx.svg).
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
     /// Bounty lifecycles to run.
     #[arg(long, default_value_t = 5000)]
     lifecycles: usize,
@@ -102,6 +126,9 @@ pub(crate) struct NodeBenchArgs {
 
 /// Refuses flags that cannot make a run.
 fn check_args(args: &NodeBenchArgs) -> anyhow::Result<()> {
+    if args.engines.is_empty() || args.artifacts.is_empty() {
+        bail!("--engines and --artifacts need at least one count");
+    }
     if args.lifecycles == 0 {
         bail!("--lifecycles must be at least 1");
     }
@@ -123,7 +150,29 @@ fn check_args(args: &NodeBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `swarm bench node`: calibrate, start the node, drive it, report.
+impl NodeBenchArgs {
+    /// The engine count of a single run (the first of the list).
+    fn engine_count(&self) -> u32 {
+        self.engines.first().copied().unwrap_or(3)
+    }
+
+    /// The artifact count of a single run (the first of the list).
+    fn artifact_count(&self) -> u32 {
+        self.artifacts.first().copied().unwrap_or(1)
+    }
+
+    /// These flags for one run of `engines` engines and `artifacts` artifacts.
+    fn single(&self, engines: u32, artifacts: u32) -> NodeBenchArgs {
+        NodeBenchArgs {
+            engines: vec![engines],
+            artifacts: vec![artifacts],
+            ..self.clone()
+        }
+    }
+}
+
+/// `swarm bench node`: calibrate, then one run, a search for the highest
+/// load, or a sweep of either over engine or artifact counts.
 pub(crate) async fn run(args: NodeBenchArgs) -> anyhow::Result<()> {
     check_args(&args)?;
     if !args.json {
@@ -134,37 +183,21 @@ pub(crate) async fn run(args: NodeBenchArgs) -> anyhow::Result<()> {
     })
     .await
     .context("the recovery loop failed")??;
-
-    let keys = Arc::new(Keys::new(args.engines));
-    let genesis = bench_genesis(&args, &keys);
-    let dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
-    let mut config = NodeConfig::new(genesis.clone());
-    config.data_dir = dir.path().to_path_buf();
-    config.database_url = args.database_url.clone();
-    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    config.block_time = Some(Duration::from_millis(args.block_time_ms));
-    // One process stands for a whole marketplace of clients: per-client
-    // rates would measure the limits, not the node.
-    config.limits = swarm_node::Limits::unlimited();
-    let node = swarm_node::start(config)
-        .await
-        .with_context(|| match &args.database_url {
-            Some(_) => "cannot start the bench node (the PostgreSQL database must be reachable \
-                    and fresh: it refuses a database holding another genesis)"
-                .to_owned(),
-            None => format!("cannot start the bench node in {}", dir.path().display()),
-        })?;
-    let clock = Clock::follow(&node);
     let calibration = Calibration {
         recoveries,
         signatures,
     };
-    let store = describe_store(&args, dir.path());
-    let result = drive(&args, &node, clock, keys, genesis, calibration, store).await;
-    let stopped = node.shutdown().await;
-    let report = result?;
-    stopped.context("the bench node failed while stopping")?;
-    print_report(&report, args.json)?;
+    let sweep = args.engines.len() > 1 || args.artifacts.len() > 1;
+    if !args.find_max && !sweep {
+        let report = trial(&args, calibration).await?;
+        print_report(&report, args.json)?;
+        return check_complete(&report);
+    }
+    search::sweep(&args, calibration).await
+}
+
+/// Fails unless every lifecycle completed and the supply holds.
+fn check_complete(report: &report::Report) -> anyhow::Result<()> {
     if report.lifecycles_complete < report.lifecycles_requested || !report.supply_ok {
         bail!(
             "{} of {} lifecycles did not complete{}",
@@ -178,6 +211,103 @@ pub(crate) async fn run(args: NodeBenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// One run on a fresh node: start it, drive the load, stop it.
+async fn trial(args: &NodeBenchArgs, calibration: Calibration) -> anyhow::Result<report::Report> {
+    let keys = Arc::new(Keys::new(args.engine_count()));
+    let genesis = bench_genesis(args, &keys);
+    let dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
+    let many = args.find_max || args.engines.len() > 1 || args.artifacts.len() > 1;
+    let trial_database = match &args.database_url {
+        Some(url) if many => Some(TrialDatabase::create(url).await?),
+        _ => None,
+    };
+    let database_url = match &trial_database {
+        Some(db) => Some(db.url()),
+        None => args.database_url.clone(),
+    };
+    let mut config = NodeConfig::new(genesis.clone());
+    config.data_dir = dir.path().to_path_buf();
+    config.database_url = database_url.clone();
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.block_time = Some(Duration::from_millis(args.block_time_ms));
+    // One process stands for a whole marketplace of clients: per-client
+    // rates would measure the limits, not the node. Admission control
+    // stays on: it is the node's own protection.
+    config.limits = swarm_node::Limits::unlimited();
+    let node = swarm_node::start(config)
+        .await
+        .with_context(|| match &args.database_url {
+            Some(_) => "cannot start the bench node (the PostgreSQL database must be reachable \
+                    and fresh: it refuses a database holding another genesis)"
+                .to_owned(),
+            None => format!("cannot start the bench node in {}", dir.path().display()),
+        })?;
+    let clock = Clock::follow(&node);
+    let store = describe_store(args, dir.path());
+    let result = drive(args, &node, clock, keys, genesis, calibration, store).await;
+    let stopped = node.shutdown().await;
+    if let Some(db) = trial_database {
+        db.drop_it().await;
+    }
+    let report = result?;
+    stopped.context("the bench node failed while stopping")?;
+    Ok(report)
+}
+
+/// A fresh PostgreSQL database for one trial of a search or sweep (each
+/// trial starts from genesis), named after the given one with a random
+/// suffix, and dropped after the trial.
+struct TrialDatabase {
+    /// `postgres://user@host:port`.
+    server: String,
+    /// The database's name.
+    name: String,
+}
+
+impl TrialDatabase {
+    /// Creates it on the server of `url`.
+    async fn create(url: &str) -> anyhow::Result<TrialDatabase> {
+        use sqlx::Connection;
+        let (server, name) = url
+            .rsplit_once('/')
+            .filter(|(server, name)| {
+                server.contains("://") && !name.is_empty() && !name.contains('?')
+            })
+            .with_context(|| format!("{url:?} does not end in /DATABASE"))?;
+        let mut admin = sqlx::PgConnection::connect(url)
+            .await
+            .with_context(|| format!("cannot connect to {url} to create a trial database"))?;
+        let name = format!("{name}_{:08x}", rand::random::<u32>());
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .with_context(|| format!("cannot create the trial database {name}"))?;
+        Ok(TrialDatabase {
+            server: server.to_owned(),
+            name,
+        })
+    }
+
+    /// Its URL.
+    fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    /// Drops it; a failure is only logged (the trial's figures stand).
+    async fn drop_it(self) {
+        use sqlx::Connection;
+        let dropped = async {
+            let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", self.server)).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                .execute(&mut admin)
+                .await
+        };
+        if let Err(e) = dropped.await {
+            tracing::warn!(database = %self.name, "cannot drop the trial database: {e}");
+        }
+    }
 }
 
 /// The store in words, without a password.

@@ -112,12 +112,16 @@ struct WavePlan {
     expires: u64,
 }
 
-/// Random guids, nonces, verdicts and votes for a wave of `size` bounties.
-fn plan_wave(size: usize, engines: usize, expires: u64) -> WavePlan {
+/// Random guids, nonces, verdicts and votes for a wave of `size` bounties
+/// of `artifacts` artifacts each.
+fn plan_wave(size: usize, engines: usize, artifacts: usize, expires: u64) -> WavePlan {
     let mut rng = rand::thread_rng();
     let guids = (0..size).map(|_| Guid::new_v4()).collect();
-    let mut random_bit = || Bits256::from_bools(&[rng.gen::<bool>()]);
-    let votes = (0..size).map(|_| random_bit()).collect();
+    let mut random_bits = || {
+        let bools: Vec<bool> = (0..artifacts).map(|_| rng.gen::<bool>()).collect();
+        Bits256::from_bools(&bools)
+    };
+    let votes = (0..size).map(|_| random_bits()).collect();
     let secrets = (0..engines)
         .map(|_| {
             (0..size)
@@ -125,7 +129,7 @@ fn plan_wave(size: usize, engines: usize, expires: u64) -> WavePlan {
                     let mut nonce = [0u8; 32];
                     rand::thread_rng().fill(&mut nonce[..]);
                     nonce[0] |= 1; // never the zero nonce
-                    (H256(nonce), random_bit())
+                    (H256(nonce), random_bits())
                 })
                 .collect()
         })
@@ -168,8 +172,10 @@ pub(super) struct WaveTemplate {
     pub(super) community: Arc<str>,
     /// The one artifact bundle every bounty points at.
     pub(super) uri: String,
-    /// Each bounty's reward: the minimum for one artifact.
+    /// Each bounty's reward: the minimum for its artifacts.
     pub(super) amount: Amount,
+    /// Artifacts in each bounty (all in the one bundle).
+    pub(super) artifacts: usize,
     /// Each engine's bid: the minimum.
     pub(super) bid: Amount,
     /// Each bounty's assertion round, in blocks.
@@ -182,7 +188,8 @@ pub(super) async fn sign_wave(
     size: usize,
     expires: u64,
 ) -> anyhow::Result<SignedWave> {
-    let plan = plan_wave(size, t.keys.engines.len(), expires);
+    let plan = plan_wave(size, t.keys.engines.len(), t.artifacts, expires);
+    let num_artifacts = u32::try_from(t.artifacts).context("too many artifacts")?;
     let posts: Vec<TxBody> = plan
         .guids
         .iter()
@@ -192,7 +199,7 @@ pub(super) async fn sign_wave(
                 artifact_type: ArtifactType::File,
                 amount: t.amount,
                 uri: t.uri.clone(),
-                num_artifacts: 1,
+                num_artifacts,
                 duration: t.duration,
                 metadata: None,
             }
@@ -215,8 +222,8 @@ pub(super) async fn sign_wave(
             .map(|(guid, (nonce, verdicts))| {
                 Assert {
                     bounty_guid: *guid,
-                    mask: Bits256::first(1),
-                    bids: vec![t.bid],
+                    mask: Bits256::first(t.artifacts),
+                    bids: vec![t.bid; t.artifacts],
                     commitment: commitment(verdicts, nonce, &address),
                 }
                 .into()

@@ -10,6 +10,29 @@ pub(super) struct Report {
     pub(super) store: String,
     /// Engines per bounty.
     pub(super) engines: u32,
+    /// Artifacts per bounty.
+    pub(super) artifacts_per_bounty: u32,
+    /// Transactions the node shed as overloaded (503) and the bench sent
+    /// again after `Retry-After`.
+    pub(super) posts_shed: u64,
+    /// Bounties posted (admitted) whose lifecycle did not complete: an
+    /// assertion, reveal or vote of theirs refused or too late.
+    pub(super) lifecycles_missed: usize,
+    /// The machine's cores.
+    pub(super) cores: usize,
+    /// transactions/s divided by (cores × one core's recoveries/s).
+    pub(super) tx_rate_over_all_cores_recovery: f64,
+    /// `GET /bounties/{guid}` and `GET /status` answered during the load.
+    pub(super) reads: usize,
+    /// Median latency of those reads.
+    pub(super) read_latency_p50_ms: f64,
+    /// 99th percentile latency of those reads.
+    pub(super) read_latency_p99_ms: f64,
+    /// Median over waves of the blocks from the posts' block to the block
+    /// holding the wave's last assertion.
+    pub(super) assertion_inclusion_blocks_p50: u64,
+    /// The most such blocks of any wave.
+    pub(super) assertion_inclusion_blocks_max: u64,
     /// Arbiters voting (always 1).
     pub(super) arbiters: u32,
     /// The node's block time.
@@ -130,8 +153,14 @@ pub(super) fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
     let row = |name: &str, value: String| println!("  {name:<26}{value}");
     println!();
     println!(
-        "swarm bench node: {} engine(s) + {} arbiter, {} ms blocks, duration {} / R {} / V {}",
-        r.engines, r.arbiters, r.block_time_ms, r.duration_blocks, r.reveal_window, r.vote_window
+        "swarm bench node: {} engine(s) + {} arbiter, {} artifact(s) per bounty, {} ms blocks, duration {} / R {} / V {}",
+        r.engines,
+        r.arbiters,
+        r.artifacts_per_bounty,
+        r.block_time_ms,
+        r.duration_blocks,
+        r.reveal_window,
+        r.vote_window
     );
     row("store", r.store.clone());
     row(
@@ -204,6 +233,34 @@ pub(super) fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
         format!(
             "{:.3} (cores' worth of signature recovery the node sustained)",
             r.tx_rate_over_recovery_rate
+        ),
+    );
+    row(
+        "of all cores",
+        format!(
+            "{:.3} = tx/s ÷ ({} cores × one core's recoveries/s)",
+            r.tx_rate_over_all_cores_recovery, r.cores
+        ),
+    );
+    row(
+        "shed / missed",
+        format!(
+            "{} transactions shed as overloaded and sent again; {} admitted lifecycles missed",
+            r.posts_shed, r.lifecycles_missed
+        ),
+    );
+    row(
+        "reads under load",
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms over {} GET /bounties/{{guid}} and /status",
+            r.read_latency_p50_ms, r.read_latency_p99_ms, r.reads
+        ),
+    );
+    row(
+        "post to assertions",
+        format!(
+            "{} blocks median, {} max (posts' block to the block of a wave's last assertion)",
+            r.assertion_inclusion_blocks_p50, r.assertion_inclusion_blocks_max
         ),
     );
     row(

@@ -46,9 +46,14 @@ pub(super) async fn stake(
         .context("the arbiter cannot stake")
 }
 
-/// Uploads the one artifact every bounty points at, with the ambassador's
-/// signed permission; returns its bundle uri.
-pub(super) async fn upload(ctx: &Ctx, key: &PrivateKey, community: &str) -> anyhow::Result<String> {
+/// Uploads the one bundle of `artifacts` small files every bounty points
+/// at, with the ambassador's signed permission; returns its uri.
+pub(super) async fn upload(
+    ctx: &Ctx,
+    key: &PrivateKey,
+    community: &str,
+    artifacts: usize,
+) -> anyhow::Result<String> {
     #[derive(Deserialize)]
     /// The part of the answer the bench needs.
     struct Uploaded {
@@ -61,14 +66,22 @@ pub(super) async fn upload(ctx: &Ctx, key: &PrivateKey, community: &str) -> anyh
         /// The upload.
         result: Uploaded,
     }
-    let content = b"swarm bench artifact\n".to_vec();
+    let contents: Vec<Vec<u8>> = (0..artifacts)
+        .map(|i| format!("swarm bench artifact {i}\n").into_bytes())
+        .collect();
     let permission = UploadAuth {
-        sha256s: vec![hex::encode(Sha256::digest(&content))],
+        sha256s: contents
+            .iter()
+            .map(|c| hex::encode(Sha256::digest(c)))
+            .collect(),
     }
     .sign(key, community, ctx.clock.open_block() + EXPIRY_AHEAD);
     let permission = serde_json::to_string(&permission).context("serializing the permission")?;
-    let part = reqwest::multipart::Part::bytes(content).file_name("bench.txt");
-    let form = reqwest::multipart::Form::new().part("file", part);
+    let mut form = reqwest::multipart::Form::new();
+    for (i, content) in contents.into_iter().enumerate() {
+        let part = reqwest::multipart::Part::bytes(content).file_name(format!("bench-{i}.txt"));
+        form = form.part("file", part);
+    }
     let response = ctx
         .http
         .post(format!("{}/artifacts", ctx.url))
