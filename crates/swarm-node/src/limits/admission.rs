@@ -60,7 +60,12 @@ pub(crate) fn measured_floor(cores: usize) -> f64 {
         }
     }
     let per_core = f64::from(FLOOR_SAMPLES) / started.elapsed().as_secs_f64().max(1e-9);
-    (per_core * cores as f64 / 4.0).max(RATE_FLOOR)
+    floor(per_core, cores)
+}
+
+/// The floor for one core's `recoveries` per second on `cores` cores.
+fn floor(recoveries: f64, cores: usize) -> f64 {
+    (recoveries * cores as f64 / 4.0).max(RATE_FLOOR)
 }
 
 /// What the node is facing when a submission arrives.
@@ -385,12 +390,11 @@ mod tests {
     }
 
     #[test]
-    fn the_floor_measured_at_start_is_a_quarter_of_the_recovery_rate_of_every_core() {
-        let one = measured_floor(1);
-        let four = measured_floor(4);
-        // Any machine recovers well over 4,000 signatures a second on a core.
-        assert!(one >= RATE_FLOOR, "{one}");
-        assert!(four > 2.0 * one && four < 8.0 * one, "{one} {four}");
+    fn the_floor_is_a_quarter_of_the_recovery_rate_of_every_core_and_never_below_the_minimum() {
+        assert_eq!(floor(20_000.0, 2), 10_000.0);
+        assert_eq!(floor(20_000.0, 8), 40_000.0);
+        assert_eq!(floor(1_000.0, 1), RATE_FLOOR);
+        assert!(measured_floor(1) >= RATE_FLOOR);
     }
 
     #[test]
