@@ -21,6 +21,7 @@ use swarm_protocol::{SignedTx, TxBody, TxError, VerifiedTx, H256};
 
 use super::{ok, ApiError, AppState, Path, MAX_BATCH};
 use crate::artifacts::ArtifactError;
+use crate::limits::admission::Refusal as Shed;
 use crate::sequencer::Accepted;
 
 /// How long `?wait=true` waits for inclusion.
@@ -73,19 +74,20 @@ fn verify_all(txs: Vec<SignedTx>) -> Vec<Result<(SignedTx, VerifiedTx), TxError>
     txs.into_iter().map(|s| s.admit().map(|v| (s, v))).collect()
 }
 
-/// The sender's rate limit, then admission control for a new bounty, then
-/// its artifacts. `own` is how many of the waiting transactions are this
-/// request's.
+/// The sender's rate limit, then admission control for a new bounty (the
+/// request's posts were admitted or refused together: `posts`), then its
+/// artifacts.
 ///
 /// Only transactions whose signatures checked reach this: an unsigned or
 /// badly signed one never spends an account's (or an IP's) bucket.
-async fn admit(state: &AppState, verified: &VerifiedTx, own: usize) -> Result<(), ApiError> {
+async fn admit(
+    state: &AppState,
+    verified: &VerifiedTx,
+    posts: Result<(), Shed>,
+) -> Result<(), ApiError> {
     state.limiter.transaction_from(&verified.from())?;
     if matches!(verified.tx().body, TxBody::PostBounty(_)) {
-        state
-            .admission
-            .admit_new(own)
-            .map_err(|r| r.into_api_error())?;
+        posts.map_err(Shed::into_api_error)?;
     }
     check_artifacts(state, verified).await
 }
@@ -200,6 +202,16 @@ pub(crate) async fn submit(
     state
         .limiter
         .transactions_from_ip(ip, checked.len() - invalid)?;
+    // The request's new bounties come in together or not at all.
+    let post_count = checked
+        .iter()
+        .filter(|c| matches!(c, Ok((_, v)) if matches!(v.tx().body, TxBody::PostBounty(_))))
+        .count();
+    let posts = if post_count == 0 {
+        Ok(())
+    } else {
+        state.admission.admit_posts(own, post_count)
+    };
     // Slot per input; refusals before the sequencer fill theirs now.
     let mut results: Vec<Option<Result<Submitted, ApiError>>> = Vec::with_capacity(checked.len());
     let mut to_submit = Vec::new();
@@ -207,7 +219,7 @@ pub(crate) async fn submit(
     for (i, c) in checked.into_iter().enumerate() {
         match c {
             Err(e) => results.push(Some(Err(e.into()))),
-            Ok((signed, verified)) => match admit(&state, &verified, own).await {
+            Ok((signed, verified)) => match admit(&state, &verified, posts).await {
                 Err(e) => results.push(Some(Err(e))),
                 Ok(()) => {
                     results.push(None);

@@ -25,8 +25,13 @@
 //! floor measured at start: a quarter of one core's signature recoveries
 //! per second on every core ([`measured_floor`]) — about what a node
 //! sustains, since recovery is a quarter to a third of a transaction's
-//! cost. [`decide`] is that rule as a pure function; [`Admission`] holds
-//! the gauges the API and the sequencer feed it.
+//! cost. The work a post promises counts too: the bounties admitted in the
+//! open block will bring their assertions, reveals and votes (as many as
+//! the recent blocks held per post), so a crowd of posts arriving at once
+//! — clients that all backed off for the same `Retry-After` — is not let
+//! in whole because the queue looked short when each of them looked.
+//! [`decide`] is that rule as a pure function; [`Admission`] holds the
+//! gauges the API and the sequencer feed it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -43,6 +48,11 @@ pub(crate) const RATE_WINDOW: usize = 10;
 /// The lowest floor rate (transactions per second), whatever the start-up
 /// measurement says.
 pub(crate) const RATE_FLOOR: f64 = 1_000.0;
+
+/// Transactions a bounty is taken to bring in all (its post, assertions,
+/// reveals and votes) before the node has seen any: one engine and one
+/// arbiter more than the fewest.
+pub(crate) const DEFAULT_TXS_PER_BOUNTY: f64 = 8.0;
 
 /// Recoveries timed at start for [`measured_floor`].
 const FLOOR_SAMPLES: u32 = 200;
@@ -78,6 +88,8 @@ pub(crate) struct Pressure {
     /// Transactions received and not yet applied or refused, this
     /// submission's excluded.
     pub(crate) waiting: usize,
+    /// Transactions the bounties admitted in the open block will bring.
+    pub(crate) promised: usize,
     /// Transactions per second the node applied in its recent blocks, or
     /// the floor if that is higher.
     pub(crate) rate: f64,
@@ -89,7 +101,8 @@ impl Pressure {
     /// How long the waiting transactions will take to apply.
     pub(crate) fn expected_wait(&self) -> Duration {
         let rate = self.rate.max(RATE_FLOOR);
-        Duration::from_secs_f64(self.waiting as f64 / rate) + self.lag
+        Duration::from_secs_f64(self.waiting.saturating_add(self.promised) as f64 / rate)
+            + self.lag
     }
 }
 
@@ -192,8 +205,12 @@ pub(crate) struct Admission {
     floor: f64,
     waiting: AtomicUsize,
     lag_us: AtomicU64,
-    /// The recent blocks' (transactions, seconds), newest last.
-    rates: Mutex<VecDeque<(usize, f64)>>,
+    /// The recent blocks' (transactions, posts, seconds), newest last.
+    rates: Mutex<VecDeque<(usize, usize, f64)>>,
+    /// Bounties admitted into the open block.
+    posts_open: AtomicUsize,
+    /// Transactions those bounties will bring.
+    promised: AtomicUsize,
     refused: AtomicU64,
 }
 
@@ -222,6 +239,8 @@ impl Admission {
             waiting: AtomicUsize::new(0),
             lag_us: AtomicU64::new(0),
             rates: Mutex::new(VecDeque::with_capacity(RATE_WINDOW)),
+            posts_open: AtomicUsize::new(0),
+            promised: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
         }
     }
@@ -233,7 +252,7 @@ impl Admission {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .fold((0usize, 0.0f64), |(t, s), (bt, bs)| (t + bt, s + bs));
+            .fold((0usize, 0.0f64), |(t, s), (bt, _, bs)| (t + bt, s + bs));
         let recent = if seconds > 0.0 {
             txs as f64 / seconds
         } else {
@@ -241,6 +260,7 @@ impl Admission {
         };
         Pressure {
             waiting: self.waiting.load(Ordering::Relaxed),
+            promised: self.promised.load(Ordering::Relaxed),
             rate: recent.max(self.floor),
             lag: Duration::from_micros(self.lag_us.load(Ordering::Relaxed)),
         }
@@ -267,14 +287,36 @@ impl Admission {
         })
     }
 
-    /// Whether a new bounty may come in now, `waiting` of the waiting
-    /// transactions being the caller's own.
-    pub(crate) fn admit_new(&self, own: usize) -> Result<(), Refusal> {
+    /// Transactions per bounty in the recent blocks (all transactions
+    /// over posts), or [`DEFAULT_TXS_PER_BOUNTY`] before any post.
+    fn txs_per_bounty(&self) -> f64 {
+        let (txs, posts) = self
+            .rates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .fold((0usize, 0usize), |(t, p), (bt, bp, _)| (t + bt, p + bp));
+        if posts == 0 {
+            DEFAULT_TXS_PER_BOUNTY
+        } else {
+            (txs as f64 / posts as f64).max(1.0)
+        }
+    }
+
+    /// Whether `posts` new bounties may come in now, `own` of the waiting
+    /// transactions being the caller's. If so, the work they promise counts
+    /// against the next ones until the open block is sealed.
+    pub(crate) fn admit_posts(&self, own: usize, posts: usize) -> Result<(), Refusal> {
         let mut pressure = self.pressure();
         pressure.waiting = pressure.waiting.saturating_sub(own);
         decide(&self.limits, self.block_time, pressure, Work::New, 0).inspect_err(|_| {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-        })
+            self.refused.fetch_add(posts as u64, Ordering::Relaxed);
+        })?;
+        let follow_ups = (self.txs_per_bounty() - 1.0) * posts as f64;
+        self.promised
+            .fetch_add(follow_ups.round() as usize, Ordering::Relaxed);
+        self.posts_open.fetch_add(posts, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The sequencer sealed a block of `txs` transactions `interval` after
@@ -287,11 +329,13 @@ impl Admission {
         if seconds <= 0.0 {
             return;
         }
+        let posts = self.posts_open.swap(0, Ordering::Relaxed);
+        self.promised.store(0, Ordering::Relaxed);
         let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
         if rates.len() == RATE_WINDOW {
             rates.pop_front();
         }
-        rates.push_back((txs, seconds));
+        rates.push_back((txs, posts, seconds));
     }
 
     /// Transactions refused so far (a refused new bounty counts one).
@@ -337,6 +381,7 @@ mod tests {
     fn pressure(waiting: usize, rate: f64, lag_ms: u64) -> Pressure {
         Pressure {
             waiting,
+            promised: 0,
             rate,
             lag: Duration::from_millis(lag_ms),
         }
@@ -433,11 +478,32 @@ mod tests {
             let _held = admission.enter(700).map_err(|_| "refused");
             assert_eq!(admission.pressure().waiting, 700);
             // Its own transactions do not count against a post in them.
-            assert_eq!(admission.admit_new(700), Ok(()));
-            assert!(admission.admit_new(0).is_err());
+            assert_eq!(admission.admit_posts(700, 1), Ok(()));
+            assert!(admission.admit_posts(0, 1).is_err());
         }
         assert_eq!(admission.pressure().waiting, 0);
         assert_eq!(admission.refused(), 1);
+    }
+
+    #[test]
+    fn posts_admitted_in_the_open_block_count_with_the_work_they_bring() {
+        let admission = Admission::new(AdmissionLimits::default(), BLOCK, 10_000.0);
+        // Before any post: 8 transactions a bounty. 250 posts promise 1,750
+        // more: 175 ms, under two blocks, so 250 more still pass...
+        assert_eq!(admission.admit_posts(0, 250), Ok(()));
+        assert_eq!(admission.pressure().promised, 1_750);
+        // ...and promise as much again: 350 ms, so the next are refused.
+        assert_eq!(admission.admit_posts(0, 250), Ok(()));
+        assert!(matches!(
+            admission.admit_posts(0, 1),
+            Err(Refusal::Behind { .. })
+        ));
+        // Sealing the block hands the promise to the queue and the rate:
+        // 500 posts in 4,000 transactions make 8 a bounty.
+        admission.record_block(4_000, BLOCK);
+        assert_eq!(admission.pressure().promised, 0);
+        assert_eq!(admission.txs_per_bounty(), 8.0);
+        assert_eq!(admission.admit_posts(0, 1), Ok(()));
     }
 
     #[test]
