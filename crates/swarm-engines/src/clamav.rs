@@ -319,10 +319,7 @@ fn strip_subject(reply: &str) -> Option<&str> {
     }
     let rest = reply.strip_prefix("fd[")?;
     let (number, rest) = rest.split_once("]:")?;
-    number
-        .bytes()
-        .all(|b| b.is_ascii_digit())
-        .then_some(rest)
+    number.bytes().all(|b| b.is_ascii_digit()).then_some(rest)
 }
 
 /// Parses a scan reply (without its NUL): `stream: OK`,
@@ -447,7 +444,9 @@ impl Clamav {
     /// a fresh connection to the Unix socket.
     async fn fildes(&self, content: &[u8]) -> Result<ClamdReply, ClamdError> {
         let ClamdAddress::Unix(path) = &self.config.address else {
-            return Err(ClamdError::FdPassingUnavailable(self.config.address.clone()));
+            return Err(ClamdError::FdPassingUnavailable(
+                self.config.address.clone(),
+            ));
         };
         let file = memory_file(content).await.map_err(ClamdError::FdPassing)?;
         let mut stream = UnixStream::connect(path)

@@ -14,9 +14,9 @@ use swarm_engines::{
     Clamav, ClamavConfig, ClamdAddress, ClamdError, ClamdReply, LocalClamd, LocalClamdOptions,
     Transfer, EICAR,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use swarm_protocol::{ArtifactMetadata, Guid};
 use swarm_sdk::{Artifact, ArtifactKind, ScanError, Scanner, Verdict};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn artifact(content: impl Into<Bytes>) -> Artifact {
     Artifact {
@@ -415,12 +415,18 @@ async fn a_clamd_refusing_both_transfers_is_a_scan_error_with_a_stable_code() {
         .scan_bytes_with(Transfer::FdPassing, EICAR)
         .await
         .unwrap_err();
-    assert!(matches!(e, ClamdError::Scan(ref m) if m.contains("FILDES")), "{e}");
+    assert!(
+        matches!(e, ClamdError::Scan(ref m) if m.contains("FILDES")),
+        "{e}"
+    );
     assert_eq!(e.code(), "clamd_scan_error");
     // With the fallback: INSTREAM's error is the answer, and fd passing is
     // kept (INSTREAM did no better).
     let e = clamav.scan_bytes(EICAR).await.unwrap_err();
-    assert!(matches!(e, ClamdError::Scan(ref m) if m == "Can't allocate memory"), "{e}");
+    assert!(
+        matches!(e, ClamdError::Scan(ref m) if m == "Can't allocate memory"),
+        "{e}"
+    );
     assert_eq!(clamav.transfer(), Transfer::FdPassing);
     let e = clamav.scan(&artifact(EICAR.as_slice())).await.unwrap_err();
     assert!(matches!(e, ScanError::Other(_)), "{e}");
@@ -431,10 +437,7 @@ async fn a_connection_dropped_mid_scan_is_a_connection_lost_error_not_a_verdict(
     let (_dir, address, _) = fake_clamd(Fake::Hangs).await;
     let clamav = client(address);
     for transfer in [Transfer::FdPassing, Transfer::Instream] {
-        let e = clamav
-            .scan_bytes_with(transfer, EICAR)
-            .await
-            .unwrap_err();
+        let e = clamav.scan_bytes_with(transfer, EICAR).await.unwrap_err();
         assert!(matches!(e, ClamdError::Io(_)), "{transfer}: {e}");
         assert_eq!(e.code(), "clamd_connection_lost");
     }
