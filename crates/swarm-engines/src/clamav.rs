@@ -52,6 +52,8 @@
 //! a thread of its own, so a pool would save only a loopback connect per
 //! scan, while a fresh connection per scan means nothing to repair when
 //! clamd restarts: the first scan after the restart simply connects again.
+//! (A `FILDES` in a kept-open `IDSESSION` measured no faster than on a
+//! fresh connection; see `docs/DECISIONS.md`.)
 //! At most [`ClamavConfig::max_connections`] scans talk to clamd at once
 //! (clamd's own `MaxThreads` defaults to 10), and every exchange has a
 //! deadline ([`ClamavConfig::timeout`]).
