@@ -199,6 +199,8 @@ impl EngineOptions {
             timeout: Duration::from_secs(self.clamd_timeout.max(1)),
             max_connections: self.clamd_max_connections.max(1),
             chunk_size: self.clamd_chunk_size.max(1),
+            // FILDES on a Unix socket, INSTREAM otherwise or when refused.
+            fd_passing: true,
         }
     }
 

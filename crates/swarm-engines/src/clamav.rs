@@ -15,6 +15,18 @@
 //!   product version and, when a database is loaded, its version and date.
 //!   The first part becomes `scanner.vendor_version`, the second
 //!   `scanner.signatures_version`.
+//! - `zFILDES\0` followed by one more byte, sent in one `sendmsg` that
+//!   carries a file descriptor as `SCM_RIGHTS` ancillary data (Unix
+//!   sockets only) -> `fd[N]: OK\0`, `fd[N]: <Signature> FOUND\0` or
+//!   `<message> ERROR\0`. clamd scans the descriptor it received in place:
+//!   no bytes cross the socket and clamd writes no temporary file. The
+//!   descriptor is an anonymous memory file (`memfd_create`) holding the
+//!   artifact, written once; clamd sees an ordinary regular file, so its
+//!   file limits (`MaxFileSize`, `MaxScanSize`) apply, not
+//!   `StreamMaxLength`. Without the extra byte in the same message clamd
+//!   answers `PROTOCOL ERROR: ancillary data sent without FILDES.`; over TCP
+//!   no descriptor can travel and clamd would wait for one until its read
+//!   timeout, so FILDES is only ever sent on a Unix socket.
 //! - `zINSTREAM\0`, then the content in chunks, each prefixed by its length
 //!   as a 4-byte big-endian integer, then a zero-length chunk ->
 //!   `stream: OK\0`, `stream: <Signature> FOUND\0` or `<message> ERROR\0`.
@@ -24,10 +36,24 @@
 //!   the connection, possibly while the client is still writing: the client
 //!   then still reads the reply, and reports [`ClamdError::SizeLimit`].
 //!
+//! Which transfer a scan uses ([`Transfer`]): FILDES when clamd is on a
+//! Unix socket and [`ClamavConfig::fd_passing`] is on (the default), else
+//! INSTREAM. A FILDES that clamd refuses (an `ERROR` or an unknown reply,
+//! say a clamd built without descriptor passing or confined so that it
+//! cannot read a received descriptor), or that cannot be sent, is retried
+//! with INSTREAM; when INSTREAM then gives a verdict, the client stays with
+//! INSTREAM until clamd next becomes unreachable (a restarted clamd may be
+//! configured otherwise). Streaming costs a copy through the socket and a
+//! temporary file on clamd's side per scan, which is most of what
+//! separated this engine from clamd's own `MULTISCAN` rate (see
+//! `docs/BENCHMARKS.md`).
+//!
 //! Every command opens its own connection. clamd serves each connection on
 //! a thread of its own, so a pool would save only a loopback connect per
 //! scan, while a fresh connection per scan means nothing to repair when
 //! clamd restarts: the first scan after the restart simply connects again.
+//! (A `FILDES` in a kept-open `IDSESSION` measured no faster than on a
+//! fresh connection; see `docs/DECISIONS.md`.)
 //! At most [`ClamavConfig::max_connections`] scans talk to clamd at once
 //! (clamd's own `MaxThreads` defaults to 10), and every exchange has a
 //! deadline ([`ClamavConfig::timeout`]).
@@ -42,14 +68,21 @@
 //! an unreachable daemon or a timeout is a [`ScanError`]: no assertion.
 
 use std::fmt;
+use std::io::{IoSlice, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use rustix::fs::{memfd_create, MemfdFlags};
+use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
 use swarm_sdk::{
     Artifact, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo, Verdict,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::Semaphore;
 
@@ -62,6 +95,19 @@ const PRODUCT: &str = "ClamAV";
 /// Longest reply clamd sends that the client reads (a signature name or
 /// an error message); anything longer is cut.
 const MAX_REPLY: u64 = 64 * 1024;
+
+/// `FILDES` and the extra byte clamd wants in the message that carries the
+/// descriptor (it reads the command, then "eats" one byte for the control
+/// message).
+const FILDES: &[u8] = b"zFILDES\0\0";
+
+/// The memory file is written this many bytes at a time, yielding to the
+/// runtime in between, so a large artifact does not hold a worker thread.
+const MEMFD_PIECE: usize = 1 << 20;
+
+/// The memory files' name, as clamd logs it (`/memfd:swarm-artifact
+/// (deleted)`).
+const MEMFD_NAME: &str = "swarm-artifact";
 
 /// Where clamd listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,17 +144,41 @@ pub struct ClamavConfig {
     pub max_connections: usize,
     /// Bytes per `INSTREAM` chunk.
     pub chunk_size: usize,
+    /// On a Unix socket, pass clamd a memory file's descriptor (`FILDES`)
+    /// instead of streaming the content (`INSTREAM`). Ignored over TCP.
+    pub fd_passing: bool,
 }
 
 impl ClamavConfig {
-    /// Defaults for `address`: 60 s per exchange, 4 connections, 64 KiB chunks.
+    /// Defaults for `address`: 60 s per exchange, 4 connections, 64 KiB
+    /// chunks, descriptor passing on (used only on a Unix socket).
     pub fn new(address: ClamdAddress) -> Self {
         ClamavConfig {
             address,
             timeout: Duration::from_secs(60),
             max_connections: 4,
             chunk_size: 64 * 1024,
+            fd_passing: true,
         }
+    }
+}
+
+/// How a scan hands the content to clamd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    /// `FILDES`: a memory file's descriptor over the Unix socket; clamd
+    /// scans it in place.
+    FdPassing,
+    /// `INSTREAM`: the bytes, in chunks, over the socket.
+    Instream,
+}
+
+impl fmt::Display for Transfer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transfer::FdPassing => "FILDES",
+            Transfer::Instream => "INSTREAM",
+        })
     }
 }
 
@@ -145,6 +215,46 @@ pub enum ClamdError {
     /// The content cannot be framed (a chunk longer than 4 GiB).
     #[error("chunk of {0} bytes is too long for INSTREAM")]
     ChunkTooLong(usize),
+    /// `FILDES` asked of a clamd that no descriptor can reach (a TCP
+    /// address): clamd would wait for one until its read timeout.
+    #[error("cannot pass a descriptor to clamd at {0}: only a Unix socket carries one")]
+    FdPassingUnavailable(ClamdAddress),
+    /// The descriptor could not be passed: the memory file could not be
+    /// made or written, or the socket refused the control message.
+    #[error("cannot pass the content's descriptor to clamd: {0}")]
+    FdPassing(#[source] std::io::Error),
+}
+
+impl ClamdError {
+    /// A stable code for logs and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClamdError::Connect { .. } => "clamd_connect",
+            ClamdError::Io(_) => "clamd_connection_lost",
+            ClamdError::Timeout(_) => "clamd_timeout",
+            ClamdError::SizeLimit(_) => "clamd_size_limit",
+            ClamdError::Scan(_) => "clamd_scan_error",
+            ClamdError::Protocol(_) => "clamd_protocol",
+            ClamdError::Read(_) => "clamd_read_content",
+            ClamdError::ChunkTooLong(_) => "clamd_chunk_too_long",
+            ClamdError::FdPassingUnavailable(_) => "clamd_fd_passing_unavailable",
+            ClamdError::FdPassing(_) => "clamd_fd_passing",
+        }
+    }
+
+    /// Whether clamd (or the socket) turned down `FILDES` itself, so that
+    /// `INSTREAM` may still work: an `ERROR` or an unknown reply, or a
+    /// descriptor that could not be sent. Not a dead or silent daemon,
+    /// which `INSTREAM` would meet the same way.
+    fn refuses_fd_passing(&self) -> bool {
+        matches!(
+            self,
+            ClamdError::Scan(_)
+                | ClamdError::Protocol(_)
+                | ClamdError::FdPassing(_)
+                | ClamdError::FdPassingUnavailable(_)
+        )
+    }
 }
 
 impl From<ClamdError> for ScanError {
@@ -155,7 +265,10 @@ impl From<ClamdError> for ScanError {
             ClamdError::SizeLimit(_) | ClamdError::ChunkTooLong(_) | ClamdError::Read(_) => {
                 ScanError::Artifact(e.to_string())
             }
-            ClamdError::Scan(_) | ClamdError::Protocol(_) => ScanError::Other(e.to_string()),
+            ClamdError::Scan(_)
+            | ClamdError::Protocol(_)
+            | ClamdError::FdPassingUnavailable(_)
+            | ClamdError::FdPassing(_) => ScanError::Other(e.to_string()),
         }
     }
 }
@@ -200,19 +313,31 @@ impl ClamdVersion {
     }
 }
 
+/// What clamd calls the scanned content in a reply: `stream` for
+/// `INSTREAM`, `fd[N]` for `FILDES`; `None` if `reply` starts otherwise.
+fn strip_subject(reply: &str) -> Option<&str> {
+    if let Some(rest) = reply.strip_prefix("stream:") {
+        return Some(rest);
+    }
+    let rest = reply.strip_prefix("fd[")?;
+    let (number, rest) = rest.split_once("]:")?;
+    number.bytes().all(|b| b.is_ascii_digit()).then_some(rest)
+}
+
 /// Parses a scan reply (without its NUL): `stream: OK`,
-/// `stream: Name FOUND`, or `message ERROR`.
+/// `stream: Name FOUND`, the same with `fd[N]` for `FILDES`, or
+/// `message ERROR`.
 pub fn parse_scan_reply(reply: &str) -> Result<ClamdReply, ClamdError> {
     let reply = reply.trim_end_matches('\0').trim();
     if let Some(message) = reply.strip_suffix(" ERROR") {
-        let message = message.strip_prefix("stream: ").unwrap_or(message).trim();
+        let message = strip_subject(message).unwrap_or(message).trim();
         return Err(if message.contains("size limit exceeded") {
             ClamdError::SizeLimit(message.to_owned())
         } else {
             ClamdError::Scan(message.to_owned())
         });
     }
-    let Some(body) = reply.strip_prefix("stream:") else {
+    let Some(body) = strip_subject(reply) else {
         return Err(ClamdError::Protocol(reply.to_owned()));
     };
     let body = body.trim();
@@ -237,22 +362,41 @@ pub struct Clamav {
     /// clamd's version, asked once and again after clamd was unreachable
     /// (a restarted clamd may run another version or database).
     version: Mutex<Option<ClamdVersion>>,
+    /// Whether scans pass a descriptor: on a Unix socket with
+    /// [`ClamavConfig::fd_passing`], until clamd refuses one; set again
+    /// when clamd was unreachable.
+    fd_passing: AtomicBool,
 }
 
 impl Clamav {
     /// A client for the clamd of `config`; connects only when used.
     pub fn new(config: ClamavConfig) -> Self {
         let permits = config.max_connections.max(1);
+        let fd_passing = AtomicBool::new(Self::may_pass_fds(&config));
         Clamav {
             config,
             connections: Semaphore::new(permits),
             version: Mutex::new(None),
+            fd_passing,
         }
+    }
+
+    fn may_pass_fds(config: &ClamavConfig) -> bool {
+        config.fd_passing && matches!(config.address, ClamdAddress::Unix(_))
     }
 
     /// The configuration.
     pub fn config(&self) -> &ClamavConfig {
         &self.config
+    }
+
+    /// How the next scan hands its content to clamd.
+    pub fn transfer(&self) -> Transfer {
+        if self.fd_passing.load(Ordering::Relaxed) {
+            Transfer::FdPassing
+        } else {
+            Transfer::Instream
+        }
     }
 
     /// Runs `request` on a fresh connection, within the deadline and the
@@ -266,18 +410,22 @@ impl Clamav {
             .map_err(|_| ClamdError::Protocol("connection limit closed".into()))?;
         let timeout = self.config.timeout;
         let result = tokio::time::timeout(timeout, async {
-            let mut stream = self.connect().await?;
-            let s = &mut *stream;
+            let chunk_size = self.config.chunk_size.max(1);
             match request {
-                Request::Command(cmd) => command(s, cmd).await.map(Answer::Text),
+                Request::Fildes(content) => self.fildes(content).await.map(Answer::Scan),
+                Request::Command(cmd) => {
+                    let mut stream = self.connect().await?;
+                    command(&mut *stream, cmd).await.map(Answer::Text)
+                }
                 Request::Bytes(content) => {
-                    let chunk_size = self.config.chunk_size.max(1);
-                    let sent = send_stream(s, content.chunks(chunk_size)).await;
-                    finish_scan(s, sent).await.map(Answer::Scan)
+                    let mut stream = self.connect().await?;
+                    let sent = send_stream(&mut *stream, content.chunks(chunk_size)).await;
+                    finish_scan(&mut *stream, sent).await.map(Answer::Scan)
                 }
                 Request::Reader(reader) => {
-                    let sent = send_reader(s, reader, self.config.chunk_size.max(1)).await;
-                    finish_scan(s, sent).await.map(Answer::Scan)
+                    let mut stream = self.connect().await?;
+                    let sent = send_reader(&mut *stream, reader, chunk_size).await;
+                    finish_scan(&mut *stream, sent).await.map(Answer::Scan)
                 }
             }
         })
@@ -288,8 +436,31 @@ impl Clamav {
             Err(ClamdError::Connect { .. } | ClamdError::Io(_) | ClamdError::Timeout(_))
         ) {
             self.forget_version();
+            self.fd_passing
+                .store(Self::may_pass_fds(&self.config), Ordering::Relaxed);
         }
         result
+    }
+
+    /// `FILDES`: `content` in a fresh memory file, its descriptor passed on
+    /// a fresh connection to the Unix socket.
+    async fn fildes(&self, content: &[u8]) -> Result<ClamdReply, ClamdError> {
+        let ClamdAddress::Unix(path) = &self.config.address else {
+            return Err(ClamdError::FdPassingUnavailable(
+                self.config.address.clone(),
+            ));
+        };
+        let file = memory_file(content).await.map_err(ClamdError::FdPassing)?;
+        let mut stream = UnixStream::connect(path)
+            .await
+            .map_err(|source| ClamdError::Connect {
+                address: self.config.address.clone(),
+                source,
+            })?;
+        send_fildes(&mut stream, &file).await?;
+        // clamd holds its own copy of the descriptor now.
+        drop(file);
+        parse_scan_reply(&answer(&mut stream).await?)
     }
 
     async fn connect(&self) -> Result<Box<dyn Stream>, ClamdError> {
@@ -346,9 +517,43 @@ impl Clamav {
         }
     }
 
-    /// `INSTREAM`: scans `content`, sent in chunks.
+    /// Scans `content` the way [`Clamav::transfer`] says: `FILDES` when
+    /// it can, falling back to `INSTREAM` when clamd refuses the
+    /// descriptor (and then staying with `INSTREAM`, see the module
+    /// documentation).
     pub async fn scan_bytes(&self, content: &[u8]) -> Result<ClamdReply, ClamdError> {
-        match self.exchange(Request::Bytes(content)).await? {
+        if self.transfer() == Transfer::Instream {
+            return self.scan_bytes_with(Transfer::Instream, content).await;
+        }
+        let refusal = match self.scan_bytes_with(Transfer::FdPassing, content).await {
+            Err(e) if e.refuses_fd_passing() => e,
+            done => return done,
+        };
+        let streamed = self.scan_bytes_with(Transfer::Instream, content).await?;
+        if self.fd_passing.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                address = %self.config.address,
+                code = refusal.code(),
+                error = %refusal,
+                "clamd refused a passed descriptor; streaming content with INSTREAM from now on"
+            );
+        }
+        Ok(streamed)
+    }
+
+    /// Scans `content` with exactly this transfer, no fallback:
+    /// [`Transfer::FdPassing`] on a TCP address is
+    /// [`ClamdError::FdPassingUnavailable`].
+    pub async fn scan_bytes_with(
+        &self,
+        transfer: Transfer,
+        content: &[u8],
+    ) -> Result<ClamdReply, ClamdError> {
+        let request = match transfer {
+            Transfer::FdPassing => Request::Fildes(content),
+            Transfer::Instream => Request::Bytes(content),
+        };
+        match self.exchange(request).await? {
             Answer::Scan(reply) => Ok(reply),
             Answer::Text(text) => Err(ClamdError::Protocol(text)),
         }
@@ -406,6 +611,8 @@ enum Request<'a> {
     Command(&'static [u8]),
     /// `INSTREAM` of bytes in memory.
     Bytes(&'a [u8]),
+    /// `FILDES` of bytes in memory, copied to a memory file.
+    Fildes(&'a [u8]),
     /// `INSTREAM` of what a reader yields.
     Reader(&'a mut (dyn AsyncRead + Unpin + Send)),
 }
@@ -414,6 +621,66 @@ enum Request<'a> {
 enum Answer {
     Text(String),
     Scan(ClamdReply),
+}
+
+/// A copy of `content` in an anonymous memory file
+/// (`memfd_create`), written a piece at a time.
+async fn memory_file(content: &[u8]) -> std::io::Result<OwnedFd> {
+    let fd = memfd_create(MEMFD_NAME, MemfdFlags::CLOEXEC)?;
+    let mut file = std::fs::File::from(fd);
+    let mut pieces = content.chunks(MEMFD_PIECE).peekable();
+    while let Some(piece) = pieces.next() {
+        file.write_all(piece)?;
+        if pieces.peek().is_some() {
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(file.into())
+}
+
+/// Sends [`FILDES`] with `file`'s descriptor as `SCM_RIGHTS` in the same
+/// message.
+async fn send_fildes(stream: &mut UnixStream, file: &OwnedFd) -> Result<(), ClamdError> {
+    let fds = [file.as_fd()];
+    let sent = loop {
+        stream.writable().await.map_err(ClamdError::Io)?;
+        let attempt = stream.try_io(Interest::WRITABLE, || {
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut control = SendAncillaryBuffer::new(&mut space);
+            if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+                return Err(std::io::Error::other("no room for the descriptor"));
+            }
+            sendmsg(
+                &*stream,
+                &[IoSlice::new(FILDES)],
+                &mut control,
+                SendFlags::NOSIGNAL,
+            )
+            .map_err(std::io::Error::from)
+        });
+        match attempt {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) if connection_lost(&e) => return Err(ClamdError::Io(e)),
+            Err(e) => return Err(ClamdError::FdPassing(e)),
+        }
+    };
+    // The descriptor went with the first byte; the rest, if the socket
+    // took only part, follows as plain bytes.
+    let rest = FILDES.get(sent..).unwrap_or_default();
+    stream.write_all(rest).await.map_err(ClamdError::Io)?;
+    stream.flush().await.map_err(ClamdError::Io)
+}
+
+/// Whether a send failed because the peer went away.
+fn connection_lost(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::NotConnected
+    )
 }
 
 /// Sends `zINSTREAM\0`, what `reader` yields in chunks, and the end.
@@ -476,7 +743,7 @@ async fn finish_scan(
     sent: Result<(), SendError>,
 ) -> Result<ClamdReply, ClamdError> {
     match sent {
-        Ok(()) => parse_scan_reply(&read_reply(s).await.map_err(ClamdError::Io)?),
+        Ok(()) => parse_scan_reply(&answer(s).await?),
         Err(SendError::ChunkTooLong(n)) => Err(ClamdError::ChunkTooLong(n)),
         Err(SendError::Source(e)) => Err(ClamdError::Read(e)),
         Err(SendError::Io(write_error)) => match read_reply(s).await {
@@ -490,6 +757,12 @@ async fn finish_scan(
 async fn command(s: &mut dyn Stream, cmd: &[u8]) -> Result<String, ClamdError> {
     s.write_all(cmd).await.map_err(ClamdError::Io)?;
     s.flush().await.map_err(ClamdError::Io)?;
+    answer(s).await
+}
+
+/// Reads clamd's reply; the connection closing before any reply is a lost
+/// connection (clamd died or dropped the client mid-scan), not a reply.
+async fn answer(s: &mut dyn Stream) -> Result<String, ClamdError> {
     let reply = read_reply(s).await.map_err(ClamdError::Io)?;
     if reply.is_empty() {
         return Err(ClamdError::Io(std::io::Error::new(
@@ -563,6 +836,53 @@ mod tests {
             parse_scan_reply("UNKNOWN COMMAND"),
             Err(ClamdError::Protocol(_))
         ));
+    }
+
+    #[test]
+    fn fildes_replies_parse_like_stream_replies() {
+        assert_eq!(parse_scan_reply("fd[12]: OK").unwrap(), ClamdReply::Clean);
+        assert_eq!(
+            parse_scan_reply("fd[7]: Test.EICAR.NDB.UNOFFICIAL FOUND").unwrap(),
+            ClamdReply::Found("Test.EICAR.NDB.UNOFFICIAL".into())
+        );
+        assert!(matches!(
+            parse_scan_reply("fd[12]: Not a regular file ERROR"),
+            Err(ClamdError::Scan(m)) if m == "Not a regular file"
+        ));
+        assert!(matches!(
+            parse_scan_reply("FILDES: didn't receive file descriptor. ERROR"),
+            Err(ClamdError::Scan(m)) if m.starts_with("FILDES")
+        ));
+        for odd in ["fd[x]: OK", "fd12: OK", "file: OK"] {
+            assert!(
+                matches!(parse_scan_reply(odd), Err(ClamdError::Protocol(_))),
+                "{odd}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_codes_are_distinct() {
+        let io = || std::io::Error::other("x");
+        let address = ClamdAddress::Unix("/x".into());
+        let errors = [
+            ClamdError::Connect {
+                address: address.clone(),
+                source: io(),
+            },
+            ClamdError::Io(io()),
+            ClamdError::Timeout(Duration::from_secs(1)),
+            ClamdError::SizeLimit(String::new()),
+            ClamdError::Scan(String::new()),
+            ClamdError::Protocol(String::new()),
+            ClamdError::Read(io()),
+            ClamdError::ChunkTooLong(0),
+            ClamdError::FdPassingUnavailable(address),
+            ClamdError::FdPassing(io()),
+        ];
+        let codes: std::collections::BTreeSet<&str> = errors.iter().map(|e| e.code()).collect();
+        assert_eq!(codes.len(), errors.len());
+        assert!(codes.iter().all(|c| c.starts_with("clamd_")));
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub mod wine;
 #[cfg(feature = "yara")]
 pub mod yara;
 
-pub use clamav::{Clamav, ClamavConfig, ClamdAddress, ClamdError, ClamdReply, ClamdVersion};
+pub use clamav::{
+    Clamav, ClamavConfig, ClamdAddress, ClamdError, ClamdReply, ClamdVersion, Transfer,
+};
 pub use command::CommandScanner;
 pub use composite::{combine, Composite, CompositeError};
 pub use eicar::{

@@ -6,16 +6,18 @@
 //! same input in the same run. So:
 //!
 //! - **clamav**: a private clamd is started (as in the tests: the EICAR and
-//!   `clam.exe` signatures; see [`LocalClamd`]). Each timed run scans the
-//!   whole corpus three ways against that one daemon, one after the other:
-//!   the clamav engine with `--clamd-connections` scans at once, the same
-//!   engine one scan at a time, `clamdscan --stream --config-file=...
-//!   FILES...` (one process for all files; clamdscan streams one file at a
-//!   time, as our engine's INSTREAM does), and `clamdscan --multiscan
-//!   --fdpass FILES...`, clamd opening the files itself and scanning them
-//!   on all its threads: the most this clamd can do, the limit. The engine's time includes
-//!   reading each file into memory, as the microengine runtime hands a
-//!   scanner the artifact's bytes.
+//!   `clam.exe` signatures; see [`LocalClamd`]) on a Unix socket. Each timed
+//!   run scans the whole corpus five ways against that one daemon, one after
+//!   the other: the clamav engine with `--clamd-connections` scans at once
+//!   (each artifact passed as a memory file's descriptor, `FILDES`), the
+//!   same engine one scan at a time, the engine streaming every artifact
+//!   with `INSTREAM` (`--clamd-connections` at once, as over TCP),
+//!   `clamdscan --stream --config-file=... FILES...` (one process for all
+//!   files; clamdscan streams one file at a time), and `clamdscan
+//!   --multiscan --fdpass FILES...`, clamd opening the files itself and
+//!   scanning them on all its threads: the most this clamd can do, the
+//!   limit. The engine's time includes reading each file into memory, as
+//!   the microengine runtime hands a scanner the artifact's bytes.
 //! - **yara**: a generated rule set (text and hex strings, a regex, meta,
 //!   and one rule on the `pe` module) is compiled by yara-x once; each timed run scans the corpus with the
 //!   yara engine (one scan per core at a time, files read into memory), and
@@ -44,7 +46,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 use swarm_engines::local_clamd::TESTFILES_DIR;
-use swarm_engines::{Clamav, ClamavConfig, LocalClamd, EICAR};
+use swarm_engines::{Clamav, ClamavConfig, LocalClamd, Transfer, EICAR};
 #[cfg(feature = "yara")]
 use swarm_engines::{Yara, YaraRules};
 use swarm_protocol::{ArtifactMetadata, Guid};
@@ -320,13 +322,15 @@ async fn version_of(program: &str, arg: &str) -> String {
 
 async fn bench_clamav(corpus: &Corpus, args: &EnginesBenchArgs) -> anyhow::Result<Comparison> {
     let clamd = LocalClamd::start().await.context("cannot start clamd")?;
-    let config = |connections| ClamavConfig {
+    let config = |connections, fd_passing| ClamavConfig {
         max_connections: connections,
         timeout: Duration::from_secs(300),
+        fd_passing,
         ..ClamavConfig::new(clamd.unix_address())
     };
-    let parallel = Clamav::new(config(args.clamd_connections));
-    let sequential = Clamav::new(config(1));
+    let parallel = Clamav::new(config(args.clamd_connections, true));
+    let sequential = Clamav::new(config(1, true));
+    let streaming = Clamav::new(config(args.clamd_connections, false));
     let version = parallel.version().await.context("clamd VERSION")?;
     let conf = format!("--config-file={}", clamd.config_file().display());
     let clamdscan = || {
@@ -352,6 +356,14 @@ async fn bench_clamav(corpus: &Corpus, args: &EnginesBenchArgs) -> anyhow::Resul
 
     eprintln!("clamav: warm-up");
     let (_, expected) = engine_pass(&parallel, &corpus.files, args.clamd_connections).await?;
+    let (_, d) = engine_pass(&streaming, &corpus.files, args.clamd_connections).await?;
+    if d != expected {
+        bail!("the clamav engine found {expected} files with FILDES, {d} with INSTREAM");
+    }
+    // A refused descriptor would have switched the engine to INSTREAM.
+    if parallel.transfer() != Transfer::FdPassing {
+        bail!("clamd refused the passed descriptors (see its log)");
+    }
     for (what, mut command) in [("--stream", clamdscan()), ("--multiscan", multiscan())] {
         let (_, out) = cli_pass(&mut command).await?;
         if found(&out) != expected {
@@ -363,12 +375,16 @@ async fn bench_clamav(corpus: &Corpus, args: &EnginesBenchArgs) -> anyhow::Resul
     }
     let (mut ours, mut ours_seq, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     let (mut multi, mut d_multi) = (Vec::new(), 0);
+    let (mut ours_stream, mut d_stream) = (Vec::new(), 0);
     let (mut d_ours, mut d_seq, mut d_theirs) = (0, 0, 0);
     for run in 0..args.runs {
         eprintln!("clamav: run {}/{}", run + 1, args.runs);
         let (secs, d) = engine_pass(&parallel, &corpus.files, args.clamd_connections).await?;
         ours.push(secs);
         d_ours = d;
+        let (secs, d) = engine_pass(&streaming, &corpus.files, args.clamd_connections).await?;
+        ours_stream.push(secs);
+        d_stream = d;
         let (secs, d) = engine_pass(&sequential, &corpus.files, 1).await?;
         ours_seq.push(secs);
         d_seq = d;
@@ -379,10 +395,10 @@ async fn bench_clamav(corpus: &Corpus, args: &EnginesBenchArgs) -> anyhow::Resul
         multi.push(secs);
         d_multi = found(&out);
     }
-    if d_ours != d_theirs || d_seq != d_theirs || d_multi != d_theirs {
+    if d_ours != d_theirs || d_seq != d_theirs || d_stream != d_theirs || d_multi != d_theirs {
         bail!(
-            "detections differ: engine {d_ours}, engine 1 at a time {d_seq}, clamdscan \
-             --stream {d_theirs}, --multiscan {d_multi}"
+            "detections differ: engine {d_ours}, engine 1 at a time {d_seq}, engine with \
+             INSTREAM {d_stream}, clamdscan --stream {d_theirs}, --multiscan {d_multi}"
         );
     }
     Ok(Comparison {
@@ -411,6 +427,15 @@ async fn bench_clamav(corpus: &Corpus, args: &EnginesBenchArgs) -> anyhow::Resul
                 ours_seq,
                 corpus,
                 d_seq,
+            ),
+            Side::new(
+                format!(
+                    "swarm clamav engine, INSTREAM, {} at once",
+                    args.clamd_connections
+                ),
+                ours_stream,
+                corpus,
+                d_stream,
             ),
             Side::new("clamdscan --stream FILES...", theirs, corpus, d_theirs),
             Side::new(
