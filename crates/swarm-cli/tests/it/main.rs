@@ -6,6 +6,7 @@
 //! binary of their own (`tests/new`): they would take the machine from the
 //! timing-sensitive tests here.
 
+mod bench_node;
 mod bench_sha;
 mod bounty;
 mod clamav_dev;

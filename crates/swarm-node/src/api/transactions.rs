@@ -185,10 +185,7 @@ pub(crate) async fn submit(
     // Counted as waiting from now until the sequencer has answered; over
     // the hard cap nothing more is taken, not even to verify.
     let own = txs.len();
-    let waiting = state
-        .admission
-        .enter(own)
-        .map_err(|r| r.into_api_error())?;
+    let waiting = state.admission.enter(own).map_err(|r| r.into_api_error())?;
 
     let checked = if txs.len() >= BLOCKING_VERIFY_FROM {
         tokio::task::spawn_blocking(move || verify_all(txs))

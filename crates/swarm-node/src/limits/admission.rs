@@ -101,8 +101,7 @@ impl Pressure {
     /// How long the waiting transactions will take to apply.
     pub(crate) fn expected_wait(&self) -> Duration {
         let rate = self.rate.max(RATE_FLOOR);
-        Duration::from_secs_f64(self.waiting.saturating_add(self.promised) as f64 / rate)
-            + self.lag
+        Duration::from_secs_f64(self.waiting.saturating_add(self.promised) as f64 / rate) + self.lag
     }
 }
 
@@ -323,8 +322,10 @@ impl Admission {
     /// the previous one.
     pub(crate) fn record_block(&self, txs: usize, interval: Duration) {
         let lag = interval.saturating_sub(self.block_time);
-        self.lag_us
-            .store(lag.as_micros().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.lag_us.store(
+            lag.as_micros().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
         let seconds = interval.as_secs_f64();
         if seconds <= 0.0 {
             return;

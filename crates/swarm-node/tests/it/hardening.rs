@@ -1036,7 +1036,10 @@ async fn a_node_behind_refuses_new_bounties_but_takes_assertions_on_posted_ones(
         .unwrap();
     // The estimated wait: at least a second, at most the million at the
     // lowest floor of 1,000/s.
-    assert!((1..=1_001).contains(&retry_after), "Retry-After {retry_after}");
+    assert!(
+        (1..=1_001).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "overloaded", "{body}");
     assert!(
@@ -1052,7 +1055,10 @@ async fn a_node_behind_refuses_new_bounties_but_takes_assertions_on_posted_ones(
         commitment: commitment(&verdicts, &nonce, &engine.address()),
     };
     let (status, body) = submit(&node, &engine, assertion).await;
-    assert_eq!(status, 200, "an assertion on a posted bounty is admitted: {body}");
+    assert_eq!(
+        status, 200,
+        "an assertion on a posted bounty is admitted: {body}"
+    );
 
     let metrics = c
         .http
@@ -1099,7 +1105,10 @@ async fn over_the_waiting_cap_a_submission_is_refused_whole_with_503_and_retry_a
     assert!(response.headers().contains_key("retry-after"));
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "overloaded", "{body}");
-    assert!(body["errors"].as_str().unwrap().contains("waiting"), "{body}");
+    assert!(
+        body["errors"].as_str().unwrap().contains("waiting"),
+        "{body}"
+    );
 
     let (status, body) = node.client.submit(&four[..3], true).await;
     assert_eq!(status, 200, "{body}");

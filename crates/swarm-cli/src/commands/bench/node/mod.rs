@@ -299,10 +299,14 @@ impl TrialDatabase {
     async fn drop_it(self) {
         use sqlx::Connection;
         let dropped = async {
-            let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", self.server)).await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
-                .execute(&mut admin)
-                .await
+            let mut admin =
+                sqlx::PgConnection::connect(&format!("{}/postgres", self.server)).await?;
+            sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin)
+            .await
         };
         if let Err(e) = dropped.await {
             tracing::warn!(database = %self.name, "cannot drop the trial database: {e}");

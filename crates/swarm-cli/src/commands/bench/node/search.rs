@@ -111,7 +111,7 @@ pub(super) async fn sweep(args: &NodeBenchArgs, calibration: Calibration) -> any
 async fn find_max(args: &NodeBenchArgs, calibration: Calibration) -> anyhow::Result<Point> {
     let per_bounty = 2 + 2 * args.engine_count() as usize;
     let waves = args.trial_waves as usize;
-    let mut trials = Vec::new();
+    let first = (FIRST_WAVE_TXS / per_bounty).clamp(1, MAX_BATCH);
     let run = |size: usize| {
         let mut a = args.clone();
         a.batch = size;
@@ -125,47 +125,11 @@ async fn find_max(args: &NodeBenchArgs, calibration: Calibration) -> anyhow::Res
                     a.trial_waves
                 );
             }
-            trial(&a, calibration).await
+            let report = trial(&a, calibration).await?;
+            Ok((passed(&report), report))
         }
     };
-    let mut best: Option<Report> = None;
-    let mut above: Option<Report> = None;
-    let mut size = (FIRST_WAVE_TXS / per_bounty).clamp(1, MAX_BATCH);
-    // Up (or down) by doubling until the edge is bracketed.
-    loop {
-        let report = run(size).await?;
-        let ok = passed(&report);
-        trials.push((size, ok));
-        if ok {
-            best = Some(report);
-            if above.is_some() || size == MAX_BATCH {
-                break;
-            }
-            size = (size * 2).min(MAX_BATCH);
-        } else {
-            above = Some(report);
-            if best.is_some() || size == 1 {
-                break;
-            }
-            size = (size / 2).max(1);
-        }
-    }
-    // Bisect between the passing and the failing size.
-    while let (Some(lo), Some(hi)) = (&best, &above) {
-        let (lo, hi) = (lo.batch, hi.batch);
-        if hi <= lo + 1 || hi as f64 / lo as f64 <= PRECISION {
-            break;
-        }
-        let mid = (lo + hi) / 2;
-        let report = run(mid).await?;
-        let ok = passed(&report);
-        trials.push((mid, ok));
-        if ok {
-            best = Some(report);
-        } else {
-            above = Some(report);
-        }
-    }
+    let (best, above, trials) = bracket(first, MAX_BATCH, run).await?;
     Ok(Point {
         engines: args.engine_count(),
         artifacts: args.artifact_count(),
@@ -173,6 +137,57 @@ async fn find_max(args: &NodeBenchArgs, calibration: Calibration) -> anyhow::Res
         above,
         trials,
     })
+}
+
+/// The search itself, over any trial: doubles (or halves) from `first`
+/// until a passing and a failing size bracket the edge, then bisects to
+/// within [`PRECISION`]. Returns the highest passing trial's outcome, the
+/// lowest failing one's, and every (size, passed).
+async fn bracket<T, F, Fut>(
+    first: usize,
+    max: usize,
+    mut run: F,
+) -> anyhow::Result<(Option<T>, Option<T>, Vec<(usize, bool)>)>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(bool, T)>>,
+{
+    let mut trials = Vec::new();
+    let mut best: Option<(usize, T)> = None;
+    let mut above: Option<(usize, T)> = None;
+    let mut size = first.clamp(1, max);
+    loop {
+        let (ok, outcome) = run(size).await?;
+        trials.push((size, ok));
+        if ok {
+            best = Some((size, outcome));
+            if above.is_some() || size == max {
+                break;
+            }
+            size = (size * 2).min(max);
+        } else {
+            above = Some((size, outcome));
+            if best.is_some() || size == 1 {
+                break;
+            }
+            size = (size / 2).max(1);
+        }
+    }
+    while let (Some((lo, _)), Some((hi, _))) = (&best, &above) {
+        let (lo, hi) = (*lo, *hi);
+        if hi <= lo + 1 || hi as f64 / lo as f64 <= PRECISION {
+            break;
+        }
+        let mid = (lo + hi) / 2;
+        let (ok, outcome) = run(mid).await?;
+        trials.push((mid, ok));
+        if ok {
+            best = Some((mid, outcome));
+        } else {
+            above = Some((mid, outcome));
+        }
+    }
+    Ok((best.map(|b| b.1), above.map(|a| a.1), trials))
 }
 
 /// Prints a point's capacity run in full and the run above it in short.
@@ -230,7 +245,9 @@ fn print_summary(points: &[Point]) {
             b.tx_rate_over_all_cores_recovery,
             b.read_latency_p99_ms,
             b.assertion_inclusion_blocks_max,
-            p.above.as_ref().map_or("-".to_owned(), |a| a.batch.to_string()),
+            p.above
+                .as_ref()
+                .map_or("-".to_owned(), |a| a.batch.to_string()),
             above
         );
     }
@@ -255,10 +272,16 @@ fn write_charts(
     } else {
         "SQLite"
     };
-    let best = || points.iter().filter_map(|p| p.best.as_ref().map(|b| (p, b)));
+    let best = || {
+        points
+            .iter()
+            .filter_map(|p| p.best.as_ref().map(|b| (p, b)))
+    };
     let mut series = vec![Series {
         name: format!("lifecycles/s, {store}"),
-        points: best().map(|(p, b)| (x(p), b.lifecycles_per_second)).collect(),
+        points: best()
+            .map(|(p, b)| (x(p), b.lifecycles_per_second))
+            .collect(),
     }];
     if !by_engines {
         series.push(Series {
@@ -303,4 +326,44 @@ fn write_charts(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn search(first: usize, capacity: usize) -> (Option<usize>, Option<usize>, Vec<(usize, bool)>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(bracket(first, 1000, |size| async move {
+                Ok((size <= capacity, size))
+            }))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_search_doubles_past_the_edge_then_bisects_to_within_fifteen_percent() {
+        let (best, above, trials) = search(75, 437);
+        let (best, above) = (best.unwrap(), above.unwrap());
+        assert!(best <= 437 && above > 437, "{best} {above}");
+        assert!(above as f64 / best as f64 <= PRECISION, "{best} {above}");
+        assert_eq!(
+            &trials[..4],
+            &[(75, true), (150, true), (300, true), (600, false)]
+        );
+    }
+
+    #[test]
+    fn a_first_trial_above_capacity_halves_down_and_one_at_the_cap_stops() {
+        let (best, above, _) = search(600, 40);
+        assert!(best.unwrap() <= 40 && above.unwrap() > 40);
+        let (best, above, trials) = search(600, 5_000);
+        assert_eq!((best, above), (Some(1000), None));
+        assert_eq!(trials, vec![(600, true), (1000, true)]);
+        let (best, above, _) = search(8, 0);
+        assert_eq!((best, above), (None, Some(1)));
+    }
 }
