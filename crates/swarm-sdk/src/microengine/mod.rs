@@ -757,6 +757,58 @@ mod tests {
         assert_eq!(rt.state.report.errors_of("reveal_missed"), 1);
     }
 
+    /// The commitments of every bounty finished in one turn of the loop
+    /// reach the disk with one fsync, and no assertion leaves before it.
+    #[tokio::test]
+    async fn one_fsync_per_loop_turn_for_the_commitments_of_n_bounties() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.journal");
+        let mut rt = runtime(Journal::open(&path).unwrap());
+        let n = 20u128;
+        for i in 0..n {
+            let bounty = swarm_protocol::BountyPosted {
+                guid: Guid::from_u128(i + 1),
+                artifact_type: swarm_protocol::ArtifactType::File,
+                author: Address::ZERO,
+                amount: Amount::from_nct(1),
+                uri: "bundle".into(),
+                num_artifacts: 1,
+                expiration: 100,
+                reveal_deadline: 105,
+                vote_deadline: 115,
+                metadata: None,
+            };
+            let outcomes = vec![state::ArtifactOutcome::Scanned(Box::new(
+                ScanResult::malicious(1.0, "x"),
+            ))];
+            rt.on_outcome(TaskOutcome::Scanned {
+                bounty: Box::new(bounty),
+                outcomes,
+                downloads: 1,
+            })
+            .unwrap();
+        }
+        // Decided and staged, nothing on disk, nothing sent.
+        assert_eq!(rt.journal.entries().len(), n as usize);
+        assert_eq!(rt.journal.syncs(), 0);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        assert_eq!(rt.outbox.len(), n as usize);
+        assert!(rt.tasks.is_empty());
+        rt.flush().unwrap();
+        assert_eq!(rt.journal.syncs(), 1);
+        assert!(rt.outbox.is_empty());
+        assert_eq!(rt.tasks.len(), n as usize);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().filter(|l| l.contains("\"committed\"")).count(),
+            n as usize
+        );
+        // A turn that staged nothing writes nothing.
+        rt.flush().unwrap();
+        assert_eq!(rt.journal.syncs(), 1);
+        rt.tasks.abort_all();
+    }
+
     #[test]
     fn nonces_are_never_zero_and_differ() {
         let a = random_nonce();
