@@ -69,12 +69,11 @@ pub(super) fn change_of(account: &Address, fees: &Fees, event: &Event) -> Change
             c.debit = sum(a.bids.iter().copied().chain([fees.assertion_fee]));
         }
         Event::SettledBounty(s) => {
-            c.credit = sum(
-                s.payouts
-                    .iter()
-                    .filter(|p| mine(&p.account))
-                    .map(|p| p.amount),
-            );
+            c.credit = sum(s
+                .payouts
+                .iter()
+                .filter(|p| mine(&p.account))
+                .map(|p| p.amount));
         }
         Event::StakeDeposit {
             account: a, amount, ..
@@ -128,7 +127,10 @@ impl Balance {
     /// Applies one event (at most once: the stream never repeats one).
     pub(super) fn on_event(&mut self, fees: &Fees, event: &NodeEvent) {
         if let Event::Block { number } = event.event {
-            if self.last_block.is_some_and(|last| number > last.saturating_add(1)) {
+            if self
+                .last_block
+                .is_some_and(|last| number > last.saturating_add(1))
+            {
                 tracing::debug!(number, last = ?self.last_block, "event stream gap; re-reading the balance");
                 self.read_due = true;
             }
@@ -194,9 +196,7 @@ impl Balance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swarm_protocol::{
-        AssertionMade, Bits256, BountySettled, Guid, Payout, PayoutRole, H256,
-    };
+    use swarm_protocol::{AssertionMade, Bits256, BountySettled, Guid, Payout, PayoutRole, H256};
 
     fn me() -> Address {
         swarm_protocol::PrivateKey::from_bytes(&[7; 32])

@@ -510,7 +510,11 @@ impl Runtime {
 
     /// An event from the stream; a reconnect of the stream first has the
     /// balance read again (events may have been missed).
-    fn on_stream_event(&mut self, event: NodeEvent, stream: &EventStream) -> Result<(), EngineError> {
+    fn on_stream_event(
+        &mut self,
+        event: NodeEvent,
+        stream: &EventStream,
+    ) -> Result<(), EngineError> {
         self.ctx.observer.event(event.position().0);
         if stream.reconnects() != self.reconnects {
             self.reconnects = stream.reconnects();

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use rand::RngCore;
 use swarm_protocol::{
-    Address, Amount, ArtifactType, Assert, Bounty, BountyPosted, Guid, PrivateKey, Reveal,
-    TxBody, H256,
+    Address, Amount, ArtifactType, Assert, Bounty, BountyPosted, Guid, PrivateKey, Reveal, TxBody,
+    H256,
 };
 use tokio::time::Instant;
 
@@ -104,9 +104,7 @@ async fn submit_or_resign(
     match ctx.client.submit_one(tx, false).await {
         Err(e) if matches!(e.code(), Some("expired" | "expires_too_far")) => {
             tracing::debug!(error = %e, "signed against a stale tip; signing again");
-            ctx.client
-                .send(&ctx.key, &ctx.community, body, false)
-                .await
+            ctx.client.send(&ctx.key, &ctx.community, body, false).await
         }
         other => other,
     }

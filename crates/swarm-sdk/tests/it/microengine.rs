@@ -434,13 +434,15 @@ async fn a_crash_between_the_journal_commit_and_the_submission_still_reveals_aft
     // then the process died before the submission.
     let mut journal = Journal::open(journal_of(dir.path(), &key)).unwrap();
     journal.stage(Record::Checkpoint { block: 1 }).unwrap();
-    journal
-        .stage(Record::Committed(committed.clone()))
-        .unwrap();
+    journal.stage(Record::Committed(committed.clone())).unwrap();
     journal.commit().unwrap();
     assert_eq!(journal.syncs(), 1);
     drop(journal);
-    assert!(m.bounty(&bounty.guid).await.assertion_of(&key.address()).is_none());
+    assert!(m
+        .bounty(&bounty.guid)
+        .await
+        .assertion_of(&key.address())
+        .is_none());
 
     let engine = Microengine::builder(TestScanner::default())
         .node(m.url())
