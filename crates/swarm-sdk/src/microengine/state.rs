@@ -650,10 +650,14 @@ impl State {
             self.checkpoint(&mut actions);
             return actions;
         };
+        if entry.asserted {
+            // Its own event (or a look-up) confirmed it first: whatever
+            // the answer, it is in, and counted once.
+            self.checkpoint(&mut actions);
+            return actions;
+        }
         let artifacts = entry.assertion.mask.count() as u64;
         match result {
-            // Its event came first: confirmed already.
-            Ok(_) if entry.asserted => {}
             Ok(s) if s.status == TxStatus::Pending => {
                 // Confirmed by the engine's `assertion` event, or looked up
                 // once this block has passed without it.
@@ -776,9 +780,12 @@ impl State {
             self.checkpoint(&mut actions);
             return actions;
         };
+        if entry.revealed {
+            // Its own event confirmed it first: counted once.
+            self.checkpoint(&mut actions);
+            return actions;
+        }
         match result {
-            // Its event came first: confirmed already.
-            Ok(_) if entry.revealed => {}
             Ok(s) if s.status == TxStatus::Pending => {
                 // In flight until the engine's `reveal` event confirms it,
                 // or its block passes without it.

@@ -513,6 +513,46 @@ fn an_assertion_sent_without_waiting_is_confirmed_by_its_own_event() {
     assert_eq!(st.report.assertions, 1);
 }
 
+/// A cut connection swallowed the answer; the event stream, back first,
+/// confirmed the assertion and the reveal; then the client's retry of the
+/// same bytes is refused as `replayed`. Each counts once.
+#[test]
+fn a_replayed_answer_after_the_own_event_is_not_counted_twice() {
+    let mut journal = Journal::in_memory();
+    let c = committed(1);
+    let guid = c.guid;
+    journal.append(Record::Committed(c.clone())).unwrap();
+    let mut st = state(&journal, Filters::default(), None);
+    for a in work(st.on_event(event(own_assertion(&c), 11), &journal)) {
+        if let Action::Journal(r) = a {
+            journal.append(r).unwrap();
+        }
+    }
+    let replayed = || ClientError::Api {
+        status: 409,
+        code: "replayed".into(),
+        message: "already included".into(),
+    };
+    assert!(work(st.on_submitted(guid, Err(replayed()), &journal)).is_empty());
+    assert_eq!(st.report.assertions, 1);
+    let revealed = AssertionRevealed {
+        bounty_guid: guid,
+        author: me(),
+        index: 0,
+        nonce: c.nonce,
+        verdicts: c.verdicts,
+        metadata: c.metadata.clone(),
+    };
+    for a in work(st.on_event(event(Event::Reveal(revealed), 21), &journal)) {
+        if let Action::Journal(r) = a {
+            journal.append(r).unwrap();
+        }
+    }
+    assert!(work(st.on_revealed(guid, Err(replayed()), &journal)).is_empty());
+    assert_eq!(st.report.reveals, 1);
+    assert!(st.report.errors.is_empty(), "{:?}", st.report.errors);
+}
+
 #[test]
 fn an_assertion_missing_from_the_block_it_was_taken_into_is_looked_up() {
     let mut journal = Journal::in_memory();
