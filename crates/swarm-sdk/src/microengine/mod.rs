@@ -301,7 +301,8 @@ struct Runtime {
     journal: Journal,
     state: State,
     tasks: JoinSet<TaskOutcome>,
-    task_ids: HashMap<tokio::task::Id, (Guid, TaskKind)>,
+    /// The bounties each task works on (one, or a turn's assertions).
+    task_ids: HashMap<tokio::task::Id, (Vec<Guid>, TaskKind)>,
     /// Transactions of this turn, sent once its records are on disk.
     outbox: Vec<Outgoing>,
     /// Reconnects of the event stream seen so far.
@@ -327,8 +328,17 @@ impl Runtime {
         kind: TaskKind,
         task: impl std::future::Future<Output = TaskOutcome> + Send + 'static,
     ) {
+        self.spawn_for(vec![guid], kind, task);
+    }
+
+    fn spawn_for(
+        &mut self,
+        guids: Vec<Guid>,
+        kind: TaskKind,
+        task: impl std::future::Future<Output = TaskOutcome> + Send + 'static,
+    ) {
         let handle = self.tasks.spawn(task);
-        self.task_ids.insert(handle.id(), (guid, kind));
+        self.task_ids.insert(handle.id(), (guids, kind));
     }
 
     /// Performs `actions` in order; the ones that ask the state again have
@@ -392,26 +402,31 @@ impl Runtime {
     }
 
     /// Ends a turn: every staged journal record to disk with one fsync,
-    /// then the transactions they protect, signed against the tip.
+    /// then the transactions they protect, signed against the tip. The
+    /// turn's assertions go in one `POST /transactions`: a burst of
+    /// bounties finished together is one request, not a connection each.
     fn flush(&mut self) -> Result<(), EngineError> {
         self.journal.commit()?;
         let tip = self.state.tip;
+        let mut asserts = Vec::new();
         for outgoing in std::mem::take(&mut self.outbox) {
-            let ctx = Arc::clone(&self.ctx);
             match outgoing {
-                Outgoing::Assert { assert, expiration } => {
-                    let guid = assert.bounty_guid;
-                    self.spawn(
-                        guid,
-                        TaskKind::Submit,
-                        tasks::assert(ctx, guid, assert, expiration, tip),
-                    );
-                }
+                Outgoing::Assert { assert, expiration } => asserts.push((assert, expiration)),
                 Outgoing::Reveal(reveal) => {
+                    let ctx = Arc::clone(&self.ctx);
                     let guid = reveal.bounty_guid;
                     self.spawn(guid, TaskKind::Reveal, tasks::reveal(ctx, reveal, tip));
                 }
             }
+        }
+        if !asserts.is_empty() {
+            let ctx = Arc::clone(&self.ctx);
+            let guids = asserts.iter().map(|(a, _)| a.bounty_guid).collect();
+            self.spawn_for(
+                guids,
+                TaskKind::Submit,
+                tasks::assert_all(ctx, asserts, tip),
+            );
         }
         Ok(())
     }
@@ -472,13 +487,13 @@ impl Runtime {
                 let known = self.task_ids.remove(&e.id());
                 tracing::error!(error = %e, task = ?known, "microengine task failed");
                 self.state.report.error("internal");
-                match known {
-                    Some((guid, kind)) => {
+                if let Some((guids, kind)) = known {
+                    for guid in guids {
                         let actions = self.state.on_task_failed(guid, kind);
-                        self.perform(actions)
+                        self.perform(actions)?;
                     }
-                    None => Ok(()),
                 }
+                Ok(())
             }
         }
     }
@@ -491,14 +506,18 @@ impl Runtime {
                 outcomes,
                 downloads,
             } => self.state.on_scanned(*bounty, outcomes, downloads),
-            TaskOutcome::Submitted { guid, result } => {
-                self.state.on_submitted(guid, result, journal)
-            }
             TaskOutcome::Revealed { guid, result } => self.state.on_revealed(guid, result, journal),
             TaskOutcome::Reconciled { guid, result } => {
                 self.state.on_reconciled(guid, *result, journal)
             }
             TaskOutcome::BalanceRead { result } => self.state.on_balance_read(result),
+            TaskOutcome::SubmittedAll(results) => {
+                let mut actions = Vec::new();
+                for (guid, result) in results {
+                    actions.extend(self.state.on_submitted(guid, result, journal));
+                }
+                actions
+            }
         };
         self.perform(actions)
     }
@@ -762,7 +781,8 @@ mod tests {
     }
 
     /// The commitments of every bounty finished in one turn of the loop
-    /// reach the disk with one fsync, and no assertion leaves before it.
+    /// reach the disk with one fsync, and no assertion leaves before it;
+    /// then they leave together.
     #[tokio::test]
     async fn one_fsync_per_loop_turn_for_the_commitments_of_n_bounties() {
         let dir = tempfile::tempdir().unwrap();
@@ -801,7 +821,9 @@ mod tests {
         rt.flush().unwrap();
         assert_eq!(rt.journal.syncs(), 1);
         assert!(rt.outbox.is_empty());
-        assert_eq!(rt.tasks.len(), n as usize);
+        // The turn's assertions go out together, as one request.
+        assert_eq!(rt.tasks.len(), 1);
+        assert_eq!(rt.task_ids.values().next().unwrap().0.len(), n as usize);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text.lines().filter(|l| l.contains("\"committed\"")).count(),

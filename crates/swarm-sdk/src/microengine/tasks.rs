@@ -44,10 +44,6 @@ pub(super) enum TaskOutcome {
         outcomes: Vec<ArtifactOutcome>,
         downloads: u64,
     },
-    Submitted {
-        guid: Guid,
-        result: Result<Submitted, ClientError>,
-    },
     Revealed {
         guid: Guid,
         result: Result<Submitted, ClientError>,
@@ -59,6 +55,8 @@ pub(super) enum TaskOutcome {
     BalanceRead {
         result: Result<(u64, Amount), ClientError>,
     },
+    /// The answers to one turn's assertions, sent together.
+    SubmittedAll(Vec<(Guid, Result<Submitted, ClientError>)>),
 }
 
 /// A random non-zero 256-bit nonce.
@@ -73,16 +71,46 @@ pub(super) fn random_nonce() -> H256 {
     }
 }
 
-/// Sends `bounty:Assert` for `guid`, signed against `tip`.
-pub(super) async fn assert(
+/// Sends a turn's assertions, signed against `tip`, in one batch; an
+/// assertion the batch did not get in for a passing reason (or the whole
+/// batch, if the request failed) is sent again on its own, with the same
+/// signed bytes.
+pub(super) async fn assert_all(
     ctx: Arc<Ctx>,
-    guid: Guid,
-    assert: Assert,
-    expiration: u64,
+    asserts: Vec<(Assert, u64)>,
     tip: u64,
 ) -> TaskOutcome {
-    let result = submit_assert(&ctx, assert, expiration, tip).await;
-    TaskOutcome::Submitted { guid, result }
+    let txs: Vec<_> = asserts
+        .iter()
+        .map(|(a, _)| NodeClient::sign_at(&ctx.key, &ctx.community, tip, a.clone()))
+        .collect();
+    let answers = match ctx.client.submit(&txs, false).await {
+        Ok(answers) => answers.into_iter().map(Some).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "batch of assertions failed; sending them one by one");
+            asserts.iter().map(|_| None).collect::<Vec<_>>()
+        }
+    };
+    let ctx = &ctx;
+    let results =
+        asserts
+            .into_iter()
+            .zip(answers)
+            .map(|((assert, expiration), answer)| async move {
+                let guid = assert.bounty_guid;
+                let result = match answer {
+                    Some(Err(e))
+                        if transient(&e)
+                            || matches!(e.code(), Some("expired" | "expires_too_far")) =>
+                    {
+                        submit_assert(ctx, assert, expiration, tip).await
+                    }
+                    Some(answer) => answer,
+                    None => submit_assert(ctx, assert, expiration, tip).await,
+                };
+                (guid, result)
+            });
+    TaskOutcome::SubmittedAll(futures_util::future::join_all(results).await)
 }
 
 /// Sends `bounty:Reveal`, signed against `tip`, without waiting for its
