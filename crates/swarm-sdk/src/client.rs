@@ -438,7 +438,38 @@ impl NodeClient {
         body: impl Into<TxBody>,
     ) -> Result<SignedTx> {
         let block = self.status().await?.block;
-        Ok(Tx::new(key.address(), community, block + EXPIRY_BLOCKS, body).sign(key))
+        Ok(Self::sign_at(key, community, block, body))
+    }
+
+    /// Signs `body` as `key` for `community`, expiring 100 blocks after
+    /// `tip`: a committed block the caller already knows (from the event
+    /// stream), so that signing costs no request. A tip far behind the
+    /// node's makes the node refuse the transaction as `expired`.
+    pub fn sign_at(
+        key: &PrivateKey,
+        community: &str,
+        tip: u64,
+        body: impl Into<TxBody>,
+    ) -> SignedTx {
+        Tx::new(
+            key.address(),
+            community,
+            tip.saturating_add(EXPIRY_BLOCKS),
+            body,
+        )
+        .sign(key)
+    }
+
+    /// Submits one signed transaction; with `wait`, returns once it is
+    /// included.
+    pub async fn submit_one(&self, tx: &SignedTx, wait: bool) -> Result<Submitted> {
+        let mut results = self.submit(std::slice::from_ref(tx), wait).await?;
+        results.pop().unwrap_or_else(|| {
+            Err(ClientError::Decode {
+                url: self.base.clone(),
+                detail: "empty answer to a submission".into(),
+            })
+        })
     }
 
     /// Signs and submits one transaction; with `wait`, returns once it is included.
@@ -450,13 +481,7 @@ impl NodeClient {
         wait: bool,
     ) -> Result<Submitted> {
         let tx = self.sign(key, community, body).await?;
-        let mut results = self.submit(std::slice::from_ref(&tx), wait).await?;
-        results.pop().unwrap_or_else(|| {
-            Err(ClientError::Decode {
-                url: self.base.clone(),
-                detail: "empty answer to a submission".into(),
-            })
-        })
+        self.submit_one(&tx, wait).await
     }
 
     /// `POST /artifacts`: uploads files as one bundle, permitted by `key`.

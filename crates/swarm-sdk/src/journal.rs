@@ -4,10 +4,18 @@
 //! An engine that asserts and then loses its nonce can never reveal, and an
 //! unrevealed assertion loses every bid it made. The original client kept
 //! nonces in memory and lost its stakes on every restart. The journal is an
-//! append-only file of JSON lines, one [`Record`] each, and every append is
-//! flushed to disk (`fsync`) before it returns: the runtime writes
+//! append-only file of JSON lines, one [`Record`] each: the runtime writes
 //! [`Record::Committed`] — guid, nonce, verdicts, mask, bids, metadata,
-//! deadlines — and only then sends `bounty:Assert`.
+//! deadlines — flushes it to disk (`fsync`), and only then sends
+//! `bounty:Assert`.
+//!
+//! An fsync costs about as much as everything else the engine does for a
+//! bounty, so records are group-committed: [`Journal::stage`] applies a
+//! record to the in-memory view and buffers its line, and
+//! [`Journal::commit`] writes every buffered line and fsyncs once. The
+//! runtime stages the records of one turn of its loop and commits them
+//! before it sends any of the transactions they protect.
+//! [`Journal::append`] is both at once.
 //!
 //! On start the file is replayed into the set of bounties still in flight
 //! ([`Journal::entries`]). A crash in the middle of an append leaves a torn
@@ -176,6 +184,10 @@ pub struct Journal {
     compact_after: usize,
     compactions: u64,
     skipped: usize,
+    /// Lines staged and not yet written.
+    staged: Vec<u8>,
+    staged_lines: usize,
+    syncs: u64,
 }
 
 impl Journal {
@@ -208,6 +220,9 @@ impl Journal {
             compact_after: DEFAULT_COMPACT_AFTER,
             compactions: 0,
             skipped: 0,
+            staged: Vec::new(),
+            staged_lines: 0,
+            syncs: 0,
         };
         // Only newline-terminated lines were completely written.
         let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
@@ -254,6 +269,9 @@ impl Journal {
             compact_after: DEFAULT_COMPACT_AFTER,
             compactions: 0,
             skipped: 0,
+            staged: Vec::new(),
+            staged_lines: 0,
+            syncs: 0,
         }
     }
 
@@ -295,6 +313,17 @@ impl Journal {
     /// Unreadable lines skipped on replay.
     pub fn skipped(&self) -> usize {
         self.skipped
+    }
+
+    /// How many times records were flushed to disk (`fsync`), compactions
+    /// not counted.
+    pub fn syncs(&self) -> u64 {
+        self.syncs
+    }
+
+    /// Records staged and not yet committed.
+    pub fn staged(&self) -> usize {
+        self.staged_lines
     }
 
     fn apply(&mut self, record: Record) {
@@ -342,21 +371,46 @@ impl Journal {
                 .sum::<usize>()
     }
 
-    /// Appends `record`, flushed to disk before this returns, and applies it.
-    /// Compacts the file when enough dead lines piled up.
+    /// Appends `record`, flushed to disk before this returns, and applies it
+    /// (with whatever was staged before it). Compacts the file when enough
+    /// dead lines piled up.
     pub fn append(&mut self, record: Record) -> Result<(), JournalError> {
+        self.stage(record)?;
+        self.commit()
+    }
+
+    /// Applies `record` to the in-memory view at once and buffers its line
+    /// for the next [`commit`](Journal::commit). Until then the record is
+    /// not durable: nothing it protects may leave the process.
+    pub fn stage(&mut self, record: Record) -> Result<(), JournalError> {
+        if self.path.is_some() {
+            serde_json::to_writer(&mut self.staged, &record)?;
+            self.staged.push(b'\n');
+            self.staged_lines += 1;
+        }
+        self.apply(record);
+        Ok(())
+    }
+
+    /// Writes every staged line and flushes the file to disk once; does
+    /// nothing when nothing is staged. Compacts the file when enough dead
+    /// lines piled up.
+    pub fn commit(&mut self) -> Result<(), JournalError> {
+        if self.staged_lines == 0 {
+            return Ok(());
+        }
         if let (Some(path), Some(file)) = (&self.path, self.file.as_mut()) {
-            let mut line = serde_json::to_vec(&record)?;
-            line.push(b'\n');
             let io = |source| JournalError::Io {
                 path: path.clone(),
                 source,
             };
-            file.write_all(&line).map_err(io)?;
+            file.write_all(&self.staged).map_err(io)?;
             file.sync_all().map_err(io)?;
-            self.lines += 1;
+            self.syncs += 1;
+            self.lines += self.staged_lines;
         }
-        self.apply(record);
+        self.staged.clear();
+        self.staged_lines = 0;
         if self.path.is_some() && self.lines >= self.live_lines() + self.compact_after {
             self.compact()?;
         }
@@ -401,6 +455,9 @@ impl Journal {
             }
         }
         self.file = Some(OpenOptions::new().append(true).open(&path).map_err(io)?);
+        // The rewritten file holds the staged records too (they were applied).
+        self.staged.clear();
+        self.staged_lines = 0;
         self.lines = records.len();
         self.compactions += 1;
         tracing::debug!(path = %path.display(), lines = self.lines, "journal compacted");
@@ -559,6 +616,72 @@ mod tests {
         assert_eq!(j.entries().len(), 1);
         assert!(j.entry(&keep.guid).unwrap().asserted);
         assert_eq!(j.checkpoint(), Some(49));
+    }
+
+    #[test]
+    fn a_group_commit_writes_n_records_with_one_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.journal");
+        let mut j = Journal::open(&path).unwrap();
+        let n = 50u8;
+        for i in 0..n {
+            j.stage(Record::Committed(committed(i))).unwrap();
+        }
+        j.stage(Record::Checkpoint { block: 9 }).unwrap();
+        // Applied at once, so decisions see them; not on disk yet.
+        assert_eq!(j.entries().len(), usize::from(n));
+        assert_eq!(j.staged(), usize::from(n) + 1);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        j.commit().unwrap();
+        assert_eq!(j.syncs(), 1);
+        assert_eq!(j.staged(), 0);
+        assert_eq!(j.lines(), usize::from(n) + 1);
+        // Nothing staged: no write, no fsync.
+        j.commit().unwrap();
+        assert_eq!(j.syncs(), 1);
+        drop(j);
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(j.entries().len(), usize::from(n));
+        assert_eq!(j.checkpoint(), Some(9));
+    }
+
+    #[test]
+    fn staged_records_that_were_never_committed_are_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.journal");
+        let a = committed(1);
+        {
+            let mut j = Journal::open(&path).unwrap();
+            j.append(Record::Committed(a.clone())).unwrap();
+            // A crash before the commit: the staged record is lost, and
+            // nothing it protected was sent.
+            j.stage(Record::Committed(committed(2))).unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(j.entries().len(), 1);
+        assert!(j.entry(&a.guid).is_some());
+    }
+
+    #[test]
+    fn compaction_keeps_staged_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.journal");
+        let mut j = Journal::open(&path).unwrap();
+        let a = committed(1);
+        j.append(Record::Committed(a.clone())).unwrap();
+        j.stage(Record::Asserted {
+            guid: a.guid,
+            txhash: None,
+        })
+        .unwrap();
+        j.compact().unwrap();
+        assert_eq!(j.staged(), 0);
+        j.commit().unwrap();
+        drop(j);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let j = Journal::open(&path).unwrap();
+        assert!(j.entry(&a.guid).unwrap().asserted);
     }
 
     #[test]

@@ -49,7 +49,14 @@
 //! * **The journal comes first.** Verdicts, nonce, bids and reveal metadata
 //!   are written to the [`Journal`](crate::Journal) and flushed to disk before
 //!   `bounty:Assert` is sent, so a crash can never leave an assertion whose
-//!   nonce is lost.
+//!   nonce is lost. The records of one turn of the loop (everything that
+//!   was ready: events, finished scans, answers) are flushed together, with
+//!   one fsync, before any transaction of that turn is sent.
+//! * **No round trips in the way.** The engine's NCT balance is read once
+//!   at start (and again when the event stream reconnects) and followed
+//!   from the events after that; transactions are signed against the tip
+//!   the stream gives and sent without waiting for their block, which the
+//!   engine's own `assertion` and `reveal` events confirm.
 //! * **Reveals are not missed.** Every `block` event at or past a bounty's
 //!   expiration reveals each journaled, unrevealed assertion whose reveal
 //!   window is open, retrying each block until the node has it
@@ -74,17 +81,20 @@
 //!
 //! * `state.rs`: the decisions. A `State` (bounties being scanned, work in
 //!   flight, what is due, the report) turns node events and task outcomes
-//!   into `Action`s — scan, check the balance, journal, assert, reveal, look
-//!   a bounty up — without any I/O.
+//!   into `Action`s — scan, commit, journal, assert, reveal, look a bounty
+//!   up, read the balance — without any I/O. `balance.rs` is the balance
+//!   it follows from the events.
 //! * this file: the [`Microengine`] and its run loop, which hands events and
-//!   task outcomes to the state and performs its actions in order (a journal
-//!   record is flushed before the next action).
+//!   task outcomes to the state and performs its actions in order; journal
+//!   records are staged as they come and flushed once a turn, before the
+//!   turn's transactions go out.
 //! * `tasks.rs`: the spawned work — scanning a bounty through the
 //!   [`ScanDispatch`](crate::ScanDispatch), sending an assertion or a
 //!   reveal, looking a bounty up.
 //! * `builder.rs` ([`MicroengineBuilder`]), `error.rs` ([`EngineError`]),
 //!   `report.rs` ([`EngineReport`]).
 
+mod balance;
 mod builder;
 mod error;
 mod report;
@@ -100,7 +110,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_protocol::{Address, Guid, PrivateKey};
+use futures_util::FutureExt;
+use swarm_protocol::{Address, Assert, Guid, PrivateKey, Reveal};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -108,7 +119,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bid::{BidBounds, BidStrategy};
 use crate::client::NodeClient;
 use crate::dispatch::{DynDispatch, LocalDispatch};
-use crate::events::NodeEvent;
+use crate::events::{EventStream, NodeEvent};
 use crate::filter::Filters;
 use crate::journal::Journal;
 use crate::observe::{sync, ObserveConfig, Observer, Role};
@@ -177,6 +188,7 @@ impl<S: Scanner> Microengine<S> {
     async fn run_engine(self, observer: Observer) -> Result<EngineReport, EngineError> {
         let status = self.client.status().await?;
         let parameters = self.client.parameters().await?;
+        let (balance_as_of, balance) = tasks::read_balance(&self.client, &self.address).await?;
         let journal = match &self.journal {
             Some(path) => Journal::open(path)?,
             None => {
@@ -217,6 +229,7 @@ impl<S: Scanner> Microengine<S> {
                     maximum: p.assertion_bid_maximum,
                 },
                 assertion_fee: p.assertion_fee,
+                bounty_fee: p.bounty_fee,
                 testing: self.testing,
                 margin_blocks: self.margin_blocks,
                 checkpoint_every: self.checkpoint_every,
@@ -224,6 +237,8 @@ impl<S: Scanner> Microengine<S> {
             &journal,
             status.block,
             since,
+            balance,
+            balance_as_of,
         );
         let mut rt = Runtime::new(ctx, journal, state);
         tracing::info!(
@@ -239,6 +254,8 @@ impl<S: Scanner> Microengine<S> {
         rt.ctx.observer.ready();
         rt.observe();
         while !rt.state.done(&rt.journal) {
+            // One turn: wait for something, take whatever else is ready,
+            // then flush the turn's journal records once and send.
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => {
@@ -246,17 +263,34 @@ impl<S: Scanner> Microengine<S> {
                     break;
                 }
                 Some(joined) = rt.tasks.join_next_with_id(), if !rt.tasks.is_empty() => {
-                    rt.on_joined(joined).await?;
+                    rt.on_joined(joined)?;
                 }
-                event = events.next() => {
-                    rt.ctx.observer.event(event.position().0);
-                    rt.on_event(event).await?;
+                event = events.next() => rt.on_stream_event(event, &events)?,
+            }
+            for _ in 1..MAX_TURN {
+                if let Some(joined) = rt.tasks.try_join_next_with_id() {
+                    rt.on_joined(joined)?;
+                } else if let Some(event) = events.next().now_or_never() {
+                    rt.on_stream_event(event, &events)?;
+                } else {
+                    break;
                 }
             }
+            rt.flush()?;
             rt.observe();
         }
         rt.finish()
     }
+}
+
+/// Most events and task outcomes handled in one turn of the loop, before
+/// its journal records are flushed and its transactions sent.
+const MAX_TURN: usize = 256;
+
+/// A transaction held until the journal records before it are on disk.
+enum Outgoing {
+    Assert { assert: Assert, expiration: u64 },
+    Reveal(Reveal),
 }
 
 /// The run loop's side: the journal, the spawned tasks, and the [`State`]
@@ -267,7 +301,12 @@ struct Runtime {
     journal: Journal,
     state: State,
     tasks: JoinSet<TaskOutcome>,
-    task_ids: HashMap<tokio::task::Id, (Guid, TaskKind)>,
+    /// The bounties each task works on (one, or a turn's assertions).
+    task_ids: HashMap<tokio::task::Id, (Vec<Guid>, TaskKind)>,
+    /// Transactions of this turn, sent once its records are on disk.
+    outbox: Vec<Outgoing>,
+    /// Reconnects of the event stream seen so far.
+    reconnects: u64,
 }
 
 impl Runtime {
@@ -278,6 +317,8 @@ impl Runtime {
             state,
             tasks: JoinSet::new(),
             task_ids: HashMap::new(),
+            outbox: Vec::new(),
+            reconnects: 0,
         }
     }
 
@@ -287,18 +328,28 @@ impl Runtime {
         kind: TaskKind,
         task: impl std::future::Future<Output = TaskOutcome> + Send + 'static,
     ) {
+        self.spawn_for(vec![guid], kind, task);
+    }
+
+    fn spawn_for(
+        &mut self,
+        guids: Vec<Guid>,
+        kind: TaskKind,
+        task: impl std::future::Future<Output = TaskOutcome> + Send + 'static,
+    ) {
         let handle = self.tasks.spawn(task);
-        self.task_ids.insert(handle.id(), (guid, kind));
+        self.task_ids.insert(handle.id(), (guids, kind));
     }
 
     /// Performs `actions` in order; the ones that ask the state again have
-    /// its answer performed before the rest.
-    async fn perform(&mut self, actions: Vec<Action>) -> Result<(), EngineError> {
+    /// its answer performed before the rest. Journal records are staged
+    /// and transactions held for [`flush`](Runtime::flush).
+    fn perform(&mut self, actions: Vec<Action>) -> Result<(), EngineError> {
         let mut queue = VecDeque::from(actions);
         while let Some(action) = queue.pop_front() {
             let more = match action {
                 Action::Journal(record) => {
-                    self.journal.append(record)?;
+                    self.journal.stage(record)?;
                     continue;
                 }
                 Action::Scan {
@@ -319,26 +370,16 @@ impl Runtime {
                     );
                     continue;
                 }
-                Action::CheckBalance(proposal) => {
-                    let balance = self.ctx.client.balance(&self.ctx.address).await;
+                Action::Commit(proposal) => {
                     let nonce = tasks::random_nonce();
-                    self.state
-                        .on_balance(*proposal, balance, nonce, &self.journal)
+                    self.state.on_commit(*proposal, nonce)
                 }
                 Action::Assert { assert, expiration } => {
-                    let guid = assert.bounty_guid;
-                    let ctx = Arc::clone(&self.ctx);
-                    self.spawn(
-                        guid,
-                        TaskKind::Submit,
-                        tasks::assert(ctx, guid, assert, expiration),
-                    );
+                    self.outbox.push(Outgoing::Assert { assert, expiration });
                     continue;
                 }
                 Action::Reveal(reveal) => {
-                    let guid = reveal.bounty_guid;
-                    let ctx = Arc::clone(&self.ctx);
-                    self.spawn(guid, TaskKind::Reveal, tasks::reveal(ctx, reveal));
+                    self.outbox.push(Outgoing::Reveal(reveal));
                     continue;
                 }
                 Action::Reconcile(guid) => {
@@ -346,11 +387,46 @@ impl Runtime {
                     self.spawn(guid, TaskKind::Reconcile, tasks::reconcile(ctx, guid));
                     continue;
                 }
+                Action::ReadBalance => {
+                    let ctx = Arc::clone(&self.ctx);
+                    self.spawn(Guid::nil(), TaskKind::ReadBalance, tasks::balance(ctx));
+                    continue;
+                }
                 Action::CheckDue => self.state.check_due(&self.journal),
             };
             for action in more.into_iter().rev() {
                 queue.push_front(action);
             }
+        }
+        Ok(())
+    }
+
+    /// Ends a turn: every staged journal record to disk with one fsync,
+    /// then the transactions they protect, signed against the tip. The
+    /// turn's assertions go in one `POST /transactions`: a burst of
+    /// bounties finished together is one request, not a connection each.
+    fn flush(&mut self) -> Result<(), EngineError> {
+        self.journal.commit()?;
+        let tip = self.state.tip;
+        let mut asserts = Vec::new();
+        for outgoing in std::mem::take(&mut self.outbox) {
+            match outgoing {
+                Outgoing::Assert { assert, expiration } => asserts.push((assert, expiration)),
+                Outgoing::Reveal(reveal) => {
+                    let ctx = Arc::clone(&self.ctx);
+                    let guid = reveal.bounty_guid;
+                    self.spawn(guid, TaskKind::Reveal, tasks::reveal(ctx, reveal, tip));
+                }
+            }
+        }
+        if !asserts.is_empty() {
+            let ctx = Arc::clone(&self.ctx);
+            let guids = asserts.iter().map(|(a, _)| a.bounty_guid).collect();
+            self.spawn_for(
+                guids,
+                TaskKind::Submit,
+                tasks::assert_all(ctx, asserts, tip),
+            );
         }
         Ok(())
     }
@@ -370,12 +446,17 @@ impl Runtime {
             .set(i64::try_from(self.journal.lines()).unwrap_or(i64::MAX));
     }
 
-    /// Writes a last checkpoint and hands the report over.
+    /// Writes the records staged and a last checkpoint, and hands the
+    /// report over. Transactions not sent yet are sent again after a
+    /// restart, as the journal says.
     fn finish(mut self) -> Result<EngineReport, EngineError> {
         self.tasks.abort_all();
+        self.outbox.clear();
         if let Some(record) = self.state.final_checkpoint() {
-            self.journal.append(record)?;
+            self.journal.stage(record)?;
         }
+        self.journal.commit()?;
+        self.state.report.balance = Some(self.state.balance());
         tracing::info!(report = ?self.state.report, "microengine stopped");
         Ok(self.state.report)
     }
@@ -388,35 +469,36 @@ impl Runtime {
         let actions = self
             .state
             .on_started(guids.into_iter().zip(answers).collect(), &self.journal);
-        self.perform(actions).await
+        self.perform(actions)?;
+        self.flush()
     }
 
-    async fn on_joined(
+    fn on_joined(
         &mut self,
         joined: Result<(tokio::task::Id, TaskOutcome), tokio::task::JoinError>,
     ) -> Result<(), EngineError> {
         match joined {
             Ok((id, outcome)) => {
                 self.task_ids.remove(&id);
-                self.on_outcome(outcome).await
+                self.on_outcome(outcome)
             }
             Err(e) => {
                 // Our own task failed (it should not).
                 let known = self.task_ids.remove(&e.id());
                 tracing::error!(error = %e, task = ?known, "microengine task failed");
                 self.state.report.error("internal");
-                match known {
-                    Some((guid, kind)) => {
+                if let Some((guids, kind)) = known {
+                    for guid in guids {
                         let actions = self.state.on_task_failed(guid, kind);
-                        self.perform(actions).await
+                        self.perform(actions)?;
                     }
-                    None => Ok(()),
                 }
+                Ok(())
             }
         }
     }
 
-    async fn on_outcome(&mut self, outcome: TaskOutcome) -> Result<(), EngineError> {
+    fn on_outcome(&mut self, outcome: TaskOutcome) -> Result<(), EngineError> {
         let journal = &self.journal;
         let actions = match outcome {
             TaskOutcome::Scanned {
@@ -424,20 +506,41 @@ impl Runtime {
                 outcomes,
                 downloads,
             } => self.state.on_scanned(*bounty, outcomes, downloads),
-            TaskOutcome::Submitted { guid, result } => {
-                self.state.on_submitted(guid, result, journal)
-            }
             TaskOutcome::Revealed { guid, result } => self.state.on_revealed(guid, result, journal),
             TaskOutcome::Reconciled { guid, result } => {
                 self.state.on_reconciled(guid, *result, journal)
             }
+            TaskOutcome::BalanceRead { result } => self.state.on_balance_read(result),
+            TaskOutcome::SubmittedAll(results) => {
+                let mut actions = Vec::new();
+                for (guid, result) in results {
+                    actions.extend(self.state.on_submitted(guid, result, journal));
+                }
+                actions
+            }
         };
-        self.perform(actions).await
+        self.perform(actions)
     }
 
-    async fn on_event(&mut self, event: NodeEvent) -> Result<(), EngineError> {
+    fn on_event(&mut self, event: NodeEvent) -> Result<(), EngineError> {
         let actions = self.state.on_event(event, &self.journal);
-        self.perform(actions).await
+        self.perform(actions)
+    }
+
+    /// An event from the stream; a reconnect of the stream first has the
+    /// balance read again (events may have been missed).
+    fn on_stream_event(
+        &mut self,
+        event: NodeEvent,
+        stream: &EventStream,
+    ) -> Result<(), EngineError> {
+        self.ctx.observer.event(event.position().0);
+        if stream.reconnects() != self.reconnects {
+            self.reconnects = stream.reconnects();
+            let actions = self.state.on_reconnected();
+            self.perform(actions)?;
+        }
+        self.on_event(event)
     }
 }
 
@@ -488,11 +591,12 @@ mod tests {
                 maximum: Amount::from_nct(1),
             },
             assertion_fee: Amount::parse_nct("0.03125").unwrap(),
+            bounty_fee: Amount::parse_nct("0.0625").unwrap(),
             testing: None,
             margin_blocks: 2,
             checkpoint_every: 10,
         };
-        let state = State::new(settings, &journal, 1, 1);
+        let state = State::new(settings, &journal, 1, 1, Amount::from_nct(1000), 1);
         Runtime::new(ctx, journal, state)
     }
 
@@ -556,7 +660,9 @@ mod tests {
                 seq: 0,
                 txhash: None,
             };
-            rt.on_event(event).await.unwrap();
+            rt.on_event(event).unwrap();
+            // The end of the loop's turn.
+            rt.flush().unwrap();
         }
         assert!(rt.journal.entries().is_empty());
         assert!(rt.state.flight.is_empty());
@@ -602,7 +708,7 @@ mod tests {
             message: "transaction 0x.. was already included (replay)".into(),
         };
         let actions = rt.state.on_submitted(guid, Err(replayed()), &rt.journal);
-        rt.perform(actions).await.unwrap();
+        rt.perform(actions).unwrap();
         let entry = rt.journal.entry(&guid).expect("still journaled");
         assert!(entry.asserted && !entry.revealed);
         assert_eq!(
@@ -620,7 +726,7 @@ mod tests {
 
         rt.state.flight.entry(guid).or_default().revealing = true;
         let actions = rt.state.on_revealed(guid, Err(replayed()), &rt.journal);
-        rt.perform(actions).await.unwrap();
+        rt.perform(actions).unwrap();
         assert!(rt.journal.entry(&guid).unwrap().revealed);
         assert_eq!(rt.state.report.reveals, 1);
         assert!(
@@ -646,7 +752,7 @@ mod tests {
         rt.state.flight.entry(guid).or_default().revealing = true;
         rt.state.tip = deadline;
         let actions = rt.state.check_due(&rt.journal);
-        rt.perform(actions).await.unwrap();
+        rt.perform(actions).unwrap();
         assert_eq!(rt.state.report.errors_of("reveal_missed"), 0);
         let actions = rt.state.on_revealed(
             guid,
@@ -657,7 +763,7 @@ mod tests {
             }),
             &rt.journal,
         );
-        rt.perform(actions).await.unwrap();
+        rt.perform(actions).unwrap();
         assert_eq!(rt.state.report.reveals, 1);
         // Without an answer in time, the next block gives it up.
         let c = committed(1);
@@ -670,8 +776,63 @@ mod tests {
             })
             .unwrap();
         let actions = rt.state.check_due(&rt.journal);
-        rt.perform(actions).await.unwrap();
+        rt.perform(actions).unwrap();
         assert_eq!(rt.state.report.errors_of("reveal_missed"), 1);
+    }
+
+    /// The commitments of every bounty finished in one turn of the loop
+    /// reach the disk with one fsync, and no assertion leaves before it;
+    /// then they leave together.
+    #[tokio::test]
+    async fn one_fsync_per_loop_turn_for_the_commitments_of_n_bounties() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.journal");
+        let mut rt = runtime(Journal::open(&path).unwrap());
+        let n = 20u128;
+        for i in 0..n {
+            let bounty = swarm_protocol::BountyPosted {
+                guid: Guid::from_u128(i + 1),
+                artifact_type: swarm_protocol::ArtifactType::File,
+                author: Address::ZERO,
+                amount: Amount::from_nct(1),
+                uri: "bundle".into(),
+                num_artifacts: 1,
+                expiration: 100,
+                reveal_deadline: 105,
+                vote_deadline: 115,
+                metadata: None,
+            };
+            let outcomes = vec![state::ArtifactOutcome::Scanned(Box::new(
+                ScanResult::malicious(1.0, "x"),
+            ))];
+            rt.on_outcome(TaskOutcome::Scanned {
+                bounty: Box::new(bounty),
+                outcomes,
+                downloads: 1,
+            })
+            .unwrap();
+        }
+        // Decided and staged, nothing on disk, nothing sent.
+        assert_eq!(rt.journal.entries().len(), n as usize);
+        assert_eq!(rt.journal.syncs(), 0);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        assert_eq!(rt.outbox.len(), n as usize);
+        assert!(rt.tasks.is_empty());
+        rt.flush().unwrap();
+        assert_eq!(rt.journal.syncs(), 1);
+        assert!(rt.outbox.is_empty());
+        // The turn's assertions go out together, as one request.
+        assert_eq!(rt.tasks.len(), 1);
+        assert_eq!(rt.task_ids.values().next().unwrap().0.len(), n as usize);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().filter(|l| l.contains("\"committed\"")).count(),
+            n as usize
+        );
+        // A turn that staged nothing writes nothing.
+        rt.flush().unwrap();
+        assert_eq!(rt.journal.syncs(), 1);
+        rt.tasks.abort_all();
     }
 
     #[test]

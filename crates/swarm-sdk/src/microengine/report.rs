@@ -32,8 +32,12 @@ pub struct EngineReport {
     pub payouts: Amount,
     /// Bids and assertion fees of the settled bounties.
     pub stakes_and_fees: Amount,
+    /// The engine's NCT balance when it stopped, as followed from the
+    /// event stream (`None` before the engine read it).
+    pub balance: Option<Amount>,
     /// Problems by kind: `scan_error`, `scan_panic`, `scan_timeout`,
-    /// `download`, `too_late`, `insufficient_balance`, `assert_rejected`,
+    /// `download`, `too_late`, `insufficient_balance`, `balance_unavailable`,
+    /// `assert_rejected`,
     /// `reveal_retry`, `reveal_missed`, ...
     pub errors: BTreeMap<String, u64>,
 }

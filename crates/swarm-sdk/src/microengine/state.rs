@@ -1,14 +1,23 @@
 //! What the microengine decides, as pure code: [`State`] turns node events
 //! and task outcomes into [`Action`]s, and does no I/O of its own.
 //!
-//! The state follows the bounties being scanned and the work in flight on
-//! journaled ones; it reads the [`Journal`] (its in-memory view) but never
+//! The state follows the bounties being scanned, the work in flight on
+//! journaled ones and the engine's NCT balance (from the events: see
+//! `balance.rs`); it reads the [`Journal`] (its in-memory view) but never
 //! writes it: a journal record is an [`Action::Journal`], which the run loop
-//! appends — flushed to disk — before it performs the actions after it. Two
-//! actions hand an answer back to the state: [`Action::CheckBalance`] (the
-//! loop reads the balance, draws a nonce and calls [`State::on_balance`])
-//! and [`Action::CheckDue`] (the loop calls [`State::check_due`] once the
-//! records before it are written, so that it sees them).
+//! stages at once (so later decisions see it) and commits to disk, with the
+//! other records of the same turn, before it sends any transaction of that
+//! turn. Two actions hand an answer back to the state at once:
+//! [`Action::Commit`] (the loop draws a nonce and calls
+//! [`State::on_commit`]) and [`Action::CheckDue`] (the loop calls
+//! [`State::check_due`] once the records before it are staged, so that it
+//! sees them).
+//!
+//! Assertions and reveals are sent without waiting for their block: the
+//! node's answer says which block will hold them, and the engine's own
+//! `assertion` or `reveal` event in the stream confirms them. A block that
+//! passes without it means the transaction was lost (the node restarted
+//! before committing it): an assertion is looked up, a reveal sent again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,13 +30,14 @@ use swarm_protocol::{
 };
 
 use crate::bid::{bid_within, BidBounds, BidStrategy};
-use crate::client::{ClientError, Submitted};
+use crate::client::{ClientError, Submitted, TxStatus};
 use crate::dispatch::ScanFailure;
 use crate::events::NodeEvent;
 use crate::filter::Filters;
 use crate::journal::{CommittedAssertion, Journal, Record};
 use crate::scanner::ScanResult;
 
+use super::balance::{Balance, Fees};
 use super::EngineReport;
 
 /// The runtime's fixed choices.
@@ -38,6 +48,7 @@ pub(super) struct Settings {
     pub(super) filters: Filters,
     pub(super) bounds: BidBounds,
     pub(super) assertion_fee: Amount,
+    pub(super) bounty_fee: Amount,
     pub(super) testing: Option<u64>,
     pub(super) margin_blocks: u64,
     pub(super) checkpoint_every: u64,
@@ -51,6 +62,10 @@ pub(super) struct Flight {
     pub(super) reveal_given_up: bool,
     pub(super) reconciling: bool,
     pub(super) next_reconcile: u64,
+    /// The assertion was taken into this (open) block, unconfirmed yet.
+    pub(super) assert_in: Option<u64>,
+    /// The reveal was taken into this (open) block, unconfirmed yet.
+    pub(super) reveal_in: Option<u64>,
 }
 
 /// What happened to one artifact of a bounty.
@@ -68,9 +83,10 @@ pub(super) enum TaskKind {
     Submit,
     Reveal,
     Reconcile,
+    ReadBalance,
 }
 
-/// An assertion decided on, waiting for the balance that allows it.
+/// An assertion decided on, waiting for its nonce.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Proposal {
     pub(super) guid: Guid,
@@ -86,7 +102,8 @@ pub(super) struct Proposal {
 /// What the run loop is to do, in order.
 #[derive(Debug, PartialEq)]
 pub(super) enum Action {
-    /// Append the record to the journal (flushed before the next action).
+    /// Stage the record in the journal: applied at once, on disk before
+    /// any transaction of the same turn is sent.
     Journal(Record),
     /// Scan the bounty's `allowed` artifacts, within `budget` from now.
     Scan {
@@ -94,13 +111,17 @@ pub(super) enum Action {
         allowed: Vec<bool>,
         budget: Duration,
     },
-    /// Read the engine's balance and hand it, with a fresh nonce, to
-    /// [`State::on_balance`].
-    CheckBalance(Box<Proposal>),
-    /// Send `bounty:Assert` (retried while round 0 is open).
+    /// Draw a fresh nonce and hand it, with the proposal, to
+    /// [`State::on_commit`].
+    Commit(Box<Proposal>),
+    /// Send `bounty:Assert` (retried while round 0 is open), once the
+    /// records staged before it are on disk.
     Assert { assert: Assert, expiration: u64 },
-    /// Send `bounty:Reveal`.
+    /// Send `bounty:Reveal`, once the records staged before it are on disk.
     Reveal(Reveal),
+    /// Read the engine's balance from the node and hand it to
+    /// [`State::on_balance_read`].
+    ReadBalance,
     /// Look the bounty up on the node and hand the answer to
     /// [`State::on_reconciled`].
     Reconcile(Guid),
@@ -164,12 +185,35 @@ pub(super) struct State {
     last_checkpoint: Option<u64>,
     /// Bounties taken on (for `testing`), those resumed included.
     taken: u64,
+    /// The engine's NCT, followed from the events.
+    pub(super) balance: Balance,
+    /// What journaled assertions cost that the followed balance does not
+    /// show yet (their `assertion` event has not come).
+    pub(super) unpaid: HashMap<Guid, Amount>,
 }
 
 impl State {
-    pub(super) fn new(settings: Settings, journal: &Journal, tip: u64, since: u64) -> Self {
+    /// A state at `tip`, its events replayed from `since`, with the
+    /// engine's `balance` as the node had it at block `balance_as_of`.
+    pub(super) fn new(
+        settings: Settings,
+        journal: &Journal,
+        tip: u64,
+        since: u64,
+        balance: Amount,
+        balance_as_of: u64,
+    ) -> Self {
         let last_checkpoint = journal.checkpoint();
         let resumed = journal.entries().len() as u64;
+        // Assertions journaled but not known to be on the node may still
+        // be debited (when they are sent again, or their event replays).
+        let unpaid = journal
+            .entries()
+            .values()
+            .filter(|e| !e.asserted)
+            .map(|e| (e.assertion.guid, e.assertion.cost()))
+            .collect();
+        let balance = Balance::new(settings.address, balance, balance_as_of);
         State {
             settings,
             flight: HashMap::new(),
@@ -184,7 +228,55 @@ impl State {
             last_checkpoint,
             // Bounties resumed from the journal count towards `testing`.
             taken: resumed,
+            balance,
+            unpaid,
         }
+    }
+
+    fn fees(&self) -> Fees {
+        Fees {
+            bounty_fee: self.settings.bounty_fee,
+            assertion_fee: self.settings.assertion_fee,
+        }
+    }
+
+    /// The event stream reconnected: events may have been missed, so the
+    /// balance is read again.
+    pub(super) fn on_reconnected(&mut self) -> Vec<Action> {
+        self.balance.resync();
+        let mut actions = Vec::new();
+        self.read_balance_if_due(&mut actions);
+        actions
+    }
+
+    fn read_balance_if_due(&mut self, actions: &mut Vec<Action>) {
+        if self.balance.take_read() {
+            actions.push(Action::ReadBalance);
+        }
+    }
+
+    /// The answer to an [`Action::ReadBalance`]: the balance as of a block.
+    pub(super) fn on_balance_read(
+        &mut self,
+        result: Result<(u64, Amount), ClientError>,
+    ) -> Vec<Action> {
+        match result {
+            Ok((block, amount)) => {
+                self.balance.on_read(block, amount);
+                tracing::debug!(block, balance = %self.balance.amount(), "balance read");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the balance; following the events");
+                self.report.error("balance_unavailable");
+                self.balance.read_failed();
+            }
+        }
+        Vec::new()
+    }
+
+    /// The followed balance, for the report.
+    pub(super) fn balance(&self) -> Amount {
+        self.balance.amount()
     }
 
     /// Whether a `testing` run is over.
@@ -250,6 +342,7 @@ impl State {
                     f.reconciling = false;
                 }
             }
+            TaskKind::ReadBalance => self.balance.read_failed(),
         }
         actions
     }
@@ -259,6 +352,9 @@ impl State {
         let mut actions = Vec::new();
         self.stream_block = self.stream_block.max(event.block_number);
         self.tip = self.tip.max(event.block_number);
+        let fees = self.fees();
+        self.balance.on_event(&fees, &event);
+        let me = self.settings.address;
         match event.event {
             Event::Block { number } => {
                 self.tip = self.tip.max(number);
@@ -268,13 +364,65 @@ impl State {
                 actions.extend(self.on_bounty(bounty, event.block_number, journal));
             }
             Event::SettledBounty(settled) => actions = self.on_settled(&settled, journal),
-            Event::FeeUpdate { assertion_fee, .. } => {
+            Event::Assertion(a) if a.author == me => {
+                self.on_own_assertion(a.bounty_guid, event.txhash, journal, &mut actions);
+            }
+            Event::Reveal(r) if r.author == me => {
+                self.on_own_reveal(r.bounty_guid, journal, &mut actions);
+            }
+            Event::FeeUpdate {
+                assertion_fee,
+                bounty_fee,
+            } => {
                 self.settings.assertion_fee = assertion_fee;
+                self.settings.bounty_fee = bounty_fee;
             }
             _ => {}
         }
+        self.read_balance_if_due(&mut actions);
         self.checkpoint(&mut actions);
         actions
+    }
+
+    /// The engine's own assertion is in a committed block: it is paid for
+    /// in the followed balance, and confirmed.
+    fn on_own_assertion(
+        &mut self,
+        guid: Guid,
+        txhash: Option<H256>,
+        journal: &Journal,
+        actions: &mut Vec<Action>,
+    ) {
+        self.unpaid.remove(&guid);
+        let Some(entry) = journal.entry(&guid) else {
+            return;
+        };
+        if let Some(f) = self.flight.get_mut(&guid) {
+            f.assert_in = None;
+        }
+        if !entry.asserted {
+            let artifacts = entry.assertion.mask.count() as u64;
+            tracing::info!(bounty = %guid, tx = ?txhash, artifacts, "asserted");
+            actions.push(Action::Journal(Record::Asserted { guid, txhash }));
+            self.report.assertions += 1;
+            self.report.artifacts_asserted += artifacts;
+        }
+    }
+
+    /// The engine's own reveal is in a committed block.
+    fn on_own_reveal(&mut self, guid: Guid, journal: &Journal, actions: &mut Vec<Action>) {
+        let Some(entry) = journal.entry(&guid) else {
+            return;
+        };
+        if let Some(f) = self.flight.get_mut(&guid) {
+            f.reveal_in = None;
+            f.revealing = false;
+        }
+        if !entry.revealed {
+            tracing::info!(bounty = %guid, "revealed");
+            actions.push(Action::Journal(Record::Revealed { guid }));
+            self.report.reveals += 1;
+        }
     }
 
     fn skip(&mut self, guid: &Guid, kind: Option<&str>, why: &str) {
@@ -381,7 +529,7 @@ impl State {
                 "the assertion round ended during the scan",
             );
         } else {
-            actions.push(Action::CheckBalance(Box::new(Proposal {
+            actions.push(Action::Commit(Box::new(Proposal {
                 guid,
                 expiration: bounty.expiration,
                 reveal_deadline: bounty.reveal_deadline,
@@ -397,13 +545,7 @@ impl State {
     }
 
     /// Journals the assertion and sends it, unless the NCT is not there.
-    pub(super) fn on_balance(
-        &mut self,
-        proposal: Proposal,
-        balance: Result<Amount, ClientError>,
-        nonce: H256,
-        journal: &Journal,
-    ) -> Vec<Action> {
+    pub(super) fn on_commit(&mut self, proposal: Proposal, nonce: H256) -> Vec<Action> {
         let guid = proposal.guid;
         let fee = self.settings.assertion_fee;
         let cost = proposal
@@ -413,21 +555,10 @@ impl State {
             .sum::<Amount>()
             .checked_add(fee)
             .unwrap_or(Amount::from_wei(u128::MAX));
-        let balance = match balance {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(bounty = %guid, error = %e, "cannot read the balance");
-                self.skip(&guid, Some("balance_unavailable"), "balance unknown");
-                return vec![];
-            }
-        };
-        // Assertions sent but not yet included are not in the balance yet.
-        let in_flight: Amount = journal
-            .entries()
-            .values()
-            .filter(|e| !e.asserted)
-            .map(|e| e.assertion.cost())
-            .sum();
+        let balance = self.balance.amount();
+        // Assertions sent but not yet in a committed block are not in the
+        // balance yet.
+        let in_flight: Amount = self.unpaid.values().copied().sum();
         let available = balance.saturating_sub(in_flight);
         if available < cost {
             tracing::warn!(bounty = %guid, %balance, %in_flight, %cost,
@@ -460,6 +591,7 @@ impl State {
             "assertion journaled; submitting");
         // Durable before the node hears of it.
         let mut actions = vec![];
+        self.unpaid.insert(guid, cost);
         let submit = self.submit(&committed);
         actions.push(Action::Journal(Record::Committed(committed)));
         actions.push(submit);
@@ -498,6 +630,7 @@ impl State {
             reason: reason.to_owned(),
         }));
         self.flight.remove(&guid);
+        self.unpaid.remove(&guid);
         self.report.bounties_skipped += 1;
     }
 
@@ -517,8 +650,21 @@ impl State {
             self.checkpoint(&mut actions);
             return actions;
         };
+        if entry.asserted {
+            // Its own event (or a look-up) confirmed it first: whatever
+            // the answer, it is in, and counted once.
+            self.checkpoint(&mut actions);
+            return actions;
+        }
         let artifacts = entry.assertion.mask.count() as u64;
         match result {
+            Ok(s) if s.status == TxStatus::Pending => {
+                // Confirmed by the engine's `assertion` event, or looked up
+                // once this block has passed without it.
+                tracing::debug!(bounty = %guid, tx = %s.hash, block = s.block_number,
+                    "assertion taken; waiting for its block");
+                self.flight.entry(guid).or_default().assert_in = Some(s.block_number);
+            }
             Ok(s) => {
                 tracing::info!(bounty = %guid, tx = %s.hash, block = s.block_number,
                     artifacts, "asserted");
@@ -563,11 +709,29 @@ impl State {
     /// Reveals whatever is due; looks up bounties that should have settled.
     pub(super) fn check_due(&mut self, journal: &Journal) -> Vec<Action> {
         let tip = self.tip;
+        let streamed = self.stream_block;
         let mut reveal = Vec::new();
         let mut reconcile = Vec::new();
         for (guid, entry) in journal.entries() {
             let f = self.flight.entry(*guid).or_default();
             let a = &entry.assertion;
+            // A block the stream has gone past without the engine's own
+            // event lost the transaction (the node restarted before
+            // committing it).
+            if let Some(block) = f.assert_in.filter(|b| streamed > *b) {
+                f.assert_in = None;
+                if !entry.asserted {
+                    tracing::warn!(bounty = %guid, block, "assertion not in its block; looking it up");
+                    reconcile.push(*guid);
+                }
+            }
+            if let Some(block) = f.reveal_in.filter(|b| streamed > *b) {
+                f.reveal_in = None;
+                f.revealing = false;
+                if !entry.revealed {
+                    tracing::warn!(bounty = %guid, block, "reveal not in its block; sending it again");
+                }
+            }
             if !entry.revealed && !f.reveal_given_up {
                 // A reveal still in flight may have made it in time: its
                 // answer decides.
@@ -611,12 +775,24 @@ impl State {
         if let Some(f) = self.flight.get_mut(&guid) {
             f.revealing = false;
         }
-        if journal.entry(&guid).is_none() {
+        let Some(entry) = journal.entry(&guid) else {
             self.flight.remove(&guid);
+            self.checkpoint(&mut actions);
+            return actions;
+        };
+        if entry.revealed {
+            // Its own event confirmed it first: counted once.
             self.checkpoint(&mut actions);
             return actions;
         }
         match result {
+            Ok(s) if s.status == TxStatus::Pending => {
+                // In flight until the engine's `reveal` event confirms it,
+                // or its block passes without it.
+                let f = self.flight.entry(guid).or_default();
+                f.revealing = true;
+                f.reveal_in = Some(s.block_number);
+            }
             Ok(s) => {
                 tracing::info!(bounty = %guid, tx = %s.hash, block = s.block_number, "revealed");
                 actions.push(Action::Journal(Record::Revealed { guid }));
@@ -670,6 +846,7 @@ impl State {
             .map(|p| p.amount)
             .sum();
         self.flight.remove(&guid);
+        self.unpaid.remove(&guid);
         self.report.settled += 1;
         self.report.payouts = self
             .report
@@ -761,6 +938,10 @@ impl State {
         }
         match bounty.assertion_of(&self.settings.address) {
             Some((_, assertion)) => {
+                if assertion.block <= self.balance.as_of() {
+                    // Its event is older than the balance read: paid for.
+                    self.unpaid.remove(&guid);
+                }
                 if assertion.commitment != entry.assertion.commitment {
                     tracing::error!(bounty = %guid,
                         "the node holds an assertion by this key with another commitment; \

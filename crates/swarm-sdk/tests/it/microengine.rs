@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_protocol::{commitment, Amount, Bits256, Bounty, Guid, PrivateKey, H256};
+use swarm_protocol::{commitment, Amount, Bits256, Bounty, Guid, PrivateKey, Transfer, H256};
 use swarm_sdk::{
     Artifact, CommittedAssertion, EngineReport, Journal, Microengine, Record, ScanDispatch,
     ScanError, ScanJob, ScanOutcome, ScanResult, Scanner,
@@ -361,6 +361,112 @@ async fn a_journaled_assertion_that_never_reached_the_node_is_resubmitted() {
     assert_eq!(a.revealed.as_ref().unwrap().nonce, nonce);
 }
 
+/// The engine reads its balance once at start and follows it from the
+/// events after that: NCT sent to it and by it, its assertion's bids and
+/// fee, and the settlement's payout all move it as they move the node's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_balance_followed_from_events_equals_the_nodes_after_transfers_and_payouts() {
+    let m = Market::start().await;
+    let key = m.funded_key(1000).await;
+    let other = m.funded_key(50).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Microengine::builder(TestScanner::default())
+        .node(m.url())
+        .key(key.clone())
+        .journal(dir.path())
+        .testing(1)
+        .build()
+        .unwrap();
+    let handle = spawn(engine).await;
+
+    let to_engine = Transfer {
+        to: key.address(),
+        amount: Amount::from_nct(7),
+    };
+    m.client.send(&other, "dev", to_engine, true).await.unwrap();
+    let from_engine = Transfer {
+        to: other.address(),
+        amount: Amount::parse_nct("2.5").unwrap(),
+    };
+    m.client.send(&key, "dev", from_engine, true).await.unwrap();
+    let bounty = m
+        .post(&[("eicar.com", EICAR), ("hello.txt", b"hello world")], 20)
+        .await;
+    m.vote(&bounty, Bits256::from_indices([0])).await;
+    let report = finish(handle).await;
+
+    assert_eq!((report.assertions, report.settled), (1, 1), "{report:?}");
+    assert!(report.payouts > Amount::ZERO);
+    let node = m.client.balance(&key.address()).await.unwrap();
+    assert_eq!(report.balance, Some(node), "{report:?}");
+    assert_eq!(report.errors_of("balance_unavailable"), 0);
+}
+
+/// A crash after the journal's group commit and before the assertion went
+/// out (the records of a turn are flushed first, the turn's transactions
+/// sent after): the restarted engine sends the journaled assertion
+/// unchanged and reveals it with the journaled nonce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_journal_commit_and_the_submission_still_reveals_after_restart() {
+    let m = Market::start().await;
+    let key = m.funded_key(1000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bounty = m
+        .post(&[("eicar.com", EICAR), ("hello.txt", b"hello world")], 20)
+        .await;
+    let params = m.client.parameters().await.unwrap().parameters;
+    let nonce = H256([0x77; 32]);
+    let verdicts = Bits256::from_indices([0]);
+    let committed = CommittedAssertion {
+        guid: bounty.guid,
+        nonce,
+        verdicts,
+        mask: Bits256::from_indices([0, 1]),
+        bids: vec![params.assertion_bid_minimum; 2],
+        fee: params.assertion_fee,
+        commitment: commitment(&verdicts, &nonce, &key.address()),
+        metadata: serde_json::json!([{"malware_family": "EICAR"}, {"malware_family": ""}]),
+        expiration: bounty.expiration,
+        reveal_deadline: bounty.reveal_deadline(),
+        vote_deadline: bounty.vote_deadline(),
+    };
+    // The turn that committed: its records staged together, one fsync,
+    // then the process died before the submission.
+    let mut journal = Journal::open(journal_of(dir.path(), &key)).unwrap();
+    journal.stage(Record::Checkpoint { block: 1 }).unwrap();
+    journal.stage(Record::Committed(committed.clone())).unwrap();
+    journal.commit().unwrap();
+    assert_eq!(journal.syncs(), 1);
+    drop(journal);
+    assert!(m
+        .bounty(&bounty.guid)
+        .await
+        .assertion_of(&key.address())
+        .is_none());
+
+    let engine = Microengine::builder(TestScanner::default())
+        .node(m.url())
+        .key(key.clone())
+        .journal(dir.path())
+        .testing(1)
+        .build()
+        .unwrap();
+    let handle = spawn(engine).await;
+    m.vote(&bounty, Bits256::from_indices([0])).await;
+    let report = finish(handle).await;
+
+    assert_eq!(report.resumed, 1);
+    assert_eq!((report.assertions, report.reveals), (1, 1), "{report:?}");
+    let b = m.bounty(&bounty.guid).await;
+    let (_, a) = b.assertion_of(&key.address()).unwrap();
+    assert_eq!(a.commitment, committed.commitment);
+    assert_eq!(a.revealed.as_ref().unwrap().nonce, nonce);
+    assert_eq!(
+        report.balance,
+        Some(m.client.balance(&key.address()).await.unwrap())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_the_engine_and_checkpoints() {
     let m = Market::start().await;
@@ -389,7 +495,15 @@ async fn shutdown_stops_the_engine_and_checkpoints() {
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(report, EngineReport::default());
+    // Nothing happened but the start: the balance read, as minted.
+    assert_eq!(report.balance, Some(Amount::from_nct(1000)));
+    assert_eq!(
+        EngineReport {
+            balance: None,
+            ..report
+        },
+        EngineReport::default()
+    );
     let journal = Journal::open(dir.path().join("engine.journal")).unwrap();
     assert!(journal.checkpoint().is_some());
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::bid::Multiplier;
-use swarm_protocol::{ArtifactMetadata, ArtifactType, Payout};
+use swarm_protocol::{ArtifactMetadata, ArtifactType, AssertionMade, AssertionRevealed, Payout};
 
 fn me() -> Address {
     swarm_protocol::PrivateKey::from_bytes(&[7; 32])
@@ -22,11 +22,12 @@ fn state(journal: &Journal, filters: Filters, testing: Option<u64>) -> State {
             maximum: Amount::from_nct(1),
         },
         assertion_fee: Amount::parse_nct("0.03125").unwrap(),
+        bounty_fee: Amount::parse_nct("0.0625").unwrap(),
         testing,
         margin_blocks: 2,
         checkpoint_every: 10,
     };
-    State::new(settings, journal, 10, 10)
+    State::new(settings, journal, 10, 10, Amount::from_nct(100), 10)
 }
 
 fn posted(n: u128, expiration: u64, mimetypes: &[&str]) -> BountyPosted {
@@ -203,30 +204,22 @@ fn scanned_verdicts_become_a_journaled_assertion_then_a_submission() {
     assert!(st.scanning.is_empty());
     assert_eq!(st.report.errors_of("scan_timeout"), 1);
     assert_eq!(st.report.artifacts_downloaded, 3);
-    let [Action::CheckBalance(proposal)] = &work(actions)[..] else {
-        panic!("expected a balance check");
+    let [Action::Commit(proposal)] = &work(actions)[..] else {
+        panic!("expected a commitment");
     };
     assert_eq!(proposal.mask, Bits256::from_indices([0, 2]));
     assert_eq!(proposal.verdicts, Bits256::from_indices([0]));
     assert_eq!(proposal.bids.len(), 2);
 
     // Not enough NCT: nothing is journaled or sent.
-    let poor = st.on_balance(
-        (**proposal).clone(),
-        Ok(Amount::from_nct(0)),
-        H256([9; 32]),
-        &journal,
-    );
+    st.balance = Balance::new(me(), Amount::from_nct(0), 10);
+    let poor = st.on_commit((**proposal).clone(), H256([9; 32]));
     assert!(poor.is_empty());
     assert_eq!(st.report.errors_of("insufficient_balance"), 1);
 
     let nonce = H256([9; 32]);
-    let actions = st.on_balance(
-        (**proposal).clone(),
-        Ok(Amount::from_nct(100)),
-        nonce,
-        &journal,
-    );
+    st.balance = Balance::new(me(), Amount::from_nct(100), 10);
+    let actions = st.on_commit((**proposal).clone(), nonce);
     let [Action::Journal(Record::Committed(c)), Action::Assert { assert, expiration }] =
         &actions[..]
     else {
@@ -244,11 +237,24 @@ fn scanned_verdicts_become_a_journaled_assertion_then_a_submission() {
         guid: Guid::from_u128(2),
         ..(**proposal).clone()
     };
-    let balance = c.cost();
-    assert!(st
-        .on_balance(other, Ok(balance), nonce, &journal)
-        .is_empty());
+    st.balance = Balance::new(me(), c.cost(), 10);
+    assert!(st.on_commit(other.clone(), nonce).is_empty());
     assert_eq!(st.report.errors_of("insufficient_balance"), 2);
+    // Once its `assertion` event debits the balance, it no longer counts
+    // twice: the balance left is what decides.
+    st.balance = Balance::new(me(), c.cost().checked_add(c.cost()).unwrap(), 10);
+    let mine = AssertionMade {
+        bounty_guid: c.guid,
+        author: me(),
+        index: 0,
+        bids: c.bids.clone(),
+        mask: c.mask,
+        commitment: c.commitment,
+    };
+    st.on_event(event(Event::Assertion(mine), 11), &journal);
+    assert_eq!(st.balance.amount(), c.cost());
+    assert!(st.unpaid.is_empty());
+    assert!(!st.on_commit(other, nonce).is_empty());
 }
 
 #[test]
@@ -438,8 +444,8 @@ fn a_scanners_own_bid_is_staked_within_the_communitys_bounds() {
             ScanResult::benign(1.0).with_bid(Amount::from_wei(1)),
         )),
     ];
-    let [Action::CheckBalance(proposal)] = &work(st.on_scanned(bounty, outcomes, 3))[..] else {
-        panic!("expected a balance check");
+    let [Action::Commit(proposal)] = &work(st.on_scanned(bounty, outcomes, 3))[..] else {
+        panic!("expected a commitment");
     };
     assert_eq!(
         proposal.bids,
@@ -449,4 +455,192 @@ fn a_scanners_own_bid_is_staked_within_the_communitys_bounds() {
             Amount::parse_nct("0.0625").unwrap(),
         ]
     );
+}
+
+fn pending(block_number: u64) -> Submitted {
+    Submitted {
+        hash: H256([3; 32]),
+        status: crate::TxStatus::Pending,
+        block_number,
+    }
+}
+
+fn own_assertion(c: &CommittedAssertion) -> Event {
+    Event::Assertion(AssertionMade {
+        bounty_guid: c.guid,
+        author: me(),
+        index: 0,
+        bids: c.bids.clone(),
+        mask: c.mask,
+        commitment: c.commitment,
+    })
+}
+
+#[test]
+fn an_assertion_sent_without_waiting_is_confirmed_by_its_own_event() {
+    let mut journal = Journal::in_memory();
+    let c = committed(1);
+    let guid = c.guid;
+    journal.append(Record::Committed(c.clone())).unwrap();
+    let mut st = state(&journal, Filters::default(), None);
+    st.flight.entry(guid).or_default().submitting = true;
+    // Taken into block 11: nothing is journaled or counted yet.
+    assert!(work(st.on_submitted(guid, Ok(pending(11)), &journal)).is_empty());
+    assert_eq!(st.report.assertions, 0);
+    assert_eq!(st.flight[&guid].assert_in, Some(11));
+    // Block 11 holds it: confirmed, journaled once, counted once.
+    assert!(work(st.on_event(block(11), &journal)).is_empty());
+    let actions = work(st.on_event(event(own_assertion(&c), 11), &journal));
+    assert_eq!(
+        actions,
+        vec![Action::Journal(Record::Asserted { guid, txhash: None })]
+    );
+    for a in actions {
+        if let Action::Journal(r) = a {
+            journal.append(r).unwrap();
+        }
+    }
+    assert_eq!((st.report.assertions, st.report.artifacts_asserted), (1, 2));
+    assert_eq!(st.flight[&guid].assert_in, None);
+    // The next block does not look it up.
+    assert!(work(st.on_event(block(12), &journal)).is_empty());
+    // An answer that comes after the event changes nothing.
+    let late = Submitted {
+        status: crate::TxStatus::Included,
+        ..pending(11)
+    };
+    assert!(work(st.on_submitted(guid, Ok(late), &journal)).is_empty());
+    assert_eq!(st.report.assertions, 1);
+}
+
+/// A cut connection swallowed the answer; the event stream, back first,
+/// confirmed the assertion and the reveal; then the client's retry of the
+/// same bytes is refused as `replayed`. Each counts once.
+#[test]
+fn a_replayed_answer_after_the_own_event_is_not_counted_twice() {
+    let mut journal = Journal::in_memory();
+    let c = committed(1);
+    let guid = c.guid;
+    journal.append(Record::Committed(c.clone())).unwrap();
+    let mut st = state(&journal, Filters::default(), None);
+    for a in work(st.on_event(event(own_assertion(&c), 11), &journal)) {
+        if let Action::Journal(r) = a {
+            journal.append(r).unwrap();
+        }
+    }
+    let replayed = || ClientError::Api {
+        status: 409,
+        code: "replayed".into(),
+        message: "already included".into(),
+    };
+    assert!(work(st.on_submitted(guid, Err(replayed()), &journal)).is_empty());
+    assert_eq!(st.report.assertions, 1);
+    let revealed = AssertionRevealed {
+        bounty_guid: guid,
+        author: me(),
+        index: 0,
+        nonce: c.nonce,
+        verdicts: c.verdicts,
+        metadata: c.metadata.clone(),
+    };
+    for a in work(st.on_event(event(Event::Reveal(revealed), 21), &journal)) {
+        if let Action::Journal(r) = a {
+            journal.append(r).unwrap();
+        }
+    }
+    assert!(work(st.on_revealed(guid, Err(replayed()), &journal)).is_empty());
+    assert_eq!(st.report.reveals, 1);
+    assert!(st.report.errors.is_empty(), "{:?}", st.report.errors);
+}
+
+#[test]
+fn an_assertion_missing_from_the_block_it_was_taken_into_is_looked_up() {
+    let mut journal = Journal::in_memory();
+    let c = committed(1);
+    let guid = c.guid;
+    journal.append(Record::Committed(c)).unwrap();
+    let mut st = state(&journal, Filters::default(), None);
+    assert!(work(st.on_submitted(guid, Ok(pending(11)), &journal)).is_empty());
+    assert!(work(st.on_event(block(11), &journal)).is_empty());
+    // Block 12 began and block 11 held no assertion by this engine.
+    assert_eq!(
+        work(st.on_event(block(12), &journal)),
+        vec![Action::Reconcile(guid)]
+    );
+    assert_eq!(st.report.assertions, 0);
+}
+
+#[test]
+fn a_reveal_sent_without_waiting_is_confirmed_by_its_event_or_sent_again() {
+    let mut journal = Journal::in_memory();
+    let guid = asserted(&mut journal, 1);
+    let c = committed(1);
+    let mut st = state(&journal, Filters::default(), None);
+    assert!(matches!(
+        work(st.on_event(block(20), &journal))[..],
+        [Action::Reveal(_)]
+    ));
+    assert!(work(st.on_revealed(guid, Ok(pending(21)), &journal)).is_empty());
+    assert_eq!(st.report.reveals, 0);
+    // Still in flight while its block is open.
+    assert!(work(st.on_event(block(21), &journal)).is_empty());
+    // Block 21 passed without it: sent again.
+    assert!(matches!(
+        work(st.on_event(block(22), &journal))[..],
+        [Action::Reveal(_)]
+    ));
+    assert!(work(st.on_revealed(guid, Ok(pending(23)), &journal)).is_empty());
+    assert!(work(st.on_event(block(23), &journal)).is_empty());
+    let revealed = AssertionRevealed {
+        bounty_guid: guid,
+        author: me(),
+        index: 0,
+        nonce: c.nonce,
+        verdicts: c.verdicts,
+        metadata: c.metadata.clone(),
+    };
+    assert_eq!(
+        work(st.on_event(event(Event::Reveal(revealed), 23), &journal)),
+        vec![Action::Journal(Record::Revealed { guid })]
+    );
+    assert_eq!(st.report.reveals, 1);
+    assert!(!st.flight[&guid].revealing);
+}
+
+#[test]
+fn a_reconnected_stream_has_the_balance_read_again() {
+    let journal = Journal::in_memory();
+    let mut st = state(&journal, Filters::default(), None);
+    assert_eq!(st.on_reconnected(), vec![Action::ReadBalance]);
+    // One read at a time.
+    assert!(st.on_reconnected().is_empty());
+    let payout = BountySettled {
+        bounty_guid: Guid::from_u128(9),
+        consensus: None,
+        payouts: vec![Payout {
+            account: me(),
+            role: PayoutRole::Ambassador,
+            amount: Amount::from_nct(5),
+        }],
+        treasury: Amount::ZERO,
+    };
+    st.on_event(event(Event::SettledBounty(payout), 12), &journal);
+    // The node had 70 at block 11; block 12's payout comes on top.
+    assert!(st
+        .on_balance_read(Ok((11, Amount::from_nct(70))))
+        .is_empty());
+    assert_eq!(st.balance(), Amount::from_nct(75));
+    // The read asked for during the first one follows on the next event.
+    assert_eq!(
+        work(st.on_event(block(13), &journal)),
+        vec![Action::ReadBalance]
+    );
+    let failed = ClientError::Api {
+        status: 503,
+        code: "unavailable".into(),
+        message: "later".into(),
+    };
+    assert!(st.on_balance_read(Err(failed)).is_empty());
+    assert_eq!(st.report.errors_of("balance_unavailable"), 1);
+    assert_eq!(st.balance(), Amount::from_nct(75));
 }

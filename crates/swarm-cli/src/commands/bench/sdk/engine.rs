@@ -52,7 +52,7 @@ pub(super) struct EngineBench {
     /// `GET /artifacts/{uri}/{i}` in a loop.
     pub(super) download: DownloadRate,
     /// Median time to append a line to a file and `fsync` it, in the
-    /// journal's directory (the engine journals twice per bounty).
+    /// journal's directory (the engine fsyncs once per turn of its loop).
     pub(super) fsync_median_ms: f64,
     /// Each client, in the order they ran.
     pub(super) clients: Vec<ClientResult>,
