@@ -52,10 +52,13 @@ impl Chart {
     /// axis, x ≤ 0) are left out rather than drawn off the chart.
     pub(crate) fn render(&self) -> String {
         let fx = |x: f64| if self.log_x { x.log10() } else { x };
-        let usable = |&(x, y): &(f64, f64)| {
-            x.is_finite() && y.is_finite() && (!self.log_x || x > 0.0)
+        let usable =
+            |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && (!self.log_x || x > 0.0);
+        let points = || {
+            self.series
+                .iter()
+                .flat_map(|s| s.points.iter().filter(|p| usable(p)))
         };
-        let points = || self.series.iter().flat_map(|s| s.points.iter().filter(|p| usable(p)));
         let (mut x0, mut x1) = (f64::INFINITY, f64::NEG_INFINITY);
         let mut y1 = 0.0_f64;
         for &(x, y) in points() {
@@ -251,7 +254,9 @@ mod tests {
             .match_indices("<circle cx=\"")
             .map(|(i, m)| {
                 let rest = &svg[i + m.len()..];
-                rest[..rest.find('"').unwrap_or(0)].parse().unwrap_or(f64::NAN)
+                rest[..rest.find('"').unwrap_or(0)]
+                    .parse()
+                    .unwrap_or(f64::NAN)
             })
             .collect();
         assert_eq!(xs.len(), 3);
