@@ -96,8 +96,8 @@ async fn settled_bounties_are_read_from_the_store(backend: Backend) {
     // listings interleave both.
     let mut settled = Vec::new();
     let mut open = Vec::new();
-    for i in 0..63u128 {
-        let guid = Guid::from_u128(0x5e77_1ed0_0000 + i);
+    let ids: Vec<Guid> = (0..63).map(|_| Guid::new_v4()).collect();
+    for (i, &guid) in ids.iter().enumerate() {
         if i % 21 == 20 {
             c.send(&owner, post(guid, &uri, 200, &format!("open {i}")))
                 .await;
@@ -139,10 +139,7 @@ async fn settled_bounties_are_read_from_the_store(backend: Backend) {
     let all = c.result("/bounties").await;
     let all = all.as_array().unwrap();
     assert_eq!(all.len(), 50, "a full first page");
-    let expected: Vec<String> = (13..63u128)
-        .rev()
-        .map(|i| Guid::from_u128(0x5e77_1ed0_0000 + i).to_string())
-        .collect();
+    let expected: Vec<String> = ids[13..].iter().rev().map(Guid::to_string).collect();
     let got: Vec<String> = all
         .iter()
         .map(|b| b["guid"].as_str().unwrap().to_owned())
@@ -150,10 +147,7 @@ async fn settled_bounties_are_read_from_the_store(backend: Backend) {
     assert_eq!(got, expected, "newest first across registry and store");
     let second = c.result("/bounties?page=1").await;
     assert_eq!(second.as_array().unwrap().len(), 13);
-    assert_eq!(
-        second[12]["guid"],
-        Guid::from_u128(0x5e77_1ed0_0000).to_string()
-    );
+    assert_eq!(second[12]["guid"], ids[0].to_string());
     let finished = c.result("/bounties?state=finished").await;
     assert_eq!(finished.as_array().unwrap().len(), 50);
     assert!(finished
@@ -186,7 +180,7 @@ async fn settled_bounties_are_read_from_the_store(backend: Backend) {
         (422, Value::from("wrong_round"))
     );
     let unknown = Assert {
-        bounty_guid: Guid::from_u128(7),
+        bounty_guid: Guid::new_v4(),
         ..assert
     };
     assert_eq!(
@@ -251,8 +245,8 @@ async fn memory_stays_flat_while_settled_bounties_grow() {
         let mut txs = Vec::new();
         let mut txs_guids = Vec::new();
         let mut last = Guid::nil();
-        for i in 0..25u128 {
-            last = Guid::from_u128(0xa1_0000 + wave * 100 + i);
+        for _ in 0..25 {
+            last = Guid::new_v4();
             txs_guids.push(last);
             txs.push(c.sign(&owner, post(last, &uri, 1, "wave")).await);
         }
