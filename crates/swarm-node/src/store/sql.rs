@@ -523,7 +523,7 @@ impl Store for SqlStore {
             }
             q.execute(&mut *tx).await?;
         }
-        insert_settled(self.backend, &mut *tx, settled, false).await?;
+        insert_settled(self.backend, &mut tx, settled, false).await?;
         if let Some(state) = snapshot {
             sqlx::query("INSERT INTO snapshots (block_number, state) VALUES ($1, $2)")
                 .bind(to_i64(h.number)?)
@@ -786,7 +786,7 @@ impl Store for SqlStore {
 
     async fn put_settled(&self, settled: &[SettledBounty]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        insert_settled(self.backend, &mut *tx, settled, true).await?;
+        insert_settled(self.backend, &mut tx, settled, true).await?;
         tx.commit().await?;
         Ok(())
     }
