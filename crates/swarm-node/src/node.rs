@@ -217,7 +217,10 @@ pub async fn load_state(
         n => store.block(n).await?.map(|b| b.header),
     };
     loop {
-        let blocks = store.blocks_after(after, 256).await?;
+        // A few blocks at a time: a batch holds every transaction and event
+        // of its blocks, and the memory of a start must not depend on how
+        // full the blocks since the snapshot were.
+        let blocks = store.blocks_after(after, REPLAY_BATCH).await?;
         if blocks.is_empty() {
             break;
         }
@@ -236,6 +239,9 @@ pub async fn load_state(
     }
     Ok((registry, tip))
 }
+
+/// Blocks read per store query while rebuilding the state.
+const REPLAY_BATCH: u32 = 16;
 
 /// Of `settled`, those the store does not have yet.
 async fn missing_settled(

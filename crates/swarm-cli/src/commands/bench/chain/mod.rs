@@ -199,6 +199,7 @@ async fn measure(
     first.stop().await?;
     let node = ChildNode::start(genesis, data_dir, args.database_url.as_deref()).await?;
     let restart = node.ready_after;
+    let start_rss = node.rss_bytes();
     let outcome = probe::probe(&node.url, size, args.requests, grower.block_time()).await;
     let rss = node.rss_bytes();
     let peak = node.peak_rss_bytes();
@@ -207,6 +208,7 @@ async fn measure(
     Ok(Row {
         settled: size,
         database_mb: database_bytes.map(|b| b as f64 / 1e6),
+        start_rss_mb: start_rss.map(|b| b as f64 / 1e6),
         rss_mb: rss.map(|b| b as f64 / 1e6),
         peak_rss_mb: peak.map(|b| b as f64 / 1e6),
         restart_s: restart.as_secs_f64(),

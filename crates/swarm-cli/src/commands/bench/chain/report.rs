@@ -13,6 +13,11 @@ pub(super) struct Row {
     pub(super) settled: usize,
     /// The database on disk (SQLite with its WAL, or PostgreSQL's database).
     pub(super) database_mb: Option<f64>,
+    /// The node's resident memory once it answered `GET /status` (after
+    /// the restart, before the reads); absent in rows saved before it was
+    /// measured.
+    #[serde(default)]
+    pub(super) start_rss_mb: Option<f64>,
     /// The node's resident memory after the reads.
     pub(super) rss_mb: Option<f64>,
     /// Its peak resident memory.
@@ -46,14 +51,15 @@ fn opt(v: Option<f64>) -> String {
 /// Prints the rows as a Markdown table.
 pub(super) fn print_table(rows: &[Row]) {
     println!(
-        "| settled | DB MB | RSS MB | peak RSS MB | restart s | GET bounty p50/p99 ms | overview p50/p99 ms | bounty page p50/p99 ms | replay events | replay events/s | load avg |"
+        "| settled | DB MB | RSS at start MB | RSS MB | peak RSS MB | restart s | GET bounty p50/p99 ms | overview p50/p99 ms | bounty page p50/p99 ms | replay events | replay events/s | load avg |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {:.2} | {:.2} / {:.2} | {:.1} / {:.1} | {:.2} / {:.2} | {} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.2} / {:.2} | {:.1} / {:.1} | {:.2} / {:.2} | {} | {:.0} | {} |",
             r.settled,
             opt(r.database_mb),
+            opt(r.start_rss_mb),
             opt(r.rss_mb),
             opt(r.peak_rss_mb),
             r.restart_s,
@@ -79,12 +85,11 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(format!("{stem}-{suffix}.svg"))
 }
 
+/// A figure of a chart: its name and how to read it from a row.
+type Figure = (&'static str, fn(&Row) -> Option<f64>);
+
 /// One series per (name, figure), this run's and the baseline's.
-fn series(
-    rows: &[Row],
-    baseline: &[Row],
-    figures: &[(&str, fn(&Row) -> Option<f64>)],
-) -> Vec<Series> {
+fn series(rows: &[Row], baseline: &[Row], figures: &[Figure]) -> Vec<Series> {
     let mut out = Vec::new();
     for (tag, set) in [("", rows), (" (before)", baseline)] {
         if set.is_empty() {
@@ -121,7 +126,11 @@ pub(super) fn write_charts(
                 series: series(
                     rows,
                     baseline,
-                    &[("RSS", |r| r.rss_mb), ("database", |r| r.database_mb)],
+                    &[
+                        ("RSS at start", |r| r.start_rss_mb),
+                        ("RSS", |r| r.rss_mb),
+                        ("database", |r| r.database_mb),
+                    ],
                 ),
             },
         ),
