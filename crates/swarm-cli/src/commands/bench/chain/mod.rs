@@ -12,8 +12,8 @@
 //! node and measures a `swarm node` *child process* on the same data (so
 //! its memory is the node's alone, read from `/proc/PID/status`): the
 //! database size on disk, the time from start to `GET /status` answering
-//! (after a SIGTERM, on the same data), its resident memory after the
-//! reads, `GET /bounties/{guid}` latency for random settled guids, the
+//! (after a SIGTERM, on the same data), its resident memory then and after
+//! the reads, `GET /bounties/{guid}` latency for random settled guids, the
 //! explorer's overview and bounty pages, and the rate of a full
 //! `/events?since=0` replay. It checks what it measures: every lifecycle
 //! settled, the supply invariant, and every stored event replayed exactly
