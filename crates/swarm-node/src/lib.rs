@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod artifacts;
+mod bounties;
 mod chain;
 mod dev;
 mod explorer;

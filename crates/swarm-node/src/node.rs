@@ -181,6 +181,12 @@ const REPLAY_READS: usize = 2;
 /// Rebuilds the committed state: the latest snapshot (or genesis) plus
 /// every block after it. A snapshot that cannot be read is passed over
 /// (with a warning): the state is then rebuilt from the first block.
+///
+/// Bounties that settle during the replay are handed out as the sequencer
+/// hands them out, so the rebuilt registry holds exactly what it held; the
+/// store normally has their records already (each block's commit wrote
+/// them), and any it lacks — a database written before settled bounties
+/// had a table — are filled in.
 pub async fn load_state(
     store: &dyn Store,
     genesis: &Genesis,
@@ -211,18 +217,47 @@ pub async fn load_state(
         n => store.block(n).await?.map(|b| b.header),
     };
     loop {
-        let blocks = store.blocks_after(after, 256).await?;
+        // A few blocks at a time: a batch holds every transaction and event
+        // of its blocks, and the memory of a start must not depend on how
+        // full the blocks since the snapshot were.
+        let blocks = store.blocks_after(after, REPLAY_BATCH).await?;
         if blocks.is_empty() {
             break;
         }
+        let mut settled = registry.take_settled();
         for block in &blocks {
             let verified = sequencer::verify_stored(block)?;
             sequencer::apply_block(&mut registry, &block.header, &verified)?;
+            settled.extend(registry.take_settled());
             after = block.header.number;
             tip = Some(block.header.clone());
         }
+        let missing = missing_settled(store, settled).await?;
+        if !missing.is_empty() {
+            store.put_settled(&missing).await?;
+        }
     }
     Ok((registry, tip))
+}
+
+/// Blocks read per store query while rebuilding the state.
+const REPLAY_BATCH: u32 = 16;
+
+/// Of `settled`, those the store does not have yet.
+async fn missing_settled(
+    store: &dyn Store,
+    settled: Vec<swarm_protocol::SettledBounty>,
+) -> Result<Vec<swarm_protocol::SettledBounty>, NodeError> {
+    if settled.is_empty() {
+        return Ok(settled);
+    }
+    let guids: Vec<swarm_protocol::Guid> = settled.iter().map(|s| s.bounty.guid).collect();
+    let known: std::collections::HashSet<swarm_protocol::Guid> =
+        store.settled_among(&guids).await?.into_iter().collect();
+    Ok(settled
+        .into_iter()
+        .filter(|s| !known.contains(&s.bounty.guid))
+        .collect())
 }
 
 /// Every tenth of `ttl`: deletes the artifact bundles older than `ttl` that
@@ -518,6 +553,7 @@ async fn start_on(
         limits: config.limits.clone(),
         http: reqwest::Client::new(),
         shutdown: shutdown.clone(),
+        settled_totals: tokio::sync::Mutex::default(),
     });
     let role = Role {
         state: state.clone(),

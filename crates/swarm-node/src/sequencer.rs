@@ -9,14 +9,23 @@
 //! ([`ChainView`]) advanced by replaying the same transactions. If a commit
 //! fails the sequencer stops: the working state is then ahead of what is
 //! durable, and the only safe recovery is to restart and replay the store.
+//!
+//! Bounties that settle leave the working registry with the block that
+//! settled them ([`Registry::take_settled`]) and are written by that
+//! block's commit, so neither registry grows with history. The rules still
+//! refuse a reused guid, or an assertion on a settled bounty, as before:
+//! before applying a submission the sequencer asks the store which of its
+//! guids are settled bounties, and remembers those of the commit in flight
+//! until they are durable.
 
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use swarm_protocol::{Registry, SignedTx, TxError, VerifiedTx, H256};
+use swarm_protocol::{Guid, Registry, SignedTx, TxBody, TxError, VerifiedTx, H256};
 
 use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 use crate::limits::admission::Admission;
@@ -60,6 +69,9 @@ impl ChainView {
     ) -> Result<(), StoreError> {
         let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
         apply_block(&mut registry, &block.header, verified)?;
+        // The sequencer's commit stored what this block settled before the
+        // view advances: readers that miss a bounty here find it there.
+        drop(registry.take_settled());
         *self.tip.write().unwrap_or_else(|e| e.into_inner()) = Some(block.header.clone());
         Ok(())
     }
@@ -177,6 +189,20 @@ pub(crate) struct Sequencer {
     pending_verified: Vec<VerifiedTx>,
     pending_events: Vec<EventRecord>,
     waiters: Vec<oneshot::Sender<u64>>,
+    /// Guids of the bounties handed to the commit in flight: settled, but
+    /// not yet in the store.
+    settling: HashSet<Guid>,
+}
+
+/// The bounty guid a transaction names, if any.
+fn named_guid(tx: &VerifiedTx) -> Option<Guid> {
+    match &tx.tx().body {
+        TxBody::PostBounty(d) => Some(d.guid),
+        TxBody::Assert(d) => Some(d.bounty_guid),
+        TxBody::Reveal(d) => Some(d.bounty_guid),
+        TxBody::Vote(d) => Some(d.bounty_guid),
+        _ => None,
+    }
 }
 
 impl Sequencer {
@@ -207,6 +233,7 @@ impl Sequencer {
             pending_verified: Vec::new(),
             pending_events: Vec::new(),
             waiters: Vec::new(),
+            settling: HashSet::new(),
         };
         s.open_next();
         s
@@ -227,15 +254,59 @@ impl Sequencer {
             .collect();
     }
 
+    /// Which guids named by `txs` belong to settled bounties the working
+    /// registry no longer holds: one store lookup for the batch.
+    async fn settled_named(
+        &self,
+        txs: &[(SignedTx, VerifiedTx)],
+    ) -> Result<HashSet<Guid>, StoreError> {
+        let mut known: HashSet<Guid> = HashSet::new();
+        let mut ask: Vec<Guid> = Vec::new();
+        for guid in txs.iter().filter_map(|(_, v)| named_guid(v)) {
+            if self.working.bounty(&guid).is_some() {
+                continue;
+            }
+            if self.settling.contains(&guid) {
+                known.insert(guid);
+            } else if !ask.contains(&guid) {
+                ask.push(guid);
+            }
+        }
+        if !ask.is_empty() {
+            known.extend(self.store.settled_among(&ask).await?);
+        }
+        Ok(known)
+    }
+
+    /// Looks up the settled guids `txs` name, then applies them; a store
+    /// that cannot answer drops the reply (the client hears the sequencer
+    /// is unavailable) rather than guess.
+    async fn submit_checked(
+        &mut self,
+        txs: Vec<(SignedTx, VerifiedTx)>,
+        wait: bool,
+        reply: oneshot::Sender<Vec<Result<Accepted, TxError>>>,
+    ) {
+        match self.settled_named(&txs).await {
+            Ok(settled) => {
+                let _ = reply.send(self.submit(txs, wait, &settled));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up settled bounties; submission dropped")
+            }
+        }
+    }
+
     fn submit(
         &mut self,
         txs: Vec<(SignedTx, VerifiedTx)>,
         wait: bool,
+        settled: &HashSet<Guid>,
     ) -> Vec<Result<Accepted, TxError>> {
         txs.into_iter()
             .map(|(signed, verified)| {
                 let name = verified.tx().name();
-                let result = self.working.apply(&verified);
+                let result = self.working.apply_with(&verified, settled);
                 self.metrics
                     .record_tx(name, result.as_ref().err().map(TxError::code));
                 let events = result?;
@@ -293,6 +364,10 @@ impl Sequencer {
             .record_block(block.txs.len(), now.duration_since(self.opened_at));
         self.opened_at = now;
         let waiters = std::mem::take(&mut self.waiters);
+        // Settled at this block's start: they leave the registry (and its
+        // snapshot) and enter the store with the block.
+        let settled = self.working.take_settled();
+        self.settling = settled.iter().map(|s| s.bounty.guid).collect();
         let snapshot = if block
             .header
             .number
@@ -309,7 +384,9 @@ impl Sequencer {
         let (store, view, metrics) = (self.store.clone(), self.view.clone(), self.metrics.clone());
         *in_flight = Some(tokio::spawn(async move {
             let started = std::time::Instant::now();
-            store.commit_block(&block, snapshot.as_deref()).await?;
+            store
+                .commit_block(&block, &settled, snapshot.as_deref())
+                .await?;
             metrics.record_block(block.txs.len(), started.elapsed());
             // Readers see the block only once it is durable.
             view.advance(&block, &verified)?;
@@ -329,6 +406,8 @@ impl Sequencer {
     ) -> Result<(), StoreError> {
         let sealed =
             result.map_err(|e| StoreError::Corrupt(format!("block commit task failed: {e}")))??;
+        // Durable now: the store answers for them.
+        self.settling.clear();
         for waiter in sealed.waiters {
             let _ = waiter.send(sealed.block.header.number);
         }
@@ -354,7 +433,7 @@ impl Sequencer {
                 _ = shutdown.cancelled() => {
                     // Finish the block in progress: what was accepted gets committed.
                     while let Ok(Command::Submit { txs, wait, reply }) = commands.try_recv() {
-                        let _ = reply.send(self.submit(txs, wait));
+                        self.submit_checked(txs, wait, reply).await;
                     }
                     self.seal(&mut in_flight).await?;
                     if let Some(commit) = in_flight.take() {
@@ -372,7 +451,7 @@ impl Sequencer {
                 _ = ticker.tick() => self.seal(&mut in_flight).await?,
                 command = commands.recv() => match command {
                     Some(Command::Submit { txs, wait, reply }) => {
-                        let _ = reply.send(self.submit(txs, wait));
+                        self.submit_checked(txs, wait, reply).await;
                     }
                     None => {
                         self.seal(&mut in_flight).await?;

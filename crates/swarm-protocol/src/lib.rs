@@ -65,7 +65,8 @@ pub use keys::{KeyError, PrivateKey, Signature};
 pub use keystore::{KdfStrength, Keystore, KeystoreError};
 pub use math::mul_div;
 pub use registry::{
-    Assertion, Bounty, Deprecation, Registry, Revealed, Round, Settlement, StakeEntry, VoteRecord,
+    Assertion, Bounty, Deprecation, Registry, Revealed, Round, SettledBounty, SettledLookup,
+    Settlement, StakeEntry, VoteRecord,
 };
 pub use tx::{
     AddArbiter, ArtifactMetadata, ArtifactType, Assert, Deprecate, Mint, PostBounty, RemoveArbiter,

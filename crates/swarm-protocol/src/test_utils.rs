@@ -29,6 +29,9 @@ pub struct Market {
     pub owner: PrivateKey,
     /// Every event produced so far, in order.
     pub events: Vec<Event>,
+    /// Guids of the bounties handed out by [`Market::hand_out_settled`]:
+    /// what a node's store answers for them.
+    pub handed_out: std::collections::BTreeSet<Guid>,
     counter: u64,
 }
 
@@ -60,6 +63,7 @@ impl Market {
             registry: Registry::new(genesis).unwrap(),
             owner,
             events: Vec::new(),
+            handed_out: std::collections::BTreeSet::new(),
             counter: 0,
         };
         market.next_block();
@@ -105,10 +109,18 @@ impl Market {
             body,
         );
         let verified = tx.sign(key).verify()?;
-        let events = self.registry.apply(&verified)?;
+        let events = self.registry.apply_with(&verified, &self.handed_out)?;
         self.registry.check_invariants().unwrap();
         self.events.extend(events.clone());
         Ok(events)
+    }
+
+    /// Hands out the settled bounties as a node does at each block
+    /// ([`Registry::take_settled`]), remembering their guids.
+    pub fn hand_out_settled(&mut self) -> Vec<crate::SettledBounty> {
+        let out = self.registry.take_settled();
+        self.handed_out.extend(out.iter().map(|s| s.bounty.guid));
+        out
     }
 
     /// Posts a bounty of `n` artifacts and `amount` lasting `duration` blocks.

@@ -77,6 +77,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// Cancelled when the node shuts down; long-lived connections end then.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The explorer's running totals over the settled bounties.
+    pub(crate) settled_totals: tokio::sync::Mutex<crate::explorer::SettledTotals>,
 }
 
 /// The API's state: cheap to clone.

@@ -1,5 +1,7 @@
 //! Read endpoints: status, parameters, bounties, assertions, votes,
-//! balances, stakes, blocks. All answer from the committed state.
+//! balances, stakes, blocks. All answer from the committed state: open
+//! bounties from the registry, settled ones from the store
+//! ([`crate::bounties`]).
 
 use std::collections::HashMap;
 
@@ -113,30 +115,32 @@ pub(crate) async fn bounties(
             ))
         }
     };
-    let body = state.view.read(|r| {
-        let block = r.block();
-        let views: Vec<BountyView<&Bounty>> = r
-            .bounties_newest_first()
-            .filter(|b| wanted.is_none_or(|w| b.round(block) == w))
-            .skip(page.saturating_mul(PAGE_SIZE))
-            .take(PAGE_SIZE)
-            .map(|b| BountyView::new(b, block))
-            .collect();
-        serde_json::to_value(views)
-    });
-    Ok(ok(body.map_err(|e| ApiError::Internal(e.to_string()))?))
+    let found = crate::bounties::page(
+        &state.view,
+        state.store.as_ref(),
+        wanted,
+        page.saturating_mul(PAGE_SIZE),
+        PAGE_SIZE,
+    )
+    .await?;
+    let views: Vec<BountyView<&Bounty>> = found
+        .bounties
+        .iter()
+        .map(|b| BountyView::new(b, found.block))
+        .collect();
+    Ok(ok(to_json(views)?))
 }
 
-fn with_bounty<T>(
+async fn with_bounty<T>(
     state: &AppState,
     guid: &str,
     f: impl FnOnce(&Bounty, u64) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     let guid = parse_guid(guid)?;
-    state.view.read(|r| match r.bounty(&guid) {
-        Some(b) => f(b, r.block()),
+    match crate::bounties::find(&state.view, state.store.as_ref(), &guid).await? {
+        Some((b, block)) => f(&b, block),
         None => Err(ApiError::NotFound(format!("no bounty {guid}"))),
-    })
+    }
 }
 
 fn to_json<T: Serialize>(value: T) -> Result<serde_json::Value, ApiError> {
@@ -150,7 +154,9 @@ pub(crate) async fn bounty(
     State(state): State<AppState>,
     Path(guid): Path<String>,
 ) -> Result<Response, ApiError> {
-    with_bounty(&state, &guid, |b, block| to_json(BountyView::new(b, block))).map(ok)
+    with_bounty(&state, &guid, |b, block| to_json(BountyView::new(b, block)))
+        .await
+        .map(ok)
 }
 
 #[utoipa::path(get, path = "/bounties/{guid}/assertions", tag = "bounties",
@@ -169,6 +175,7 @@ pub(crate) async fn assertions(
                 .collect::<Vec<_>>(),
         )
     })
+    .await
     .map(ok)
 }
 
@@ -188,6 +195,7 @@ pub(crate) async fn assertion(
             b.assertions.len()
         ))),
     })
+    .await
     .map(ok)
 }
 
@@ -207,6 +215,7 @@ pub(crate) async fn votes(
                 .collect::<Vec<_>>(),
         )
     })
+    .await
     .map(ok)
 }
 
@@ -226,6 +235,7 @@ pub(crate) async fn vote(
             b.votes.len()
         ))),
     })
+    .await
     .map(ok)
 }
 

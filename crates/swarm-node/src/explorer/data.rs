@@ -4,15 +4,22 @@
 //! activity.
 //!
 //! Engine statistics are derived, not stored: every settled bounty keeps its
-//! assertions, revealed verdicts, consensus and payouts in the registry, so
-//! an engine's record is a fold over them. That keeps the chain the single
-//! source of truth and needs no new table; the cost is one pass over the
-//! bounties per page, which is cheap next to rendering at the sizes a
-//! community reaches (see docs/DECISIONS.md).
+//! assertions, revealed verdicts, consensus and payouts in its final record
+//! (in the store once settled, [`crate::bounties`]), so an engine's record
+//! is a fold over them. The settled part is kept as running totals
+//! ([`SettledTotals`]) that fold in only what settled since the last page
+//! (an indexed range of the store), and the open bounties are added on
+//! each page: memory bounded by the engines and families, not the bounties,
+//! and a page's cost by what is open and what settled since. The overview's
+//! counters of settlements are indexed store queries (see
+//! docs/DECISIONS.md).
 
 use std::collections::BTreeMap;
 
 use swarm_protocol::{Address, Amount, Assertion, Bounty, PayoutRole, Registry, Round};
+
+use crate::bounties;
+use crate::sequencer::ChainView;
 
 use crate::store::{Store, StoreError};
 
@@ -84,12 +91,26 @@ pub(crate) async fn overview(
         futures_util::future::try_join_all(minutes.iter().map(|&at| store.first_block_since(at)))
             .await?;
 
+    // Settlements per block since the earliest block either figure needs:
+    // bounded by the blocks of a day, however long the chain.
+    let from = firsts
+        .iter()
+        .flatten()
+        .chain(first_today.iter())
+        .min()
+        .copied();
+    let settled = match from {
+        Some(from) => store.settled_per_block(from).await?,
+        None => Vec::new(),
+    };
     let settled_today = match first_today {
-        Some(first) => facts.settled_blocks.iter().filter(|&&b| b >= first).count(),
+        Some(first) => settled
+            .iter()
+            .filter(|(b, _)| *b >= first)
+            .map(|(_, n)| *n as usize)
+            .sum(),
         None => 0,
     };
-    let mut settled = facts.settled_blocks;
-    settled.sort_unstable();
     let starts: Vec<(u64, Option<u64>)> = minutes.into_iter().zip(firsts).collect();
     Ok(Overview {
         community: community.to_owned(),
@@ -106,11 +127,18 @@ pub(crate) async fn overview(
     })
 }
 
-/// Counts `events` (sorted block numbers) per time bucket, given each
-/// bucket's start and the first block sealed at or after it (`None`: no
-/// block since). A bucket holds the blocks from its first block up to the
-/// next bucket's first block.
-pub(crate) fn per_bucket(starts: &[(u64, Option<u64>)], events: &[u64]) -> Vec<(u64, u64)> {
+/// Counts `events` — (block, count) sorted by block — per time bucket,
+/// given each bucket's start and the first block sealed at or after it
+/// (`None`: no block since). A bucket holds the blocks from its first
+/// block up to the next bucket's first block.
+pub(crate) fn per_bucket(starts: &[(u64, Option<u64>)], events: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    // Running totals: the events before each position.
+    let mut before = Vec::with_capacity(events.len() + 1);
+    before.push(0u64);
+    for (_, n) in events {
+        let last = before.last().copied().unwrap_or(0);
+        before.push(last.saturating_add(*n));
+    }
     starts
         .iter()
         .enumerate()
@@ -119,10 +147,10 @@ pub(crate) fn per_bucket(starts: &[(u64, Option<u64>)], events: &[u64]) -> Vec<(
                 None => 0,
                 Some(lo) => {
                     let hi = starts.get(i + 1).and_then(|s| s.1).unwrap_or(u64::MAX);
-                    let from = events.partition_point(|&e| e < lo);
-                    let to = events.partition_point(|&e| e < hi);
+                    let from = events.partition_point(|&(e, _)| e < lo);
+                    let to = events.partition_point(|&(e, _)| e < hi);
                     // Saturating: a clock stepped back could make hi < lo.
-                    to.saturating_sub(from) as u64
+                    before[to].saturating_sub(before[from])
                 }
             };
             (at, count)
@@ -134,7 +162,6 @@ pub(crate) fn per_bucket(starts: &[(u64, Option<u64>)], events: &[u64]) -> Vec<(
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RegistryFacts {
     open_by_round: Vec<(Round, usize)>,
-    settled_blocks: Vec<u64>,
     bounties: usize,
     escrow: Amount,
     staked: Amount,
@@ -148,21 +175,18 @@ pub(crate) fn registry_facts(r: &Registry) -> RegistryFacts {
         .into_iter()
         .map(|round| (round, 0))
         .collect();
-    let mut settled_blocks = Vec::new();
+    // The registry holds the open bounties only (settled ones are handed
+    // out with their block): this is bounded by what is open.
     for b in r.bounties_newest_first() {
-        match &b.settlement {
-            Some(s) => settled_blocks.push(s.block),
-            None => {
-                let round = b.round(block);
-                if round != Round::Finished {
-                    *open.entry(round).or_insert(0) += 1;
-                }
+        if b.settlement.is_none() {
+            let round = b.round(block);
+            if round != Round::Finished {
+                *open.entry(round).or_insert(0) += 1;
             }
         }
     }
     RegistryFacts {
         open_by_round: open.into_iter().collect(),
-        settled_blocks,
         bounties: r.bounty_count(),
         escrow: r.escrow(),
         staked: r.stakes().values().flatten().map(|e| e.amount).sum(),
@@ -190,8 +214,27 @@ pub(crate) struct EngineStats {
     /// Last block in which it asserted or revealed.
     pub(crate) last_seen: u64,
     /// Per settled bounty with a consensus, by settlement block: (block,
-    /// right, wrong).
+    /// right, wrong) — the latest [`HISTORY_KEPT`] of them.
     pub(crate) history: Vec<(u64, usize, usize)>,
+    /// (right, judged) summed over the history entries dropped before
+    /// `history`, so a cumulative curve stays exact.
+    pub(crate) history_before: (usize, usize),
+}
+
+/// History entries an engine's record keeps: more than the accuracy chart
+/// draws.
+pub(crate) const HISTORY_KEPT: usize = 256;
+
+impl EngineStats {
+    /// Drops the oldest history entries beyond [`HISTORY_KEPT`], carrying
+    /// their sums.
+    fn trim_history(&mut self) {
+        let excess = self.history.len().saturating_sub(HISTORY_KEPT);
+        for (_, r, w) in self.history.drain(..excess) {
+            self.history_before.0 += r;
+            self.history_before.1 += r + w;
+        }
+    }
 }
 
 impl EngineStats {
@@ -301,22 +344,34 @@ pub(crate) struct FamilyCount {
     pub(crate) artifacts: usize,
 }
 
-/// The `limit` families most named in revealed answers over every bounty,
-/// most answers first (ties by name): a fold over the registry, as the
-/// engine statistics are.
-pub(crate) fn top_families(r: &Registry, limit: usize) -> Vec<FamilyCount> {
-    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for bounty in r.bounties_newest_first() {
+/// Families named in revealed answers, counted bounty by bounty: memory
+/// bounded by the families, not the bounties.
+#[derive(Debug, Default)]
+pub(crate) struct FamilyFold {
+    counts: BTreeMap<String, (usize, usize)>,
+}
+
+impl FamilyFold {
+    /// Counts one bounty's answers.
+    pub(crate) fn add(&mut self, bounty: &Bounty) {
         for i in 0..bounty.num_artifacts as usize {
             for group in family_groups(bounty, i) {
                 if let Some(family) = group.family {
-                    let entry = counts.entry(family).or_default();
+                    let entry = self.counts.entry(family).or_default();
                     entry.0 += group.engines;
                     entry.1 += 1;
                 }
             }
         }
     }
+
+    /// The `limit` families most named, most answers first (ties by name).
+    pub(crate) fn top(self, limit: usize) -> Vec<FamilyCount> {
+        top_of(self.counts, limit)
+    }
+}
+
+fn top_of(counts: BTreeMap<String, (usize, usize)>, limit: usize) -> Vec<FamilyCount> {
     let mut out: Vec<FamilyCount> = counts
         .into_iter()
         .map(|(family, (answers, artifacts))| FamilyCount {
@@ -346,14 +401,97 @@ pub(crate) fn expert_payout(bounty: &Bounty, index: usize) -> Option<Amount> {
         .or(Some(Amount::ZERO))
 }
 
-/// Folds every bounty into per-engine records, best net earnings first.
-pub(crate) fn engine_stats(r: &Registry) -> Vec<EngineStats> {
-    let mut engines: BTreeMap<Address, EngineStats> = BTreeMap::new();
-    // Oldest first, so each engine's history is in settlement order.
-    let bounties: Vec<&Bounty> = r.bounties_newest_first().collect();
-    for bounty in bounties.iter().rev() {
-        add_bounty(&mut engines, bounty);
+/// Engine records and family counts over the settled bounties, kept
+/// between pages: each page folds in only what settled since the last one
+/// (in settlement order, so each engine's history stays in order).
+#[derive(Debug, Default)]
+pub(crate) struct SettledTotals {
+    /// The last settled bounty folded in: (settlement block, number).
+    cursor: Option<(u64, u64)>,
+    engines: BTreeMap<Address, EngineStats>,
+    families: FamilyFold,
+}
+
+/// Settled bounties read per store query while catching up.
+const CATCH_UP_PAGE: u32 = 256;
+
+impl SettledTotals {
+    /// Folds in what settled up to `block`.
+    async fn catch_up(&mut self, store: &dyn Store, block: u64) -> Result<(), StoreError> {
+        loop {
+            let page = store
+                .settled_after(self.cursor, block, CATCH_UP_PAGE)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            self.cursor = Some((last.settled_block(), last.number));
+            for s in &page {
+                add_bounty(&mut self.engines, &s.bounty);
+                self.families.add(&s.bounty);
+            }
+            for e in self.engines.values_mut() {
+                e.trim_history();
+            }
+        }
     }
+}
+
+/// Every engine's record and the `families` most named families, over
+/// every bounty: the settled ones from `totals` (caught up to the view's
+/// block first), the open ones from the registry.
+pub(crate) async fn engines_and_families(
+    view: &ChainView,
+    store: &dyn Store,
+    totals: &tokio::sync::Mutex<SettledTotals>,
+    families: usize,
+) -> Result<(Vec<EngineStats>, Vec<FamilyCount>), StoreError> {
+    // One page at a time moves the totals, so they never pass the block of
+    // the registry read here: a bounty is counted from the store once the
+    // view no longer holds it, never from both.
+    let mut totals = totals.lock().await;
+    let (block, mut engines, mut fams) = view.read(|r| {
+        let mut engines: BTreeMap<Address, EngineStats> = BTreeMap::new();
+        let mut fams = FamilyFold::default();
+        for b in r.bounties_newest_first() {
+            add_bounty(&mut engines, b);
+            fams.add(b);
+        }
+        (r.block(), engines, fams)
+    });
+    totals.catch_up(store, block).await?;
+    for (address, settled) in &totals.engines {
+        let e = engines.entry(*address).or_insert_with(|| EngineStats {
+            address: *address,
+            ..EngineStats::default()
+        });
+        merge_engine(e, settled);
+    }
+    for (family, (answers, artifacts)) in &totals.families.counts {
+        let entry = fams.counts.entry(family.clone()).or_default();
+        entry.0 += answers;
+        entry.1 += artifacts;
+    }
+    drop(totals);
+    Ok((finish_engines(engines), fams.top(families)))
+}
+
+/// Adds the settled record `settled` to `e` (open bounties' part).
+fn merge_engine(e: &mut EngineStats, settled: &EngineStats) {
+    e.bounties += settled.bounties;
+    e.artifacts += settled.artifacts;
+    e.right += settled.right;
+    e.wrong += settled.wrong;
+    e.won = e.won.checked_add(settled.won).unwrap_or(e.won);
+    e.lost = e.lost.checked_add(settled.lost).unwrap_or(e.lost);
+    e.last_seen = e.last_seen.max(settled.last_seen);
+    let mut history = settled.history.clone();
+    history.append(&mut e.history);
+    e.history = history;
+    e.history_before = settled.history_before;
+}
+
+fn finish_engines(engines: BTreeMap<Address, EngineStats>) -> Vec<EngineStats> {
     let mut all: Vec<EngineStats> = engines.into_values().collect();
     for e in &mut all {
         e.history.sort_by_key(|h| h.0);
@@ -406,9 +544,14 @@ fn add_bounty(engines: &mut BTreeMap<Address, EngineStats>, bounty: &Bounty) {
 }
 
 /// Cumulative accuracy after each settled bounty, at most `n` points, by
-/// settlement block: (block, accuracy in 0..=1).
-pub(crate) fn accuracy_curve(history: &[(u64, usize, usize)], n: usize) -> Vec<(u64, f64)> {
-    let (mut right, mut judged) = (0usize, 0usize);
+/// settlement block: (block, accuracy in 0..=1), counting `before` —
+/// (right, judged) of the entries before `history` — first.
+pub(crate) fn accuracy_curve(
+    history: &[(u64, usize, usize)],
+    before: (usize, usize),
+    n: usize,
+) -> Vec<(u64, f64)> {
+    let (mut right, mut judged) = before;
     let mut points = Vec::with_capacity(history.len());
     for &(block, r, w) in history {
         right += r;
@@ -421,43 +564,45 @@ pub(crate) fn accuracy_curve(history: &[(u64, usize, usize)], n: usize) -> Vec<(
     points.split_off(skip)
 }
 
+/// Whether `b` names an artifact with this sha256 (lowercase hex) in its
+/// metadata.
+pub(crate) fn has_sha256(b: &Bounty, sha256: &str) -> bool {
+    b.metadata.as_ref().is_some_and(|m| {
+        m.iter()
+            .any(|a| a.sha256.as_deref().map(str::to_ascii_lowercase).as_deref() == Some(sha256))
+    })
+}
+
 /// Bounties that name an artifact with this sha256 (lowercase hex) in
-/// their metadata, newest first.
-pub(crate) fn bounties_with_sha256(r: &Registry, sha256: &str) -> Vec<Bounty> {
-    r.bounties_newest_first()
-        .filter(|b| {
-            b.metadata.as_ref().is_some_and(|m| {
-                m.iter().any(|a| {
-                    a.sha256.as_deref().map(str::to_ascii_lowercase).as_deref() == Some(sha256)
-                })
-            })
-        })
-        .take(100)
-        .cloned()
-        .collect()
+/// their metadata, newest first, at most 100.
+pub(crate) async fn bounties_with_sha256(
+    view: &ChainView,
+    store: &dyn Store,
+    sha256: &str,
+) -> Result<Vec<Bounty>, StoreError> {
+    let mut out = Vec::new();
+    bounties::for_each(view, store, |b| {
+        if has_sha256(b, sha256) {
+            out.push(b.clone());
+        }
+        out.len() < 100
+    })
+    .await?;
+    Ok(out)
 }
 
 /// An account's payouts from settlements, newest first: (bounty, role, amount).
-pub(crate) fn payouts_to(
-    r: &Registry,
+pub(crate) fn payouts_in(
+    b: &Bounty,
     account: &Address,
-    limit: usize,
-) -> Vec<(swarm_protocol::Guid, u64, PayoutRole, Amount)> {
-    let mut out = Vec::new();
-    for b in r.bounties_newest_first() {
-        let Some(s) = &b.settlement else { continue };
-        for p in &s.outcome.payouts {
-            if p.account == *account {
-                out.push((b.guid, s.block, p.role, p.amount));
-            }
-        }
-        if out.len() >= limit {
-            break;
+    out: &mut Vec<(swarm_protocol::Guid, u64, PayoutRole, Amount)>,
+) {
+    let Some(s) = &b.settlement else { return };
+    for p in &s.outcome.payouts {
+        if p.account == *account {
+            out.push((b.guid, s.block, p.role, p.amount));
         }
     }
-    out.sort_by_key(|p| std::cmp::Reverse(p.1));
-    out.truncate(limit);
-    out
 }
 
 #[cfg(test)]
@@ -475,7 +620,8 @@ mod tests {
             (180_000, Some(11)),
             (240_000, None),
         ];
-        let counts = per_bucket(&starts, &[0, 1, 10, 11, 12, 31]);
+        let events: Vec<(u64, u64)> = [0, 1, 10, 11, 12, 31].map(|b| (b, 1)).to_vec();
+        let counts = per_bucket(&starts, &events);
         assert_eq!(
             counts,
             vec![(60_000, 2), (120_000, 0), (180_000, 3), (240_000, 0)]
@@ -525,8 +671,11 @@ mod tests {
 
     #[test]
     fn accuracy_curve_is_cumulative_and_keeps_the_latest() {
-        let curve = accuracy_curve(&[(5, 1, 0), (9, 0, 1), (12, 2, 0)], 2);
+        let curve = accuracy_curve(&[(5, 1, 0), (9, 0, 1), (12, 2, 0)], (0, 0), 2);
         assert_eq!(curve, vec![(9, 0.5), (12, 0.75)]);
-        assert_eq!(accuracy_curve(&[(5, 0, 0)], 10), Vec::new());
+        assert_eq!(accuracy_curve(&[(5, 0, 0)], (0, 0), 10), Vec::new());
+        // Entries dropped from the front still count.
+        let tail = accuracy_curve(&[(12, 2, 0)], (1, 2), 10);
+        assert_eq!(tail, vec![(12, 0.75)]);
     }
 }

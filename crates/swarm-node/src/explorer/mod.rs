@@ -28,6 +28,8 @@
 
 mod chart;
 mod data;
+
+pub(crate) use data::SettledTotals;
 mod pages;
 
 use axum::extract::Request;

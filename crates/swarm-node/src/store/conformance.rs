@@ -28,10 +28,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_protocol::test_utils::key;
+use swarm_protocol::test_utils::{key, Market};
 use swarm_protocol::{
-    keccak256, Address, Amount, ArtifactMetadata, ArtifactType, BountyPosted, Event, Guid, Mint,
-    Transfer, Tx, TxBody, H256,
+    keccak256, Address, Amount, ArtifactMetadata, ArtifactType, Bits256, BountyPosted, Event, Guid,
+    Mint, SettledBounty, Transfer, Tx, TxBody, H256,
 };
 
 use super::{BlockBucket, BlockSummary, Store, StoreError};
@@ -69,6 +69,9 @@ macro_rules! store_conformance_tests {
             block_activity_buckets,
             first_block_since,
             transactions_by_sender,
+            settled_bounties_commit_with_their_block,
+            a_failed_commit_stores_no_settled_bounty,
+            put_settled_fills_in_only_what_is_missing,
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
@@ -267,7 +270,7 @@ impl ChainBuilder {
 async fn commit_all(store: &dyn Store, blocks: &[CommittedBlock]) {
     for b in blocks {
         store
-            .commit_block(b, None)
+            .commit_block(b, &[], None)
             .await
             .unwrap_or_else(|e| panic!("commit of block {} failed: {e}", b.header.number));
     }
@@ -386,7 +389,7 @@ pub async fn commit_and_read_back(db: &impl Database) {
     let store = db.open().await;
     let blocks = ChainBuilder::new().chain(8);
     for (i, b) in blocks.iter().enumerate() {
-        store.commit_block(b, None).await.unwrap();
+        store.commit_block(b, &[], None).await.unwrap();
         assert_eq!(
             store.tip().await.unwrap().as_ref(),
             Some(&b.header),
@@ -579,7 +582,7 @@ pub async fn out_of_order_refused_and_nothing_written(db: &impl Database) {
 
     // On an empty store only block 1 may come.
     for (block, tip) in [(&blocks[1], 0u64), (&blocks[2], 0)] {
-        match store.commit_block(block, Some(b"snapshot")).await {
+        match store.commit_block(block, &[], Some(b"snapshot")).await {
             Err(StoreError::OutOfOrder { number, tip: t }) => {
                 assert_eq!((number, t), (block.header.number, tip));
             }
@@ -591,7 +594,10 @@ pub async fn out_of_order_refused_and_nothing_written(db: &impl Database) {
         assert_eq!(store.transaction(&t.hash).await.unwrap(), None);
     }
 
-    store.commit_block(&blocks[0], Some(b"one")).await.unwrap();
+    store
+        .commit_block(&blocks[0], &[], Some(b"one"))
+        .await
+        .unwrap();
     let before = visible(store.as_ref()).await;
     // A repeat, a gap, and a block numbered 0 are all refused.
     let mut zero = ChainBuilder::seeded(3_000_000).next_block(1, false);
@@ -600,7 +606,7 @@ pub async fn out_of_order_refused_and_nothing_written(db: &impl Database) {
         e.block_number = 0;
     }
     for (block, number) in [(&blocks[0], 1u64), (&blocks[2], 3), (&zero, 0)] {
-        match store.commit_block(block, Some(b"later")).await {
+        match store.commit_block(block, &[], Some(b"later")).await {
             Err(StoreError::OutOfOrder { number: n, tip }) => assert_eq!((n, tip), (number, 1)),
             other => panic!("block {number} after tip 1: {other:?}"),
         }
@@ -628,7 +634,7 @@ pub async fn failed_commit_writes_nothing(db: &impl Database) {
     let mut chain = ChainBuilder::new();
     let first = chain.next_block(2, false);
     store
-        .commit_block(&first, Some(b"snapshot one"))
+        .commit_block(&first, &[], Some(b"snapshot one"))
         .await
         .unwrap();
     let before = visible(store.as_ref()).await;
@@ -672,7 +678,7 @@ pub async fn failed_commit_writes_nothing(db: &impl Database) {
         bad.push(("a duplicate past the first insert batch", b));
     }
     for (what, block) in &bad {
-        let result = store.commit_block(block, Some(b"snapshot two")).await;
+        let result = store.commit_block(block, &[], Some(b"snapshot two")).await;
         assert!(result.is_err(), "a block with {what} must be refused");
         assert_eq!(
             visible(store.as_ref()).await,
@@ -700,7 +706,7 @@ pub async fn failed_commit_writes_nothing(db: &impl Database) {
         );
     }
 
-    store.commit_block(&valid, None).await.unwrap();
+    store.commit_block(&valid, &[], None).await.unwrap();
     assert_eq!(store.blocks_after(0, 10).await.unwrap(), vec![first, valid]);
     assert_eq!(
         store.latest_snapshot().await.unwrap(),
@@ -748,36 +754,39 @@ pub async fn snapshots_latest_wins(db: &impl Database) {
     let blocks = ChainBuilder::new().chain(6);
     let every_byte: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
 
-    store.commit_block(&blocks[0], None).await.unwrap();
+    store.commit_block(&blocks[0], &[], None).await.unwrap();
     assert_eq!(store.latest_snapshot().await.unwrap(), None);
     store
-        .commit_block(&blocks[1], Some(b"state at 2"))
+        .commit_block(&blocks[1], &[], Some(b"state at 2"))
         .await
         .unwrap();
     assert_eq!(
         store.latest_snapshot().await.unwrap(),
         Some((2, b"state at 2".to_vec()))
     );
-    store.commit_block(&blocks[2], None).await.unwrap();
+    store.commit_block(&blocks[2], &[], None).await.unwrap();
     assert_eq!(
         store.latest_snapshot().await.unwrap(),
         Some((2, b"state at 2".to_vec()))
     );
     store
-        .commit_block(&blocks[3], Some(&every_byte))
+        .commit_block(&blocks[3], &[], Some(&every_byte))
         .await
         .unwrap();
     assert_eq!(
         store.latest_snapshot().await.unwrap(),
         Some((4, every_byte))
     );
-    store.commit_block(&blocks[4], Some(&[])).await.unwrap();
+    store
+        .commit_block(&blocks[4], &[], Some(&[]))
+        .await
+        .unwrap();
     assert_eq!(
         store.latest_snapshot().await.unwrap(),
         Some((5, Vec::new()))
     );
     store
-        .commit_block(&blocks[5], Some(b"{\"json\": true}"))
+        .commit_block(&blocks[5], &[], Some(b"{\"json\": true}"))
         .await
         .unwrap();
     assert_eq!(
@@ -891,7 +900,10 @@ pub async fn reopen_sees_everything(db: &impl Database) {
         let store = db.open().await;
         store.init_genesis(GENESIS).await.unwrap();
         commit_all(store.as_ref(), &blocks[..4]).await;
-        store.commit_block(&blocks[4], Some(b"five")).await.unwrap();
+        store
+            .commit_block(&blocks[4], &[], Some(b"five"))
+            .await
+            .unwrap();
         commit_all(store.as_ref(), &blocks[5..]).await;
         store.set_sequencer_url("http://seq").await.unwrap();
         visible(store.as_ref()).await
@@ -909,7 +921,7 @@ pub async fn reopen_sees_everything(db: &impl Database) {
     // And it continues the chain.
     let all = ChainBuilder::new().chain(10);
     assert_eq!(all[..9], blocks[..]);
-    store.commit_block(&all[9], None).await.unwrap();
+    store.commit_block(&all[9], &[], None).await.unwrap();
     assert_eq!(store.blocks_after(0, 100).await.unwrap(), all);
 }
 
@@ -927,8 +939,8 @@ pub async fn racing_commits_one_wins(db: &impl Database) {
         let block_b = chain_b.next_block(2, false);
         assert_ne!(block_a.header.hash, block_b.header.hash);
         let (ra, rb) = tokio::join!(
-            a.commit_block(&block_a, None),
-            b.commit_block(&block_b, None)
+            a.commit_block(&block_a, &[], None),
+            b.commit_block(&block_b, &[], None)
         );
         let winner = match (ra, rb) {
             (Ok(()), Err(_)) => block_a,
@@ -1053,4 +1065,224 @@ pub async fn transactions_by_sender(db: &impl Database) {
             .unwrap(),
         Vec::new()
     );
+}
+
+/// `count` real settled bounties, as the registry hands them out: posted,
+/// asserted on, revealed, voted and settled in a [`Market`], then given
+/// metadata that exercises nested JSON and awkward text. Their posting
+/// numbers are `first..first + count`; each settled at its own block.
+pub fn settled_bounties(first: u64, count: u64) -> Vec<SettledBounty> {
+    let mut m = Market::new(1);
+    let stake = m.registry.parameters().minimum_stake;
+    m.send(&key(100), swarm_protocol::StakeDeposit { amount: stake })
+        .unwrap();
+    let mut out = Vec::new();
+    for i in 0..count {
+        let guid = m.post(&key(1), 2, Amount::from_nct(2), 5);
+        let bid = m.registry.parameters().assertion_bid_minimum;
+        m.assert(
+            &key(2),
+            guid,
+            Bits256::first(2),
+            vec![bid, bid],
+            Bits256::first(1),
+        )
+        .unwrap();
+        let e = m.registry.bounty(&guid).unwrap().expiration;
+        m.advance_to(e);
+        m.reveal(&key(2), guid, Bits256::first(1)).unwrap();
+        let r = m.registry.bounty(&guid).unwrap().reveal_deadline();
+        m.advance_to(r);
+        m.vote(&key(100), guid, Bits256::first(1)).unwrap();
+        m.next_block();
+        let mut handed = m.hand_out_settled();
+        assert_eq!(
+            handed.len(),
+            1,
+            "bounty {i} settles once every arbiter voted"
+        );
+        let mut s = handed.remove(0);
+        s.number = first + i;
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            "nested".into(),
+            serde_json::json!({"list": [1, 2.5, null, true], "text": "quote \" backslash \\"}),
+        );
+        s.bounty.metadata = Some(vec![
+            ArtifactMetadata {
+                filename: Some(format!("é 😀 'single' \"double\" nul\u{0}tab\t{i}.exe")),
+                filesize: Some(u64::MAX),
+                sha256: Some(hex::encode(keccak256(i.to_be_bytes()).0)),
+                extra,
+                ..ArtifactMetadata::default()
+            },
+            ArtifactMetadata::default(),
+        ]);
+        out.push(s);
+    }
+    out
+}
+
+/// Settled bounties committed with blocks read back exactly: by guid, by
+/// posting number, newest first page by page, which guids are settled, and
+/// how many settled per block.
+pub async fn settled_bounties_commit_with_their_block(db: &impl Database) {
+    let store = db.open().await;
+    store.init_genesis(GENESIS).await.unwrap();
+    assert_eq!(store.settled_numbers(10).await.unwrap(), Vec::<u64>::new());
+    let mut chain = ChainBuilder::new();
+    let settled = settled_bounties(0, 7);
+    // Block 1 settles none, block 2 settles three, block 3 none, block 4 four.
+    let blocks = chain.chain(4);
+    let per_block: [&[SettledBounty]; 4] = [&[], &settled[..3], &[], &settled[3..]];
+    for (block, s) in blocks.iter().zip(per_block) {
+        store.commit_block(block, s, None).await.unwrap();
+    }
+    for s in &settled {
+        assert_eq!(
+            store.settled_bounty(&s.bounty.guid).await.unwrap().as_ref(),
+            Some(s),
+            "bounty {} round-trips",
+            s.number
+        );
+    }
+    assert_eq!(
+        store.settled_bounty(&Guid::from_u128(12345)).await.unwrap(),
+        None
+    );
+    let newest_first: Vec<u64> = (0..7).rev().collect();
+    assert_eq!(store.settled_numbers(100).await.unwrap(), newest_first);
+    assert_eq!(store.settled_numbers(2).await.unwrap(), vec![6, 5]);
+    let picked = store.settled_by_numbers(&[1, 5, 99, 3]).await.unwrap();
+    assert_eq!(
+        picked.iter().map(|s| s.number).collect::<Vec<_>>(),
+        vec![5, 3, 1],
+        "newest first, unknown numbers left out"
+    );
+    assert_eq!(picked[0], settled[5]);
+    // Paging newest first with `before`.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.settled_bounties(before, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        before = page.last().map(|s| s.number);
+        seen.extend(page);
+    }
+    let mut expected = settled.clone();
+    expected.reverse();
+    assert_eq!(seen, expected);
+    let mut asked: Vec<Guid> = vec![
+        settled[2].bounty.guid,
+        Guid::from_u128(1),
+        settled[6].bounty.guid,
+    ];
+    let mut found = store.settled_among(&asked).await.unwrap();
+    found.sort();
+    asked.retain(|g| *g != Guid::from_u128(1));
+    asked.sort();
+    assert_eq!(found, asked);
+    assert_eq!(store.settled_among(&[]).await.unwrap(), Vec::<Guid>::new());
+    // Per block, by the block each settled at (the market's blocks).
+    let mut by_block: std::collections::BTreeMap<u64, u64> = Default::default();
+    for s in &settled {
+        *by_block.entry(s.settled_block()).or_default() += 1;
+    }
+    let all: Vec<(u64, u64)> = by_block.into_iter().collect();
+    assert_eq!(store.settled_per_block(0).await.unwrap(), all);
+    let later = all[3].0;
+    assert_eq!(
+        store.settled_per_block(later).await.unwrap(),
+        all[3..].to_vec()
+    );
+    assert_eq!(store.settled_per_block(u64::MAX).await.unwrap(), Vec::new());
+    // In settlement order, page by page, up to a block.
+    let mut in_order = settled.clone();
+    in_order.sort_by_key(|s| (s.settled_block(), s.number));
+    let mut walked = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.settled_after(cursor, u64::MAX, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = Some((last.settled_block(), last.number));
+        walked.extend(page);
+    }
+    assert_eq!(walked, in_order);
+    let upto = in_order[4].settled_block();
+    assert_eq!(
+        store.settled_after(None, upto, 100).await.unwrap(),
+        in_order[..5].to_vec(),
+        "nothing settled after the given block"
+    );
+    let from = Some((in_order[4].settled_block(), in_order[4].number));
+    assert_eq!(
+        store.settled_after(from, u64::MAX, 100).await.unwrap(),
+        in_order[5..].to_vec()
+    );
+    // Another instance (another process) sees the same.
+    let other = db.open().await;
+    assert_eq!(other.settled_numbers(100).await.unwrap(), newest_first);
+}
+
+/// A block whose settled bounties cannot all be stored (a guid stored
+/// already) writes nothing: no block, no events, no other settled bounty.
+pub async fn a_failed_commit_stores_no_settled_bounty(db: &impl Database) {
+    let store = db.open().await;
+    let mut chain = ChainBuilder::new();
+    let settled = settled_bounties(0, 3);
+    let first = chain.next_block(1, false);
+    store
+        .commit_block(&first, &settled[..1], None)
+        .await
+        .unwrap();
+    let before = visible(store.as_ref()).await;
+    let second = chain.next_block(2, true);
+    let mut reused = settled[0].clone();
+    reused.number = 9;
+    let bad = vec![settled[1].clone(), reused];
+    assert!(store
+        .commit_block(&second, &bad, Some(b"state"))
+        .await
+        .is_err());
+    assert_eq!(visible(store.as_ref()).await, before);
+    assert_eq!(store.settled_numbers(10).await.unwrap(), vec![0]);
+    assert_eq!(
+        store.settled_bounty(&settled[1].bounty.guid).await.unwrap(),
+        None
+    );
+    store
+        .commit_block(&second, &settled[1..], None)
+        .await
+        .unwrap();
+    assert_eq!(store.settled_numbers(10).await.unwrap(), vec![2, 1, 0]);
+}
+
+/// `put_settled` stores the bounties not stored yet and leaves the others
+/// as they are, however often it is called.
+pub async fn put_settled_fills_in_only_what_is_missing(db: &impl Database) {
+    let store = db.open().await;
+    let settled = settled_bounties(0, 4);
+    let mut chain = ChainBuilder::new();
+    store
+        .commit_block(&chain.next_block(1, false), &settled[..2], None)
+        .await
+        .unwrap();
+    let mut changed = settled[0].clone();
+    changed.bounty.uri = "f".repeat(64);
+    store
+        .put_settled(&[changed, settled[2].clone(), settled[3].clone()])
+        .await
+        .unwrap();
+    store.put_settled(&settled).await.unwrap();
+    store.put_settled(&[]).await.unwrap();
+    for s in &settled {
+        assert_eq!(
+            store.settled_bounty(&s.bounty.guid).await.unwrap().as_ref(),
+            Some(s)
+        );
+    }
+    assert_eq!(store.settled_numbers(10).await.unwrap(), vec![3, 2, 1, 0]);
 }

@@ -1,11 +1,19 @@
-//! Durable storage of the chain: blocks, transactions, events, snapshots.
+//! Durable storage of the chain: blocks, transactions, events, snapshots,
+//! and the settled bounties.
 //!
-//! The state itself is not stored table by table: the registry is a
+//! The live state is not stored table by table: the registry is a
 //! deterministic state machine, so the chain of committed blocks *is* the
 //! state, and a node rebuilds it on start by replaying the blocks after the
 //! latest snapshot. That keeps a block's commit to a handful of inserts in
 //! one transaction — the whole block or nothing — and lets several nodes
 //! share one PostgreSQL database by replaying the same blocks.
+//!
+//! Settled bounties are the exception, because they are history: the
+//! registry hands each one out when it settles
+//! ([`swarm_protocol::Registry::take_settled`]) and the block that settled
+//! it writes its final record to the `bounties` table in the same
+//! transaction. The node's memory then follows the open bounties, and
+//! readers find a settled bounty here by guid or by posting number.
 //!
 //! [`SqlStore`] implements [`Store`] on SQLite (the embedded default) and
 //! on PostgreSQL; both pass the same conformance suite.
@@ -16,7 +24,7 @@ mod sql;
 pub mod conformance;
 
 use async_trait::async_trait;
-use swarm_protocol::{Address, H256};
+use swarm_protocol::{Address, Guid, SettledBounty, H256};
 
 use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 
@@ -87,9 +95,58 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The last committed block.
     async fn tip(&self) -> Result<Option<BlockHeader>>;
 
-    /// Commits a block and everything in it atomically, with an optional
-    /// snapshot of the state after it. The block must follow the tip.
-    async fn commit_block(&self, block: &CommittedBlock, snapshot: Option<&[u8]>) -> Result<()>;
+    /// Commits a block and everything in it atomically — its transactions,
+    /// events, the bounties it settled (handed out by the registry) and an
+    /// optional snapshot of the state after it. The block must follow the
+    /// tip; a settled bounty's guid must not be stored yet.
+    async fn commit_block(
+        &self,
+        block: &CommittedBlock,
+        settled: &[SettledBounty],
+        snapshot: Option<&[u8]>,
+    ) -> Result<()>;
+
+    /// Stores settled bounties whose guid is not stored yet, leaving the
+    /// others as they are: a node replaying blocks (after a snapshot it
+    /// could not read, or from a database written before settled bounties
+    /// had a table) fills in what is missing.
+    async fn put_settled(&self, settled: &[SettledBounty]) -> Result<()>;
+
+    /// A settled bounty by guid: one index lookup.
+    async fn settled_bounty(&self, guid: &Guid) -> Result<Option<SettledBounty>>;
+
+    /// Which of `guids` are settled bounties (in any order).
+    async fn settled_among(&self, guids: &[Guid]) -> Result<Vec<Guid>>;
+
+    /// The posting numbers of the `limit` newest settled bounties, newest
+    /// first: what a listing merges with the open bounties.
+    async fn settled_numbers(&self, limit: u32) -> Result<Vec<u64>>;
+
+    /// The settled bounties with these posting numbers, newest first;
+    /// numbers that are not stored are left out.
+    async fn settled_by_numbers(&self, numbers: &[u64]) -> Result<Vec<SettledBounty>>;
+
+    /// Up to `limit` settled bounties with posting numbers below `before`
+    /// (all when `None`), newest first: a reader pages through every
+    /// settled bounty in bounded memory.
+    async fn settled_bounties(&self, before: Option<u64>, limit: u32)
+        -> Result<Vec<SettledBounty>>;
+
+    /// Up to `limit` settled bounties in settlement order — by (settlement
+    /// block, posting number) — after the position `after` (from the
+    /// first when `None`) and settled no later than `to_block`: a reader
+    /// keeps running totals by folding in what settled since it last
+    /// looked.
+    async fn settled_after(
+        &self,
+        after: Option<(u64, u64)>,
+        to_block: u64,
+        limit: u32,
+    ) -> Result<Vec<SettledBounty>>;
+
+    /// Bounties settled per block, for the blocks from `from_block` on
+    /// that settled any: (block, count), in block order.
+    async fn settled_per_block(&self, from_block: u64) -> Result<Vec<(u64, u64)>>;
 
     /// The latest snapshot: the block it was taken after and its bytes.
     async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>>;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AnyPool, Connection, Executor, Row};
-use swarm_protocol::{keccak256, Address, Signature, SignedTx, H256};
+use swarm_protocol::{keccak256, Address, Bounty, Guid, SettledBounty, Signature, SignedTx, H256};
 
 use super::{BlockBucket, BlockSummary, Result, Store, StoreError};
 use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
@@ -48,6 +48,13 @@ CREATE INDEX IF NOT EXISTS events_by_tx ON events (txhash);
 CREATE INDEX IF NOT EXISTS blocks_by_time ON blocks (timestamp_ms);
 CREATE INDEX IF NOT EXISTS transactions_by_sender ON transactions (sender, block_number, idx);
 CREATE TABLE IF NOT EXISTS snapshots (block_number INTEGER PRIMARY KEY, state BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS bounties (
+    guid BLOB PRIMARY KEY,
+    number INTEGER NOT NULL UNIQUE,
+    settled_block INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bounties_by_settlement ON bounties (settled_block, number);
 "#;
 
 /// One simple-query message, hence one transaction: the advisory lock
@@ -87,6 +94,13 @@ CREATE INDEX IF NOT EXISTS events_by_tx ON events (txhash);
 CREATE INDEX IF NOT EXISTS blocks_by_time ON blocks (timestamp_ms);
 CREATE INDEX IF NOT EXISTS transactions_by_sender ON transactions (sender, block_number, idx);
 CREATE TABLE IF NOT EXISTS snapshots (block_number BIGINT PRIMARY KEY, state BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS bounties (
+    guid BYTEA PRIMARY KEY,
+    number BIGINT NOT NULL UNIQUE,
+    settled_block BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bounties_by_settlement ON bounties (settled_block, number);
 "#;
 
 /// Arbitrary constant naming swarm's sequencer lock among PostgreSQL advisory locks.
@@ -216,7 +230,7 @@ impl SqlStore {
     pub async fn wipe(&self) -> Result<()> {
         sqlx::raw_sql(
             "DELETE FROM meta; DELETE FROM blocks; DELETE FROM transactions; \
-             DELETE FROM events; DELETE FROM snapshots;",
+             DELETE FROM events; DELETE FROM snapshots; DELETE FROM bounties;",
         )
         .execute(&self.pool)
         .await?;
@@ -254,6 +268,54 @@ impl SqlStore {
         .await?;
         rows.iter().map(decode_event).collect()
     }
+}
+
+/// Inserts settled bounties in `tx`: all of them, or with `ignore_known`
+/// only those whose guid is not stored yet.
+async fn insert_settled(
+    backend: Backend,
+    conn: &mut sqlx::AnyConnection,
+    settled: &[SettledBounty],
+    ignore_known: bool,
+) -> Result<()> {
+    // Bodies can be large (metadata): a few rows per statement.
+    for chunk in settled.chunks(64) {
+        let sql = format!(
+            "INSERT INTO bounties (guid, number, settled_block, body) VALUES {}{}",
+            placeholders(backend, chunk.len(), 4),
+            if ignore_known {
+                " ON CONFLICT (guid) DO NOTHING"
+            } else {
+                ""
+            }
+        );
+        let mut q = sqlx::query(&sql);
+        for b in chunk {
+            let body = serde_json::to_string(&b.bounty)
+                .map_err(|e| StoreError::Corrupt(format!("bounty encoding: {e}")))?;
+            q = q
+                .bind(b.bounty.guid.as_bytes().to_vec())
+                .bind(to_i64(b.number)?)
+                .bind(to_i64(b.settled_block())?)
+                .bind(body);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn decode_settled(row: &AnyRow) -> Result<SettledBounty> {
+    let body: String = row.try_get("body")?;
+    let mut de = serde_json::Deserializer::from_str(&body);
+    // Metadata came through admission's depth limit; a stored body nests
+    // a few levels deeper (see decode_event).
+    de.disable_recursion_limit();
+    let bounty: Bounty = serde::Deserialize::deserialize(&mut de)
+        .map_err(|e| StoreError::Corrupt(format!("bounty: {e}")))?;
+    Ok(SettledBounty {
+        number: to_u64(row.try_get("number")?)?,
+        bounty,
+    })
 }
 
 fn to_i64(n: u64) -> Result<i64> {
@@ -394,7 +456,12 @@ impl Store for SqlStore {
         row.as_ref().map(decode_header).transpose()
     }
 
-    async fn commit_block(&self, block: &CommittedBlock, snapshot: Option<&[u8]>) -> Result<()> {
+    async fn commit_block(
+        &self,
+        block: &CommittedBlock,
+        settled: &[SettledBounty],
+        snapshot: Option<&[u8]>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let h = &block.header;
         let tip: Option<i64> = sqlx::query("SELECT MAX(number) FROM blocks")
@@ -456,6 +523,7 @@ impl Store for SqlStore {
             }
             q.execute(&mut *tx).await?;
         }
+        insert_settled(self.backend, &mut tx, settled, false).await?;
         if let Some(state) = snapshot {
             sqlx::query("INSERT INTO snapshots (block_number, state) VALUES ($1, $2)")
                 .bind(to_i64(h.number)?)
@@ -714,6 +782,127 @@ impl Store for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(decode_tx).collect()
+    }
+
+    async fn put_settled(&self, settled: &[SettledBounty]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_settled(self.backend, &mut tx, settled, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn settled_bounty(&self, guid: &Guid) -> Result<Option<SettledBounty>> {
+        let row = sqlx::query("SELECT number, body FROM bounties WHERE guid = $1")
+            .bind(guid.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode_settled).transpose()
+    }
+
+    async fn settled_among(&self, guids: &[Guid]) -> Result<Vec<Guid>> {
+        let mut found = Vec::new();
+        for chunk in guids.chunks(INSERT_CHUNK) {
+            let list = placeholders(self.backend, 1, chunk.len());
+            let sql = format!("SELECT guid FROM bounties WHERE guid IN {list}");
+            let mut q = sqlx::query(&sql);
+            for g in chunk {
+                q = q.bind(g.as_bytes().to_vec());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let bytes: Vec<u8> = row.try_get(0)?;
+                let guid = Guid::from_slice(&bytes)
+                    .map_err(|_| StoreError::Corrupt(format!("guid of {} bytes", bytes.len())))?;
+                found.push(guid);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn settled_numbers(&self, limit: u32) -> Result<Vec<u64>> {
+        let rows = sqlx::query("SELECT number FROM bounties ORDER BY number DESC LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| to_u64(r.try_get(0)?)).collect()
+    }
+
+    async fn settled_by_numbers(&self, numbers: &[u64]) -> Result<Vec<SettledBounty>> {
+        let mut out = Vec::with_capacity(numbers.len());
+        for chunk in numbers.chunks(INSERT_CHUNK) {
+            let list = placeholders(self.backend, 1, chunk.len());
+            let sql = format!(
+                "SELECT number, body FROM bounties WHERE number IN {list} ORDER BY number DESC"
+            );
+            let mut q = sqlx::query(&sql);
+            for n in chunk {
+                q = q.bind(query_i64(*n).unwrap_or(-1));
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push(decode_settled(&row)?);
+            }
+        }
+        out.sort_by_key(|b| std::cmp::Reverse(b.number));
+        Ok(out)
+    }
+
+    async fn settled_bounties(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<SettledBounty>> {
+        let before = before.map_or(i64::MAX, |b| query_i64(b).unwrap_or(i64::MAX));
+        let rows = sqlx::query(
+            "SELECT number, body FROM bounties WHERE number < $1 ORDER BY number DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_settled).collect()
+    }
+
+    async fn settled_after(
+        &self,
+        after: Option<(u64, u64)>,
+        to_block: u64,
+        limit: u32,
+    ) -> Result<Vec<SettledBounty>> {
+        let (block, number) = match after {
+            None => (-1, -1),
+            Some((b, n)) => match (query_i64(b), query_i64(n)) {
+                (Some(b), Some(n)) => (b, n),
+                _ => return Ok(Vec::new()),
+            },
+        };
+        let to = query_i64(to_block).unwrap_or(i64::MAX);
+        let rows = sqlx::query(
+            "SELECT number, body FROM bounties WHERE settled_block <= $1 \
+             AND (settled_block > $2 OR (settled_block = $2 AND number > $3)) \
+             ORDER BY settled_block, number LIMIT $4",
+        )
+        .bind(to)
+        .bind(block)
+        .bind(number)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_settled).collect()
+    }
+
+    async fn settled_per_block(&self, from_block: u64) -> Result<Vec<(u64, u64)>> {
+        let Some(from) = query_i64(from_block) else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(
+            "SELECT settled_block, COUNT(*) AS n FROM bounties WHERE settled_block >= $1 \
+             GROUP BY settled_block ORDER BY settled_block",
+        )
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((to_u64(r.try_get(0)?)?, to_u64(r.try_get(1)?)?)))
+            .collect()
     }
 
     async fn set_sequencer_url(&self, url: &str) -> Result<()> {

@@ -280,7 +280,7 @@ async fn a_snapshot_that_cannot_be_read_is_rebuilt_from_the_blocks() {
         events: Vec::new(),
     };
     store
-        .commit_block(&block, Some(b"{\"not\": \"a registry\"".as_slice()))
+        .commit_block(&block, &[], Some(b"{\"not\": \"a registry\"".as_slice()))
         .await
         .unwrap();
     let (rebuilt, rebuilt_tip) = load_state(&store, &test_genesis()).await.unwrap();
@@ -908,7 +908,7 @@ mod round_trip {
             let snapshot =
                 (i + 1 == snapshot_at).then(|| serde_json::to_vec(&chain.states[i]).unwrap());
             store
-                .commit_block(block, snapshot.as_deref())
+                .commit_block(block, &[], snapshot.as_deref())
                 .await
                 .unwrap();
         }

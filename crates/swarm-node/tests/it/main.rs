@@ -5,6 +5,7 @@ mod blob_conformance;
 mod events;
 mod explorer;
 mod hardening;
+mod history;
 mod hostile;
 mod lifecycle;
 mod multinode;

@@ -11,7 +11,7 @@ use swarm_node::{
     BlockBucket, BlockHeader, CommittedBlock, EventRecord, MemoryBlobs, NodeBuilder, NodeConfig,
     SqlStore, Store, TxRecord,
 };
-use swarm_protocol::{Address, Amount, Mint, PrivateKey, H256};
+use swarm_protocol::{Address, Amount, Guid, Mint, PrivateKey, SettledBounty, H256};
 
 /// A store that is not one of the node's own: it counts the blocks it is
 /// asked to commit and hands everything to SQLite.
@@ -32,9 +32,47 @@ impl Store for Counting {
     async fn tip(&self) -> Result<Option<BlockHeader>> {
         self.inner.tip().await
     }
-    async fn commit_block(&self, block: &CommittedBlock, snapshot: Option<&[u8]>) -> Result<()> {
+    async fn commit_block(
+        &self,
+        block: &CommittedBlock,
+        settled: &[SettledBounty],
+        snapshot: Option<&[u8]>,
+    ) -> Result<()> {
         self.commits.fetch_add(1, Ordering::Relaxed);
-        self.inner.commit_block(block, snapshot).await
+        self.inner.commit_block(block, settled, snapshot).await
+    }
+    async fn put_settled(&self, settled: &[SettledBounty]) -> Result<()> {
+        self.inner.put_settled(settled).await
+    }
+    async fn settled_bounty(&self, guid: &Guid) -> Result<Option<SettledBounty>> {
+        self.inner.settled_bounty(guid).await
+    }
+    async fn settled_among(&self, guids: &[Guid]) -> Result<Vec<Guid>> {
+        self.inner.settled_among(guids).await
+    }
+    async fn settled_numbers(&self, limit: u32) -> Result<Vec<u64>> {
+        self.inner.settled_numbers(limit).await
+    }
+    async fn settled_by_numbers(&self, numbers: &[u64]) -> Result<Vec<SettledBounty>> {
+        self.inner.settled_by_numbers(numbers).await
+    }
+    async fn settled_bounties(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<SettledBounty>> {
+        self.inner.settled_bounties(before, limit).await
+    }
+    async fn settled_after(
+        &self,
+        after: Option<(u64, u64)>,
+        to_block: u64,
+        limit: u32,
+    ) -> Result<Vec<SettledBounty>> {
+        self.inner.settled_after(after, to_block, limit).await
+    }
+    async fn settled_per_block(&self, from_block: u64) -> Result<Vec<(u64, u64)>> {
+        self.inner.settled_per_block(from_block).await
     }
     async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>> {
         self.inner.latest_snapshot().await

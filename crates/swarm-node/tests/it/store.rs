@@ -80,7 +80,7 @@ async fn older_snapshots_are_deleted(store: &dyn Store, url: &str) {
     let blocks = ChainBuilder::new().chain(4);
     for (i, b) in blocks.iter().enumerate() {
         store
-            .commit_block(b, (i % 2 == 1).then_some(&b"state"[..]))
+            .commit_block(b, &[], (i % 2 == 1).then_some(&b"state"[..]))
             .await
             .unwrap();
         let expected = if i == 0 { 0 } else { 1 };

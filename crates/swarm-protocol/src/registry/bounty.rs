@@ -173,6 +173,28 @@ pub struct Settlement {
     pub outcome: BountySettled,
 }
 
+/// A settled bounty handed out by [`crate::Registry::take_settled`]: its
+/// final record, with its posting number (0 for the first bounty ever
+/// posted), which orders listings newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SettledBounty {
+    /// Posting number.
+    pub number: u64,
+    /// The bounty, with its settlement.
+    pub bounty: Bounty,
+}
+
+impl SettledBounty {
+    /// The block of its settlement.
+    pub fn settled_block(&self) -> u64 {
+        self.bounty
+            .settlement
+            .as_ref()
+            .map(|s| s.block)
+            .unwrap_or(self.bounty.posted_block)
+    }
+}
+
 impl Bounty {
     /// First block of round 2 (E + R).
     pub fn reveal_deadline(&self) -> u64 {

@@ -6,6 +6,16 @@
 //! deterministic and free of I/O, so the node, the tests and the property
 //! tests all drive the very same rules. A refused transaction changes
 //! nothing: every handler checks all its rules before it writes.
+//!
+//! The registry holds the *live* state only: open bounties, balances,
+//! stakes, arbiters, the replay window and the totals. A bounty that
+//! settles stays readable here until its owner hands it out with
+//! [`Registry::take_settled`] (the node does so every block and writes it
+//! to its store in the same transaction as the block), so memory follows
+//! what is open, not what was ever posted. What the rules still need to
+//! know about handed-out bounties — that their guid is taken and that
+//! they are finished — is asked of a [`SettledLookup`]
+//! ([`Registry::apply_with`]).
 
 mod bounty;
 mod settle;
@@ -19,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-pub use bounty::{Assertion, Bounty, Revealed, Round, Settlement, VoteRecord};
+pub use bounty::{Assertion, Bounty, Revealed, Round, SettledBounty, Settlement, VoteRecord};
 
 use crate::address::Address;
 use crate::amount::Amount;
@@ -50,6 +60,37 @@ pub struct Deprecation {
     pub rollover: bool,
 }
 
+/// What the rules ask about bounties the registry has handed out with
+/// [`Registry::take_settled`]: whether a guid belongs to one. A guid it
+/// answers for is taken (a post reusing it is `DuplicateBounty`) and its
+/// bounty finished (an assertion, reveal or vote on it is `WrongRound` in
+/// round 4), exactly as if the bounty were still held.
+pub trait SettledLookup {
+    /// Whether `guid` is a settled bounty that was handed out.
+    fn is_settled(&self, guid: &Guid) -> bool;
+}
+
+/// Knows no handed-out bounty: right for a registry that never hands any
+/// out, and for replaying committed blocks, whose transactions were all
+/// accepted (the lookup only ever refuses).
+impl SettledLookup for () {
+    fn is_settled(&self, _guid: &Guid) -> bool {
+        false
+    }
+}
+
+impl<S: std::hash::BuildHasher> SettledLookup for std::collections::HashSet<Guid, S> {
+    fn is_settled(&self, guid: &Guid) -> bool {
+        self.contains(guid)
+    }
+}
+
+impl SettledLookup for BTreeSet<Guid> {
+    fn is_settled(&self, guid: &Guid) -> bool {
+        self.contains(guid)
+    }
+}
+
 /// The state of one community.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Registry {
@@ -62,9 +103,16 @@ pub struct Registry {
     balances: BTreeMap<Address, Amount>,
     arbiters: BTreeSet<Address>,
     stakes: BTreeMap<Address, Vec<StakeEntry>>,
-    bounties: BTreeMap<Guid, Bounty>,
-    /// Guids in posting order, for listing newest first.
-    posted: Vec<Guid>,
+    /// Open bounties, and settled ones not yet handed out.
+    live_bounties: BTreeMap<Guid, Bounty>,
+    /// The posting number (0, 1, ...) of each bounty held, and the reverse:
+    /// listing newest first, across the registry and a store.
+    live_numbers: BTreeMap<Guid, u64>,
+    live_order: BTreeMap<u64, Guid>,
+    /// Bounties ever posted: the next posting number.
+    posted_total: u64,
+    /// Settled bounties not yet handed out, in settlement order.
+    settled_pending: Vec<Guid>,
     /// Unsettled bounties by the block at which they must settle (E + R + V).
     deadlines: BTreeMap<u64, BTreeSet<Guid>>,
     /// Bounties every arbiter voted on: they settle at the next block.
@@ -103,8 +151,11 @@ impl Registry {
             balances,
             arbiters: genesis.arbiters.clone(),
             stakes: BTreeMap::new(),
-            bounties: BTreeMap::new(),
-            posted: Vec::new(),
+            live_bounties: BTreeMap::new(),
+            live_numbers: BTreeMap::new(),
+            live_order: BTreeMap::new(),
+            posted_total: 0,
+            settled_pending: Vec::new(),
             deadlines: BTreeMap::new(),
             fully_voted: BTreeSet::new(),
             seen: BTreeMap::new(),
@@ -189,32 +240,68 @@ impl Registry {
         &self.stakes
     }
 
-    /// A bounty.
+    /// A bounty the registry holds: open, or settled and not yet handed
+    /// out ([`Registry::take_settled`]).
     pub fn bounty(&self, guid: &Guid) -> Option<&Bounty> {
-        self.bounties.get(guid)
+        self.live_bounties.get(guid)
     }
 
-    /// A bounty's assertions.
+    /// A held bounty's assertions.
     pub fn assertions(&self, guid: &Guid) -> Option<&[Assertion]> {
-        self.bounties.get(guid).map(|b| b.assertions.as_slice())
+        self.live_bounties
+            .get(guid)
+            .map(|b| b.assertions.as_slice())
     }
 
-    /// A bounty's votes.
+    /// A held bounty's votes.
     pub fn votes(&self, guid: &Guid) -> Option<&[VoteRecord]> {
-        self.bounties.get(guid).map(|b| b.votes.as_slice())
+        self.live_bounties.get(guid).map(|b| b.votes.as_slice())
     }
 
-    /// Bounties, newest first.
+    /// The bounties held, newest first.
     pub fn bounties_newest_first(&self) -> impl Iterator<Item = &Bounty> + '_ {
-        self.posted
+        self.numbered_newest_first().map(|(_, b)| b)
+    }
+
+    /// The bounties held with their posting numbers, newest first: what a
+    /// listing merges with the handed-out ones of a store.
+    pub fn numbered_newest_first(&self) -> impl Iterator<Item = (u64, &Bounty)> + '_ {
+        self.live_order
             .iter()
             .rev()
-            .filter_map(|g| self.bounties.get(g))
+            .filter_map(|(n, g)| self.live_bounties.get(g).map(|b| (*n, b)))
     }
 
-    /// Number of bounties ever posted.
+    /// A held bounty's posting number (0 for the first bounty ever posted).
+    pub fn bounty_number(&self, guid: &Guid) -> Option<u64> {
+        self.live_numbers.get(guid).copied()
+    }
+
+    /// Number of bounties ever posted, handed out or not.
     pub fn bounty_count(&self) -> usize {
-        self.posted.len()
+        usize::try_from(self.posted_total).unwrap_or(usize::MAX)
+    }
+
+    /// Number of bounties held (open, or settled and not yet handed out).
+    pub fn held_bounty_count(&self) -> usize {
+        self.live_bounties.len()
+    }
+
+    /// Hands out every bounty settled since the last call, in settlement
+    /// order, and forgets them: from now on the rules ask a
+    /// [`SettledLookup`] about their guids.
+    pub fn take_settled(&mut self) -> Vec<SettledBounty> {
+        let guids = std::mem::take(&mut self.settled_pending);
+        let mut out = Vec::with_capacity(guids.len());
+        for guid in guids {
+            let Some(bounty) = self.live_bounties.remove(&guid) else {
+                continue;
+            };
+            let number = self.live_numbers.remove(&guid).unwrap_or_default();
+            self.live_order.remove(&number);
+            out.push(SettledBounty { number, bounty });
+        }
+        out
     }
 
     /// The round of `bounty` now.
@@ -258,7 +345,7 @@ impl Registry {
         }
         let stakes: u128 = self.stakes.values().flatten().map(|e| e.amount.wei()).sum();
         let held: u128 = self
-            .bounties
+            .live_bounties
             .values()
             .filter(|b| b.settlement.is_none())
             .map(|b| b.escrowed().wei())
@@ -319,7 +406,7 @@ impl Registry {
     }
 
     fn settle(&mut self, guid: &Guid) -> Option<Event> {
-        let bounty = self.bounties.get(guid)?;
+        let bounty = self.live_bounties.get(guid)?;
         if bounty.settlement.is_some() {
             return None;
         }
@@ -341,20 +428,35 @@ impl Registry {
             }
         }
         let block = self.block;
-        let bounty = self.bounties.get_mut(guid)?;
+        let bounty = self.live_bounties.get_mut(guid)?;
         bounty.settlement = Some(Settlement {
             block,
             outcome: outcome.clone(),
         });
+        self.settled_pending.push(*guid);
         Some(Event::SettledBounty(outcome))
     }
 
     // ---- transactions ------------------------------------------------------
 
-    /// Applies one verified transaction in the current block.
+    /// Applies one verified transaction in the current block, knowing
+    /// only the bounties it holds: right when none was handed out, and for
+    /// replaying committed blocks (see [`SettledLookup`] for `()`).
     ///
     /// On `Err` the registry is unchanged.
     pub fn apply(&mut self, tx: &VerifiedTx) -> Result<Vec<Event>, TxError> {
+        self.apply_with(tx, &())
+    }
+
+    /// Applies one verified transaction in the current block, asking
+    /// `settled` about guids the registry does not hold.
+    ///
+    /// On `Err` the registry is unchanged.
+    pub fn apply_with(
+        &mut self,
+        tx: &VerifiedTx,
+        settled: &dyn SettledLookup,
+    ) -> Result<Vec<Event>, TxError> {
         let t = tx.tx();
         if t.community != self.community {
             return Err(TxError::WrongCommunity {
@@ -371,10 +473,10 @@ impl Registry {
         let events = match &t.body {
             TxBody::Transfer(d) => self.transfer(from, d)?,
             TxBody::Mint(d) => self.mint(from, d)?,
-            TxBody::PostBounty(d) => self.post_bounty(from, d)?,
-            TxBody::Assert(d) => self.assert(from, d)?,
-            TxBody::Reveal(d) => self.reveal(from, d)?,
-            TxBody::Vote(d) => self.vote(from, d)?,
+            TxBody::PostBounty(d) => self.post_bounty(from, d, settled)?,
+            TxBody::Assert(d) => self.assert(from, d, settled)?,
+            TxBody::Reveal(d) => self.reveal(from, d, settled)?,
+            TxBody::Vote(d) => self.vote(from, d, settled)?,
             TxBody::StakeDeposit(d) => self.stake_deposit(from, d)?,
             TxBody::StakeWithdraw(d) => self.stake_withdraw(from, d)?,
             TxBody::SetFees(d) => self.set_fees(from, d)?,
@@ -492,12 +594,17 @@ impl Registry {
         }])
     }
 
-    fn post_bounty(&mut self, from: Address, d: &tx::PostBounty) -> Result<Vec<Event>, TxError> {
+    fn post_bounty(
+        &mut self,
+        from: Address,
+        d: &tx::PostBounty,
+        settled: &dyn SettledLookup,
+    ) -> Result<Vec<Event>, TxError> {
         let p = &self.params;
         if self.deprecation.is_some() {
             return Err(TxError::Deprecated);
         }
-        if self.bounties.contains_key(&d.guid) {
+        if self.live_bounties.contains_key(&d.guid) || settled.is_settled(&d.guid) {
             return Err(TxError::DuplicateBounty(d.guid));
         }
         if d.num_artifacts == 0 || d.num_artifacts > p.max_artifacts {
@@ -585,8 +692,11 @@ impl Registry {
             .entry(bounty.vote_deadline())
             .or_default()
             .insert(d.guid);
-        self.posted.push(d.guid);
-        self.bounties.insert(d.guid, bounty);
+        let number = self.posted_total;
+        self.posted_total = self.posted_total.saturating_add(1);
+        self.live_numbers.insert(d.guid, number);
+        self.live_order.insert(number, d.guid);
+        self.live_bounties.insert(d.guid, bounty);
         Ok(vec![Event::Bounty(event)])
     }
 
@@ -596,11 +706,22 @@ impl Registry {
         action: &'static str,
         allowed: &'static str,
         ok: impl Fn(Round) -> bool,
+        settled: &dyn SettledLookup,
     ) -> Result<&Bounty, TxError> {
-        let bounty = self
-            .bounties
-            .get(guid)
-            .ok_or(TxError::UnknownBounty(*guid))?;
+        let Some(bounty) = self.live_bounties.get(guid) else {
+            // A handed-out bounty is settled, hence finished: the same
+            // refusal as while the registry held it.
+            if settled.is_settled(guid) && !ok(Round::Finished) {
+                return Err(TxError::WrongRound {
+                    action,
+                    guid: *guid,
+                    allowed,
+                    round: Round::Finished,
+                    block: self.block,
+                });
+            }
+            return Err(TxError::UnknownBounty(*guid));
+        };
         let round = bounty.round(self.block);
         if !ok(round) {
             return Err(TxError::WrongRound {
@@ -625,13 +746,19 @@ impl Registry {
         }
     }
 
-    fn assert(&mut self, from: Address, d: &tx::Assert) -> Result<Vec<Event>, TxError> {
+    fn assert(
+        &mut self,
+        from: Address,
+        d: &tx::Assert,
+        settled: &dyn SettledLookup,
+    ) -> Result<Vec<Event>, TxError> {
         let p = &self.params;
         let bounty = self.bounty_in(
             &d.bounty_guid,
             "bounty:Assert",
             "round 0 (assertion)",
             |r| r == Round::Assertion,
+            settled,
         )?;
         if bounty.assertion_of(&from).is_some() {
             return Err(TxError::DuplicateAssertion {
@@ -685,7 +812,7 @@ impl Registry {
         self.debit(from, cost);
         self.escrow = self.escrow.checked_add(cost).unwrap_or(self.escrow);
         let bounty = self
-            .bounties
+            .live_bounties
             .get_mut(&d.bounty_guid)
             .ok_or(TxError::UnknownBounty(d.bounty_guid))?;
         bounty.assertions.push(assertion);
@@ -699,10 +826,19 @@ impl Registry {
         })])
     }
 
-    fn reveal(&mut self, from: Address, d: &tx::Reveal) -> Result<Vec<Event>, TxError> {
-        let bounty = self.bounty_in(&d.bounty_guid, "bounty:Reveal", "round 1 (reveal)", |r| {
-            r == Round::Reveal
-        })?;
+    fn reveal(
+        &mut self,
+        from: Address,
+        d: &tx::Reveal,
+        settled: &dyn SettledLookup,
+    ) -> Result<Vec<Event>, TxError> {
+        let bounty = self.bounty_in(
+            &d.bounty_guid,
+            "bounty:Reveal",
+            "round 1 (reveal)",
+            |r| r == Round::Reveal,
+            settled,
+        )?;
         let (index, assertion) = bounty.assertion_of(&from).ok_or(TxError::NoAssertion {
             guid: d.bounty_guid,
             account: from,
@@ -734,7 +870,7 @@ impl Registry {
         }
         let block = self.block;
         let bounty = self
-            .bounties
+            .live_bounties
             .get_mut(&d.bounty_guid)
             .ok_or(TxError::UnknownBounty(d.bounty_guid))?;
         bounty.assertions[index].revealed = Some(Revealed {
@@ -753,10 +889,19 @@ impl Registry {
         })])
     }
 
-    fn vote(&mut self, from: Address, d: &tx::Vote) -> Result<Vec<Event>, TxError> {
-        let bounty = self.bounty_in(&d.bounty_guid, "bounty:Vote", "rounds 2-3 (vote)", |r| {
-            matches!(r, Round::Vote | Round::Quorum)
-        })?;
+    fn vote(
+        &mut self,
+        from: Address,
+        d: &tx::Vote,
+        settled: &dyn SettledLookup,
+    ) -> Result<Vec<Event>, TxError> {
+        let bounty = self.bounty_in(
+            &d.bounty_guid,
+            "bounty:Vote",
+            "rounds 2-3 (vote)",
+            |r| matches!(r, Round::Vote | Round::Quorum),
+            settled,
+        )?;
         if !self.arbiters.contains(&from) {
             return Err(TxError::NotArbiter(from));
         }
@@ -780,7 +925,7 @@ impl Registry {
         let arbiters = self.arbiters.len();
         let whitelisted = self.arbiters.clone();
         let bounty = self
-            .bounties
+            .live_bounties
             .get_mut(&d.bounty_guid)
             .ok_or(TxError::UnknownBounty(d.bounty_guid))?;
         bounty.votes.push(VoteRecord {

@@ -2184,3 +2184,124 @@ fn undeprecate_by_non_owner_is_not_owner() {
         not_owner("community:Undeprecate", 1)
     );
 }
+
+// ---- bounties handed out ---------------------------------------------------
+
+/// A one-artifact bounty posted and settled (no assertion, no vote), then
+/// handed out as a node does: the registry no longer holds it.
+fn settled_and_handed_out(m: &mut Market) -> Guid {
+    let (guid, e) = open(m, 1, 10);
+    m.advance_to(e + R + V);
+    let out = m.hand_out_settled();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].bounty.guid, guid);
+    assert!(out[0].bounty.settlement.is_some());
+    assert!(m.registry.bounty(&guid).is_none());
+    guid
+}
+
+#[test]
+fn take_settled_hands_out_each_settled_bounty_once_and_keeps_the_open_ones() {
+    let mut m = Market::new(0);
+    let (first, e) = open(&mut m, 1, 10);
+    let (second, _) = open(&mut m, 1, 50);
+    assert!(m.hand_out_settled().is_empty(), "nothing settled yet");
+    m.advance_to(e + R + V);
+    let out = m.hand_out_settled();
+    assert_eq!(
+        out.iter()
+            .map(|s| (s.number, s.bounty.guid))
+            .collect::<Vec<_>>(),
+        vec![(0, first)]
+    );
+    assert!(m.hand_out_settled().is_empty(), "handed out once");
+    assert_eq!(m.registry.held_bounty_count(), 1);
+    assert_eq!(m.registry.bounty_number(&second), Some(1));
+    assert_eq!(
+        m.registry.bounty_count(),
+        2,
+        "ever posted, handed out or not"
+    );
+    m.registry.check_invariants().unwrap();
+}
+
+#[test]
+fn post_reusing_the_guid_of_a_handed_out_bounty_is_duplicate_bounty() {
+    let mut m = Market::new(0);
+    let guid = settled_and_handed_out(&mut m);
+    let body = PostBounty {
+        guid,
+        ..post_body(0, 1, nct("1"), 10)
+    };
+    assert_eq!(
+        refused(&mut m, &key(2), body),
+        TxError::DuplicateBounty(guid)
+    );
+}
+
+#[test]
+fn assert_reveal_and_vote_on_a_handed_out_bounty_are_wrong_round_finished() {
+    let mut m = staked_market(1);
+    let guid = settled_and_handed_out(&mut m);
+    let block = m.block();
+    let err = refused_by(&mut m, |m| assert_one(m, 1, guid));
+    assert!(
+        matches!(err, TxError::WrongRound { action: "bounty:Assert", round: Round::Finished, block: b, .. } if b == block),
+        "{err:?}"
+    );
+    let err = refused_by(&mut m, |m| m.reveal(&key(1), guid, Bits256::first(1)));
+    assert!(
+        matches!(
+            err,
+            TxError::WrongRound {
+                action: "bounty:Reveal",
+                round: Round::Finished,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = refused_by(&mut m, |m| m.vote(&key(100), guid, Bits256::first(1)));
+    assert!(
+        matches!(
+            err,
+            TxError::WrongRound {
+                action: "bounty:Vote",
+                round: Round::Finished,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_guid_no_lookup_knows_is_still_unknown_bounty() {
+    let mut m = staked_market(1);
+    let guid = Guid::from_u128(77);
+    m.handed_out.insert(Guid::from_u128(78));
+    assert_eq!(
+        refused_by(&mut m, |m| assert_one(m, 1, guid)),
+        TxError::UnknownBounty(guid)
+    );
+}
+
+#[test]
+fn handing_out_settled_bounties_keeps_the_registry_bounded() {
+    // Bounties posted and settled in waves: what the registry holds (and
+    // its snapshot) stays the open ones, however many were ever posted.
+    let mut m = Market::new(0);
+    let mut sizes = Vec::new();
+    for _wave in 0..20 {
+        let (_, e) = open(&mut m, 1, 5);
+        m.advance_to(e + R + V);
+        m.hand_out_settled();
+        assert_eq!(m.registry.held_bounty_count(), 0);
+        sizes.push(serde_json::to_string(&m.registry).unwrap().len());
+    }
+    assert_eq!(m.registry.bounty_count(), 20);
+    assert!(
+        sizes[19] <= sizes[2] + 64,
+        "the snapshot grew with history: {sizes:?}"
+    );
+}

@@ -3,6 +3,7 @@
 //! What the benches share is here and in [`stats`].
 
 mod artifacts;
+mod chain;
 mod engines;
 mod node;
 mod sdk;
@@ -22,6 +23,9 @@ use swarm_protocol::{Amount, Genesis, NctAmount, PrivateKey};
 pub(crate) enum BenchCommand {
     /// Run complete bounty lifecycles against a fresh in-process node over HTTP.
     Node(node::NodeBenchArgs),
+    /// Grow a chain of settled bounties and measure, at each size, a `swarm
+    /// node`'s memory, restart time, read latency and event replay.
+    Chain(chain::ChainBenchArgs),
     /// Measure the microengine runtime's overhead against a minimal client,
     /// and the EICAR engine's sha256 against `sha256sum`.
     Sdk(sdk::SdkBenchArgs),
@@ -43,6 +47,7 @@ pub(crate) enum BenchCommand {
 pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Node(args) => node::run(args).await,
+        BenchCommand::Chain(args) => chain::run(args).await,
         BenchCommand::Sdk(args) => sdk::run(args).await,
         BenchCommand::Engines(args) => engines::run(args).await,
         BenchCommand::Artifacts(args) => artifacts::run(args).await,

@@ -171,7 +171,7 @@ impl Chart {
 
 /// The smallest 1, 2 or 5 × 10ⁿ at or above `v` (1 for nothing to show).
 fn nice_ceiling(v: f64) -> f64 {
-    if !(v > 0.0) || !v.is_finite() {
+    if v.is_nan() || v <= 0.0 || v.is_infinite() {
         return 1.0;
     }
     let magnitude = 10f64.powf(v.log10().floor());

@@ -24,23 +24,33 @@ pub(crate) async fn account_live(
 
 async fn account_main(s: &AppState, address: Address) -> Result<Markup, ExplorerError> {
     let txs = s.store.transactions_from(&address, RECENT as u32).await?;
-    let (balance, stake, withdrawable, arbiter, engine, posted, payouts) = s.view.read(|r| {
-        let block = r.block();
+    let (balance, stake, withdrawable, arbiter, block) = s.view.read(|r| {
         (
             r.balance(&address),
             r.stake_total(&address),
             r.stake_withdrawable(&address),
             r.arbiters().contains(&address),
-            r.bounties_newest_first()
-                .any(|b| b.assertion_of(&address).is_some()),
-            r.bounties_newest_first()
-                .filter(|b| b.author == address)
-                .take(10)
-                .map(|b| BountyRow::of(b, block))
-                .collect::<Vec<_>>(),
-            data::payouts_to(r, &address, RECENT),
+            r.block(),
         )
     });
+    let (engines, _) =
+        data::engines_and_families(&s.view, s.store.as_ref(), &s.settled_totals, 0).await?;
+    let engine = engines.iter().any(|e| e.address == address);
+    // One pass over the bounties, open then settled newest first, that
+    // stops once both lists are full.
+    let (mut posted, mut payouts) = (Vec::new(), Vec::new());
+    crate::bounties::for_each(&s.view, s.store.as_ref(), |b| {
+        if b.author == address && posted.len() < 10 {
+            posted.push(BountyRow::of(b, block));
+        }
+        if payouts.len() < RECENT {
+            data::payouts_in(b, &address, &mut payouts);
+        }
+        !(posted.len() >= 10 && payouts.len() >= RECENT)
+    })
+    .await?;
+    payouts.sort_by_key(|p| std::cmp::Reverse(p.1));
+    payouts.truncate(RECENT);
     Ok(html! {
         h1 { "Account " code { (address) } }
         section.cards {

@@ -67,7 +67,7 @@ pub(crate) async fn bounties(
     Ok(Page {
         title: "Bounties".to_owned(),
         live: Some(list_url("/explorer/live/bounties", q.state, q.page)),
-        main: bounties_main(&s, &q)?,
+        main: bounties_main(&s, &q).await?,
     })
 }
 
@@ -76,26 +76,18 @@ pub(crate) async fn bounties_live(
     q: QueryParams,
 ) -> Result<Fragment, ExplorerError> {
     let q = list_query(q)?;
-    Ok(Fragment(bounties_main(&s, &q)?))
+    Ok(Fragment(bounties_main(&s, &q).await?))
 }
 
-fn bounties_main(s: &AppState, q: &ListQuery) -> Result<Markup, ExplorerError> {
-    let (rows, total) = s.view.read(|r| {
-        let block = r.block();
-        let matching = r
-            .bounties_newest_first()
-            .filter(|b| q.round.is_none_or(|w| b.round(block) == w));
-        let mut total = 0usize;
-        let mut rows = Vec::new();
-        let skip = (q.page - 1).saturating_mul(PAGE_SIZE);
-        for b in matching {
-            if total >= skip && rows.len() < PAGE_SIZE {
-                rows.push(BountyRow::of(b, block));
-            }
-            total += 1;
-        }
-        (rows, total)
-    });
+async fn bounties_main(s: &AppState, q: &ListQuery) -> Result<Markup, ExplorerError> {
+    let skip = (q.page - 1).saturating_mul(PAGE_SIZE);
+    let found = crate::bounties::page(&s.view, s.store.as_ref(), q.round, skip, PAGE_SIZE).await?;
+    let rows: Vec<BountyRow> = found
+        .bounties
+        .iter()
+        .map(|b| BountyRow::of(b, found.block))
+        .collect();
+    let total = found.total;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     if q.page > pages {
         return Err(ExplorerError::NotFound(format!(
@@ -224,10 +216,7 @@ pub(crate) async fn bounty_live(
 }
 
 async fn bounty_main(s: &AppState, guid: Guid) -> Result<Markup, ExplorerError> {
-    let Some((b, block)) = s
-        .view
-        .read(|r| r.bounty(&guid).map(|b| (b.clone(), r.block())))
-    else {
+    let Some((b, block)) = crate::bounties::find(&s.view, s.store.as_ref(), &guid).await? else {
         return Err(ExplorerError::NotFound(format!("no bounty {guid}")));
     };
     let artifacts = artifact_rows(s, &b).await;

@@ -6,24 +6,25 @@ pub(crate) async fn engines(State(s): State<AppState>) -> Result<Page, ExplorerE
     Ok(Page {
         title: "Engines".to_owned(),
         live: Some("/explorer/live/engines".to_owned()),
-        main: engines_main(&s),
+        main: engines_main(&s).await?,
     })
 }
 
 pub(crate) async fn engines_live(State(s): State<AppState>) -> Result<Fragment, ExplorerError> {
-    Ok(Fragment(engines_main(&s)))
+    Ok(Fragment(engines_main(&s).await?))
 }
 
-fn engines_main(s: &AppState) -> Markup {
-    let engines = s.view.read(data::engine_stats);
-    html! {
+async fn engines_main(s: &AppState) -> Result<Markup, ExplorerError> {
+    let (engines, _) =
+        data::engines_and_families(&s.view, s.store.as_ref(), &s.settled_totals, 0).await?;
+    Ok(html! {
         h1 { "Engines" }
         p.muted {
             "Every account that asserted, best net earnings first. Accuracy counts settled "
             "artifacts against the arbiters' consensus; an unrevealed assertion counts as wrong."
         }
         (engine_table(&engines))
-    }
+    })
 }
 
 pub(crate) async fn engine(
@@ -34,7 +35,7 @@ pub(crate) async fn engine(
     Ok(Page {
         title: format!("Engine {address}"),
         live: Some(format!("/explorer/live/engines/{address}")),
-        main: engine_main(&s, address)?,
+        main: engine_main(&s, address).await?,
     })
 }
 
@@ -43,7 +44,7 @@ pub(crate) async fn engine_live(
     address: PathParam,
 ) -> Result<Fragment, ExplorerError> {
     let address = parse_address(&path(address)?)?;
-    Ok(Fragment(engine_main(&s, address)?))
+    Ok(Fragment(engine_main(&s, address).await?))
 }
 
 /// One assertion on an engine's page.
@@ -55,46 +56,42 @@ struct AssertionRow {
     cost: Amount,
 }
 
-fn engine_main(s: &AppState, address: Address) -> Result<Markup, ExplorerError> {
-    let (stats, recent) = s.view.read(|r| {
-        let stats = data::engine_stats(r)
-            .into_iter()
-            .find(|e| e.address == address);
-        let mut recent = Vec::new();
-        for b in r.bounties_newest_first() {
-            if let Some((index, a)) = b.assertion_of(&address) {
-                let consensus = b.settlement.as_ref().and_then(|st| st.outcome.consensus);
-                recent.push(AssertionRow {
-                    guid: b.guid,
-                    block: a.block,
-                    artifacts: a
-                        .mask
-                        .iter()
-                        .map(|i| {
-                            (
-                                i,
-                                a.bid_on(i).unwrap_or(Amount::ZERO),
-                                a.revealed.as_ref().map(|rv| rv.verdicts.get(i)),
-                                consensus.map(|c| data::judged_right(a, i, &c)),
-                            )
-                        })
-                        .collect(),
-                    paid: data::expert_payout(b, index),
-                    cost: a.escrowed(),
-                });
-                if recent.len() >= RECENT {
-                    break;
-                }
-            }
+async fn engine_main(s: &AppState, address: Address) -> Result<Markup, ExplorerError> {
+    let (engines, _) =
+        data::engines_and_families(&s.view, s.store.as_ref(), &s.settled_totals, 0).await?;
+    let stats = engines.into_iter().find(|e| e.address == address);
+    let mut recent = Vec::new();
+    crate::bounties::for_each(&s.view, s.store.as_ref(), |b| {
+        if let Some((index, a)) = b.assertion_of(&address) {
+            let consensus = b.settlement.as_ref().and_then(|st| st.outcome.consensus);
+            recent.push(AssertionRow {
+                guid: b.guid,
+                block: a.block,
+                artifacts: a
+                    .mask
+                    .iter()
+                    .map(|i| {
+                        (
+                            i,
+                            a.bid_on(i).unwrap_or(Amount::ZERO),
+                            a.revealed.as_ref().map(|rv| rv.verdicts.get(i)),
+                            consensus.map(|c| data::judged_right(a, i, &c)),
+                        )
+                    })
+                    .collect(),
+                paid: data::expert_payout(b, index),
+                cost: a.escrowed(),
+            });
         }
-        (stats, recent)
-    });
+        recent.len() < RECENT
+    })
+    .await?;
     let Some(e) = stats else {
         return Err(ExplorerError::NotFound(format!(
             "{address} has never asserted on a bounty; see its account page at /explorer/accounts/{address}"
         )));
     };
-    let curve = data::accuracy_curve(&e.history, 200);
+    let curve = data::accuracy_curve(&e.history, e.history_before, 200);
     Ok(html! {
         h1 { "Engine " code { (address) } }
         section.cards {

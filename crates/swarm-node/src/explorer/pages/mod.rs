@@ -13,9 +13,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
-use swarm_protocol::{
-    Address, Amount, ArtifactMetadata, Bits256, Bounty, Guid, PayoutRole, Registry, Round,
-};
+use swarm_protocol::{Address, Amount, ArtifactMetadata, Bits256, Bounty, Guid, PayoutRole, Round};
 
 use super::data::{self, EngineStats};
 use super::{chart, ExplorerError, Fragment, Page};

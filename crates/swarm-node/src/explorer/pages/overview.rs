@@ -18,17 +18,15 @@ async fn overview_main(s: &AppState) -> Result<Markup, ExplorerError> {
     let facts = s.view.read(data::registry_facts);
     let tip = s.view.tip().map(|t| (t.number, t.timestamp_ms));
     let o = data::overview(&s.community, s.store.as_ref(), facts, tip, data::now_ms()).await?;
-    let (recent, engines, families) = s.view.read(|r: &Registry| {
-        let block = r.block();
-        let recent: Vec<BountyRow> = r
-            .bounties_newest_first()
-            .take(10)
-            .map(|b| BountyRow::of(b, block))
-            .collect();
-        let mut engines = data::engine_stats(r);
-        engines.truncate(5);
-        (recent, engines, data::top_families(r, 10))
-    });
+    let latest = crate::bounties::page(&s.view, s.store.as_ref(), None, 0, 10).await?;
+    let recent: Vec<BountyRow> = latest
+        .bounties
+        .iter()
+        .map(|b| BountyRow::of(b, latest.block))
+        .collect();
+    let (mut engines, families) =
+        data::engines_and_families(&s.view, s.store.as_ref(), &s.settled_totals, 10).await?;
+    engines.truncate(5);
     let open: usize = o.open_by_round.iter().map(|r| r.1).sum();
     let chart_points: Vec<(String, u64)> = o
         .settled_per_minute

@@ -15,7 +15,10 @@ pub(crate) async fn search(
         ));
     }
     if let Ok(guid) = Guid::parse_str(text) {
-        if s.view.read(|r| r.bounty(&guid).is_some()) {
+        if crate::bounties::find(&s.view, s.store.as_ref(), &guid)
+            .await?
+            .is_some()
+        {
             return Ok(Redirect::to(&format!("/explorer/bounties/{guid}")).into_response());
         }
         return Err(ExplorerError::NotFound(format!("no bounty {guid}")));
@@ -27,13 +30,12 @@ pub(crate) async fn search(
     }
     if hexish.len() == 64 && hexish.chars().all(|c| c.is_ascii_hexdigit()) {
         let sha256 = hexish.to_ascii_lowercase();
-        let found = s.view.read(|r| {
-            let block = r.block();
-            data::bounties_with_sha256(r, &sha256)
-                .iter()
-                .map(|b| BountyRow::of(b, block))
-                .collect::<Vec<_>>()
-        });
+        let block = s.view.read(|r| r.block());
+        let found: Vec<BountyRow> = data::bounties_with_sha256(&s.view, s.store.as_ref(), &sha256)
+            .await?
+            .iter()
+            .map(|b| BountyRow::of(b, block))
+            .collect();
         if found.is_empty() {
             return Err(ExplorerError::NotFound(format!(
                 "no bounty has an artifact with sha256 {sha256}"

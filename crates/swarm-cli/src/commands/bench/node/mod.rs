@@ -314,6 +314,110 @@ impl TrialDatabase {
     }
 }
 
+/// Lifecycles driven into a node someone else started, by the same
+/// machinery as `swarm bench node`: what `swarm bench chain` grows its
+/// chain with.
+pub(crate) struct Grower {
+    args: NodeBenchArgs,
+    keys: Arc<Keys>,
+    genesis: swarm_protocol::Genesis,
+}
+
+/// What one [`Grower::grow`] did.
+pub(crate) struct Grown {
+    /// Lifecycles asked for.
+    pub(crate) requested: usize,
+    /// Lifecycles complete: posted, asserted, revealed, voted, settled.
+    pub(crate) complete: usize,
+    /// Bounties `GET /bounties/{guid}` shows settled.
+    pub(crate) settled: usize,
+    /// balances + escrow + staked + treasury == minted after the run.
+    pub(crate) supply_ok: bool,
+    /// Complete lifecycles per second.
+    pub(crate) lifecycles_per_second: f64,
+}
+
+impl Grower {
+    /// The default load of `swarm bench node` (3 engines, waves of 200,
+    /// 100 ms blocks); the arbiter is funded to stake once per run.
+    pub(crate) fn new() -> Self {
+        let args = NodeBenchArgs {
+            engines: vec![3],
+            artifacts: vec![1],
+            find_max: false,
+            trial_waves: 20,
+            svg: None,
+            lifecycles: 1,
+            database_url: None,
+            block_time_ms: 100,
+            batch: 200,
+            concurrency: 16,
+            duration: 4,
+            reveal_window: 4,
+            vote_window: 4,
+            wait: false,
+            json: true,
+        };
+        let keys = Arc::new(Keys::new(args.engine_count()));
+        let mut genesis = bench_genesis(&args, &keys);
+        genesis.allocations.insert(
+            keys.arbiter.address(),
+            swarm_protocol::NctAmount(swarm_protocol::Amount::from_nct(
+                super::BENCH_ALLOCATION_NCT,
+            )),
+        );
+        Grower {
+            args,
+            keys,
+            genesis,
+        }
+    }
+
+    /// The genesis every node of the run must start with.
+    pub(crate) fn genesis(&self) -> &swarm_protocol::Genesis {
+        &self.genesis
+    }
+
+    /// The block time the genesis sets.
+    pub(crate) fn block_time(&self) -> Duration {
+        Duration::from_millis(self.args.block_time_ms)
+    }
+
+    /// Runs `lifecycles` complete lifecycles on `node` (started with
+    /// [`Grower::genesis`] and no rate limits) and checks each one settled.
+    pub(crate) async fn grow(
+        &self,
+        node: &swarm_node::RunningNode,
+        lifecycles: usize,
+    ) -> anyhow::Result<Grown> {
+        let mut args = self.args.clone();
+        args.lifecycles = lifecycles;
+        check_args(&args)?;
+        let clock = Clock::follow(node);
+        let calibration = Calibration {
+            recoveries: 1.0,
+            signatures: 1.0,
+        };
+        let report = drive(
+            &args,
+            node,
+            clock,
+            self.keys.clone(),
+            self.genesis.clone(),
+            calibration,
+            String::new(),
+        )
+        .await?;
+        Ok(Grown {
+            requested: report.lifecycles_requested,
+            complete: report.lifecycles_complete,
+            settled: report.bounties_settled,
+            supply_ok: report.supply_ok,
+            lifecycles_per_second: report.lifecycles_per_second,
+        })
+    }
+}
+
 /// The store in words, without a password.
 fn describe_store(args: &NodeBenchArgs, data_dir: &std::path::Path) -> String {
     match &args.database_url {
