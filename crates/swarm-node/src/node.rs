@@ -322,10 +322,12 @@ impl Role {
             registry,
             tip.as_ref(),
             s.store.clone(),
-            s.view.clone(),
-            s.events.clone(),
-            s.metrics.clone(),
-            s.admission.clone(),
+            crate::sequencer::Outputs {
+                view: s.view.clone(),
+                events: s.events.clone(),
+                metrics: s.metrics.clone(),
+                admission: s.admission.clone(),
+            },
             self.config.clone(),
         );
         let (handle, task) = sequencer::spawn(sequencer, self.shutdown.clone());

@@ -205,18 +205,36 @@ fn named_guid(tx: &VerifiedTx) -> Option<Guid> {
     }
 }
 
+/// Where the sequencer tells what it did: readers see committed blocks in
+/// the view and on the broadcast, operators in the metrics, admission
+/// control in its gauges.
+pub(crate) struct Outputs {
+    /// The committed state readers see.
+    pub(crate) view: Arc<ChainView>,
+    /// Committed blocks, as they are committed.
+    pub(crate) events: broadcast::Sender<Arc<CommittedBlock>>,
+    /// The node's metrics.
+    pub(crate) metrics: Arc<Metrics>,
+    /// Admission control's block rate and lag.
+    pub(crate) admission: Arc<Admission>,
+}
+
 impl Sequencer {
-    /// A sequencer continuing from `working` (the committed state at `tip`).
+    /// A sequencer continuing from `working` (the committed state at `tip`),
+    /// telling what it commits to `outputs`.
     pub(crate) fn new(
         working: Registry,
         tip: Option<&BlockHeader>,
         store: Arc<dyn Store>,
-        view: Arc<ChainView>,
-        events: broadcast::Sender<Arc<CommittedBlock>>,
-        metrics: Arc<Metrics>,
-        admission: Arc<Admission>,
+        outputs: Outputs,
         config: SequencerConfig,
     ) -> Self {
+        let Outputs {
+            view,
+            events,
+            metrics,
+            admission,
+        } = outputs;
         let (parent, last) = tip.map(|t| (t.hash, t.number)).unwrap_or((H256::ZERO, 0));
         let mut s = Sequencer {
             working,

@@ -361,7 +361,7 @@ async fn read_load(
             (!posted.is_empty()).then(|| posted[i.wrapping_mul(7919) % posted.len()])
         };
         let path = match guid {
-            Some(guid) if i % 2 == 0 => format!("/bounties/{guid}"),
+            Some(guid) if i.is_multiple_of(2) => format!("/bounties/{guid}"),
             _ => "/status".to_owned(),
         };
         let started = Instant::now();
