@@ -356,7 +356,7 @@ impl Admission {
     }
 }
 
-/// A backlog held for a test (see [`Admission::hold`]).
+/// A backlog held for a test (`TestNode::hold_backlog`); released when dropped.
 #[cfg(any(test, feature = "test-utils"))]
 #[derive(Debug)]
 pub struct Held {
