@@ -85,11 +85,6 @@ impl PsEngine {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("engine.py");
         std::fs::write(&script, ENGINE_PY).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let spawn = |args: &[&str], log: &str| {
             let out = std::fs::File::create(dir.path().join(log)).unwrap();
             let err = out.try_clone().unwrap();
@@ -114,7 +109,33 @@ impl PsEngine {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()))
         };
-        let web = spawn(&["devserver", "--port", &port.to_string()], "web.log");
+        // A free port can be taken by another test between finding it and
+        // the web service binding it: then start it again on another.
+        let mut attempts = 0;
+        let (web, port) = loop {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut web = spawn(&["devserver", "--port", &port.to_string()], "web.log");
+            let started = tokio::time::Instant::now();
+            let taken = loop {
+                if let Ok(Some(_)) = web.try_wait() {
+                    let log =
+                        std::fs::read_to_string(dir.path().join("web.log")).unwrap_or_default();
+                    break log.contains("Address already in use");
+                }
+                if log_says_serving(&dir, port) || started.elapsed() > Duration::from_secs(60) {
+                    break false;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            attempts += 1;
+            if !taken || attempts == 5 {
+                break (web, port);
+            }
+        };
         let worker = spawn(&["worker", "-Q", QUEUE], "worker.log");
         let mut engine = PsEngine {
             url: format!("http://127.0.0.1:{port}/{QUEUE}"),
@@ -129,6 +150,7 @@ impl PsEngine {
     }
 
     async fn wait_ready(&mut self, port: u16) {
+        // (The web service is known to be listening, or to have exited.)
         let started = tokio::time::Instant::now();
         let mut web_up = false;
         loop {
@@ -170,4 +192,13 @@ impl Drop for PsEngine {
             }
         }
     }
+}
+
+/// Whether the web service's log says it bound `port`: polyswarm-engine's
+/// dev server prints "Serving NAME on port PORT" once it has, and nothing
+/// before (a port answering could be another process's).
+fn log_says_serving(dir: &tempfile::TempDir, port: u16) -> bool {
+    std::fs::read_to_string(dir.path().join("web.log"))
+        .unwrap_or_default()
+        .contains(&format!("on port {port}"))
 }
