@@ -1060,15 +1060,7 @@ async fn a_node_behind_refuses_new_bounties_but_takes_assertions_on_posted_ones(
         "an assertion on a posted bounty is admitted: {body}"
     );
 
-    let metrics = c
-        .http
-        .get(format!("{}/metrics", c.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = c.text("/metrics").await;
     assert!(
         metrics.contains("swarm_admission_refused_transactions 1\n"),
         "{metrics}"

@@ -844,15 +844,7 @@ async fn lifecycle(backend: Backend) {
     assert_eq!(settle_block["parent_hash"], parent["hash"]);
 
     // Metrics count what was accepted.
-    let metrics = c
-        .http
-        .get(format!("{}/metrics", c.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = c.text("/metrics").await;
     for (name, count) in &sent {
         let line = metrics
             .lines()
