@@ -36,6 +36,7 @@ mod node;
 pub mod sequencer;
 mod serve;
 pub mod store;
+mod view;
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;

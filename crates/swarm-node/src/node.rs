@@ -528,6 +528,7 @@ async fn start_on(
     let (connection_cap, subscription_cap) = open_caps(&config.limits);
     let connections = Budget::new(connection_cap, config.limits.max_connections_per_ip);
     let view = Arc::new(ChainView::new(registry.clone(), tip.clone()));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (events, _) = broadcast::channel::<Arc<CommittedBlock>>(1024);
     let shutdown = CancellationToken::new();
     let mut tasks: Vec<JoinHandle<Result<(), NodeError>>> = Vec::new();
@@ -545,12 +546,11 @@ async fn start_on(
         admission: Arc::new(crate::limits::admission::Admission::new(
             config.limits.admission,
             block_time,
-            crate::limits::admission::measured_floor(
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            ),
+            crate::limits::admission::measured_floor(cores),
         )),
         subscriptions: Budget::new(subscription_cap, config.limits.max_subscriptions_per_ip),
         connections: connections.clone(),
+        signature_checks: tokio::sync::Semaphore::new(cores),
         replay_reads: tokio::sync::Semaphore::new(REPLAY_READS),
         limits: config.limits.clone(),
         http: reqwest::Client::new(),

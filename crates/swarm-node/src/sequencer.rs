@@ -19,7 +19,7 @@
 //! until they are durable.
 
 use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -31,51 +31,7 @@ use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
 use crate::limits::admission::Admission;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
-
-/// The committed state, as readers see it.
-#[derive(Debug)]
-pub struct ChainView {
-    registry: RwLock<Registry>,
-    tip: RwLock<Option<BlockHeader>>,
-}
-
-impl ChainView {
-    /// A view of `registry` at `tip`.
-    pub fn new(registry: Registry, tip: Option<BlockHeader>) -> Self {
-        ChainView {
-            registry: RwLock::new(registry),
-            tip: RwLock::new(tip),
-        }
-    }
-
-    /// Reads the committed registry.
-    pub fn read<T>(&self, f: impl FnOnce(&Registry) -> T) -> T {
-        // A poisoned lock means a panic while applying a committed block, which
-        // the registry never does; reading the data as it is stays correct.
-        let guard = self.registry.read().unwrap_or_else(|e| e.into_inner());
-        f(&guard)
-    }
-
-    /// The last committed block.
-    pub fn tip(&self) -> Option<BlockHeader> {
-        self.tip.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Applies a committed block (whose transactions are already verified).
-    pub(crate) fn advance(
-        &self,
-        block: &CommittedBlock,
-        verified: &[VerifiedTx],
-    ) -> Result<(), StoreError> {
-        let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
-        apply_block(&mut registry, &block.header, verified)?;
-        // The sequencer's commit stored what this block settled before the
-        // view advances: readers that miss a bounty here find it there.
-        drop(registry.take_settled());
-        *self.tip.write().unwrap_or_else(|e| e.into_inner()) = Some(block.header.clone());
-        Ok(())
-    }
-}
+pub use crate::view::ChainView;
 
 /// Replays one committed block onto `registry`.
 pub(crate) fn apply_block(
@@ -406,8 +362,15 @@ impl Sequencer {
                 .commit_block(&block, &settled, snapshot.as_deref())
                 .await?;
             metrics.record_block(block.txs.len(), started.elapsed());
-            // Readers see the block only once it is durable.
-            view.advance(&block, &verified)?;
+            // Readers see the block only once it is durable. Applying a full
+            // block takes milliseconds: off the request workers.
+            let (block, advanced) = tokio::task::spawn_blocking(move || {
+                let advanced = view.advance(&block, &verified);
+                (block, advanced)
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("advancing the read view failed: {e}")))?;
+            advanced?;
             Ok(Sealed {
                 block: Arc::new(block),
                 waiters,

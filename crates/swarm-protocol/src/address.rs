@@ -51,6 +51,18 @@ impl Address {
 
     /// The EIP-55 checksummed form, `0x` and 40 hex digits.
     pub fn to_checksum(&self) -> String {
+        let slot = usize::from(self.0[19]) % CHECKSUM_CACHE;
+        RECENT_CHECKSUMS.with_borrow_mut(|recent| match &recent[slot] {
+            Some((address, text)) if address == self => text.clone(),
+            _ => {
+                let text = self.compute_checksum();
+                recent[slot] = Some((*self, text.clone()));
+                text
+            }
+        })
+    }
+
+    fn compute_checksum(&self) -> String {
         let lower = hex::encode(self.0);
         let hash = keccak256(lower.as_bytes());
         let mut out = String::with_capacity(42);
@@ -65,6 +77,18 @@ impl Address {
         }
         out
     }
+}
+
+/// Slots of [`RECENT_CHECKSUMS`].
+const CHECKSUM_CACHE: usize = 64;
+
+thread_local! {
+    /// The last checksummed form per slot, on each thread. A node writes and
+    /// reads the same few senders (its engines, ambassadors and arbiters)
+    /// thousands of times a second, and every EIP-55 form costs a keccak;
+    /// an address's last byte picks its slot.
+    static RECENT_CHECKSUMS: std::cell::RefCell<[Option<(Address, String)>; CHECKSUM_CACHE]> =
+        const { std::cell::RefCell::new([const { None }; CHECKSUM_CACHE]) };
 }
 
 impl fmt::Display for Address {
@@ -144,5 +168,25 @@ mod tests {
             .is_err());
         let upper = "0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED";
         assert_eq!(upper.parse::<Address>().unwrap().to_string(), EIP55[0]);
+    }
+
+    #[test]
+    fn addresses_sharing_a_cache_slot_keep_their_own_checksums() {
+        // Same last byte, so the same slot: each must evict the other, never
+        // be answered with the other's text.
+        let mut a = Address([0xab; 20]);
+        let mut b = Address([0xcd; 20]);
+        a.0[19] = 7;
+        b.0[19] = 7;
+        for _ in 0..3 {
+            assert_eq!(a.to_checksum(), a.compute_checksum());
+            assert_eq!(b.to_checksum(), b.compute_checksum());
+        }
+        assert_ne!(a.to_checksum(), b.to_checksum());
+        for text in EIP55 {
+            let address: Address = text.parse().unwrap();
+            assert_eq!(address.to_checksum(), text);
+            assert_eq!(address.to_checksum(), text);
+        }
     }
 }

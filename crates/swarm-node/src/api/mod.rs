@@ -69,6 +69,10 @@ pub struct Shared {
     pub(crate) subscriptions: std::sync::Arc<crate::limits::connections::Budget>,
     /// Open TCP connections, in all and per IP.
     pub(crate) connections: std::sync::Arc<crate::limits::connections::Budget>,
+    /// Batches whose signatures may be checked at once: one per core. More
+    /// would not check them sooner, only crowd the cores so that reads and
+    /// block commits wait longer for one.
+    pub(crate) signature_checks: tokio::sync::Semaphore,
     /// Store reads that replaying event streams may run at once.
     pub(crate) replay_reads: tokio::sync::Semaphore,
     /// The limits this node was started with.

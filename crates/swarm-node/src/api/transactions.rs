@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use serde_json::value::RawValue;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Extension, Query, State};
@@ -30,14 +31,24 @@ const WAIT_LIMIT: Duration = Duration::from_secs(30);
 /// Batches at least this large verify their signatures on the blocking pool.
 const BLOCKING_VERIFY_FROM: usize = 8;
 
+/// Bodies at least this large (about 16 transactions) are parsed on the
+/// blocking pool too: a batch of hundreds takes milliseconds to parse, and
+/// on a request worker that would hold up every read queued behind it.
+const BLOCKING_PARSE_FROM: usize = 16 * 1024;
+
 fn parse_body(body: &[u8]) -> Result<(Vec<SignedTx>, bool), ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|e| ApiError::BadRequest("not_utf8", format!("request body is not UTF-8: {e}")))?;
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| ApiError::BadRequest("bad_json", format!("request body is not JSON: {e}")))?;
-    let (items, batch) = match value {
-        serde_json::Value::Array(items) => (items, true),
-        other => (vec![other], false),
+    let not_json = |e: serde_json::Error| {
+        ApiError::BadRequest("bad_json", format!("request body is not JSON: {e}"))
+    };
+    // Each item is kept as its text and parsed once, straight into the
+    // transaction: no JSON tree of the whole batch is built in between.
+    let batch = text.trim_start().starts_with('[');
+    let items: Vec<&RawValue> = if batch {
+        serde_json::from_str(text).map_err(not_json)?
+    } else {
+        vec![serde_json::from_str(text).map_err(not_json)?]
     };
     if items.is_empty() {
         return Err(ApiError::BadRequest(
@@ -56,7 +67,7 @@ fn parse_body(body: &[u8]) -> Result<(Vec<SignedTx>, bool), ApiError> {
     }
     let mut txs = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
-        let signed: SignedTx = serde_json::from_value(item).map_err(|e| {
+        let signed: SignedTx = serde_json::from_str(item.get()).map_err(|e| {
             let at = if batch { format!(" (item {i})") } else { String::new() };
             ApiError::BadRequest(
                 "malformed",
@@ -176,7 +187,15 @@ pub(crate) async fn submit(
     // Before any signature is recovered: an IP that keeps sending what does
     // not verify is refused without costing the node more.
     state.limiter.check_invalid_from_ip(ip)?;
-    let (txs, batch) = parse_body(&body).inspect_err(|_| state.limiter.invalid_from_ip(ip, 1))?;
+    let parsed = if body.len() >= BLOCKING_PARSE_FROM {
+        let body = body.clone();
+        tokio::task::spawn_blocking(move || parse_body(&body))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    } else {
+        parse_body(&body)
+    };
+    let (txs, batch) = parsed.inspect_err(|_| state.limiter.invalid_from_ip(ip, 1))?;
     let Some(sequencer) = state.sequencer() else {
         // The sequencer verifies; the IP is charged here, where it is known.
         state.limiter.transactions_from_ip(ip, txs.len())?;
@@ -188,6 +207,11 @@ pub(crate) async fn submit(
     let waiting = state.admission.enter(own).map_err(|r| r.into_api_error())?;
 
     let checked = if txs.len() >= BLOCKING_VERIFY_FROM {
+        let _permit = state
+            .signature_checks
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(move || verify_all(txs))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?

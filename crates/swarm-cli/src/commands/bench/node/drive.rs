@@ -16,7 +16,7 @@ use super::checks::{check_bounty, check_supply, commit_stats};
 use super::clock::{BlockSeen, Clock};
 use super::load::{run_wave, Ctx, Load, Phase, Refusals};
 use super::plan::{sign_wave, Keys, SignedWave, WaveTemplate};
-use super::report::{PhaseLatency, RefusalReport, Report};
+use super::report::{PhaseLatency, RefusalReport, Report, BUSIEST_BLOCKS};
 use super::setup::{stake, upload};
 use super::NodeBenchArgs;
 use crate::commands::bench::stats::{mean, ms, weighted_quantile};
@@ -127,6 +127,7 @@ pub(super) async fn drive(
     let per_lifecycle = 2 + 2 * args.engine_count() as usize;
     let mut signed_txs = 0;
     let started = Instant::now();
+    let cpu_before = process_cpu_seconds();
     let included_before: usize = lock(&clock.blocks).iter().map(|b| b.txs).sum();
     let settled_before = clock.settled.load(Ordering::SeqCst);
     let semaphore = Arc::new(Semaphore::new(args.concurrency));
@@ -184,6 +185,7 @@ pub(super) async fn drive(
         let _ = tokio::time::timeout(Duration::from_millis(200), committed.changed()).await;
     }
     let ended = lock(&clock.last_settlement).unwrap_or_else(Instant::now);
+    let cpu_after = process_cpu_seconds();
     reads_stop.cancel();
     let mut reads = reader.await.context("the reading task failed")?;
     let wall = ended.saturating_duration_since(started);
@@ -271,6 +273,11 @@ pub(super) async fn drive(
     let inclusion_max = inclusion.last().copied().unwrap_or(0);
     let secs = wall.as_secs_f64().max(f64::MIN_POSITIVE);
     let tps = included as f64 / secs;
+    let busiest = busiest_rate(&blocks);
+    let process_cores_busy = match (cpu_before, cpu_after) {
+        (Some(before), Some(after)) => Some((after - before) / secs),
+        _ => None,
+    };
     Ok(Report {
         store,
         engines: args.engine_count(),
@@ -278,6 +285,9 @@ pub(super) async fn drive(
         posts_shed: ctx.shed.load(Ordering::Relaxed),
         lifecycles_missed: posted.saturating_sub(complete),
         tx_rate_over_all_cores_recovery: tps / (recoveries * cores()),
+        busiest_transactions_per_second: busiest,
+        busiest_over_all_cores_recovery: busiest / (recoveries * cores()),
+        process_cores_busy,
         cores: cores() as usize,
         reads: reads.len(),
         read_latency_p50_ms: ms(weighted_quantile(&mut reads, 0.50)),
@@ -381,3 +391,32 @@ async fn read_load(
 
 /// The pause between two reads of [`read_load`].
 const READ_PAUSE: Duration = Duration::from_millis(5);
+
+/// Transactions/s over the busiest [`BUSIEST_BLOCKS`] consecutive blocks:
+/// the transactions of the window's blocks after its first, over the time
+/// from its first block's seal to its last's.
+fn busiest_rate(blocks: &[BlockSeen]) -> f64 {
+    blocks
+        .windows(BUSIEST_BLOCKS)
+        .filter_map(|w| {
+            let span = w[w.len() - 1]
+                .timestamp_ms
+                .saturating_sub(w[0].timestamp_ms);
+            (span > 0)
+                .then(|| w[1..].iter().map(|b| b.txs).sum::<usize>() as f64 * 1000.0 / span as f64)
+        })
+        .fold(0.0, f64::max)
+}
+
+/// CPU seconds (user and system) this process has used, from
+/// `/proc/self/stat`; `None` where there is no such file.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // The kernel's USER_HZ, which Linux fixes at 100 for this interface.
+    Some(ticks / 100.0)
+}

@@ -236,8 +236,19 @@ async fn trial(args: &NodeBenchArgs, calibration: Calibration) -> anyhow::Result
     // rates would measure the limits, not the node. Admission control
     // stays on: it is the node's own protection.
     config.limits = swarm_node::Limits::unlimited();
-    let node = swarm_node::start(config)
+    // The node gets a runtime of its own, as it would have in its own
+    // process: its requests wait behind the node's work, not behind the
+    // bench client's (whose tasks would otherwise share the same workers
+    // and show up in the node's read latency).
+    let node_runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("swarm-node")
+        .build()
+        .context("cannot start the bench node's runtime")?;
+    let node = node_runtime
+        .spawn(swarm_node::start(config))
         .await
+        .context("the bench node's start panicked")?
         .with_context(|| match &args.database_url {
             Some(_) => "cannot start the bench node (the PostgreSQL database must be reachable \
                     and fresh: it refuses a database holding another genesis)"
@@ -248,6 +259,7 @@ async fn trial(args: &NodeBenchArgs, calibration: Calibration) -> anyhow::Result
     let store = describe_store(args, dir.path());
     let result = drive(args, &node, clock, keys, genesis, calibration, store).await;
     let stopped = node.shutdown().await;
+    node_runtime.shutdown_background();
     if let Some(db) = trial_database {
         db.drop_it().await;
     }

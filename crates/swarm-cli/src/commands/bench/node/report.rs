@@ -3,6 +3,9 @@
 
 use anyhow::Context;
 
+/// Consecutive blocks of the busiest-second rate: a second of 100 ms blocks.
+pub(super) const BUSIEST_BLOCKS: usize = 10;
+
 /// Everything measured, for the table and the JSON object.
 #[derive(serde::Serialize)]
 pub(super) struct Report {
@@ -22,6 +25,15 @@ pub(super) struct Report {
     pub(super) cores: usize,
     /// transactions/s divided by (cores × one core's recoveries/s).
     pub(super) tx_rate_over_all_cores_recovery: f64,
+    /// Transactions/s over the busiest [`BUSIEST_BLOCKS`] consecutive
+    /// blocks of the run: the rate once the waves overlap, without the
+    /// run's ramp up and drain.
+    pub(super) busiest_transactions_per_second: f64,
+    /// The same divided by (cores × one core's recoveries/s).
+    pub(super) busiest_over_all_cores_recovery: f64,
+    /// CPU time the whole process (node and bench client) used per second
+    /// of the run, in cores.
+    pub(super) process_cores_busy: Option<f64>,
     /// `GET /bounties/{guid}` and `GET /status` answered during the load.
     pub(super) reads: usize,
     /// Median latency of those reads.
@@ -242,6 +254,22 @@ pub(super) fn print_report(r: &Report, json: bool) -> anyhow::Result<()> {
             r.tx_rate_over_all_cores_recovery, r.cores
         ),
     );
+    row(
+        "busiest second",
+        format!(
+            "{:.0} tx/s over the busiest {BUSIEST_BLOCKS} blocks, {:.3} of all cores' recovery",
+            r.busiest_transactions_per_second, r.busiest_over_all_cores_recovery
+        ),
+    );
+    if let Some(busy) = r.process_cores_busy {
+        row(
+            "process CPU",
+            format!(
+                "{busy:.2} of {} cores busy on average (node and bench client)",
+                r.cores
+            ),
+        );
+    }
     row(
         "shed / missed",
         format!(
