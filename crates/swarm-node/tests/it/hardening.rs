@@ -1084,7 +1084,14 @@ async fn submit_all(node: &TestNode, key: &PrivateKey, bodies: Vec<TxBody>, wait
         .into_iter()
         .map(|b| Tx::new(key.address(), "dev", expires, b).sign(key))
         .collect();
-    let (status, body) = node.client.submit(&txs, wait).await;
+    let (status, body) = node
+        .client
+        .post_raw(
+            &format!("/transactions?wait={wait}"),
+            "application/json",
+            serde_json::to_vec(&txs).unwrap(),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let items = body["result"].as_array().unwrap();
     assert_eq!(items.len(), txs.len());
