@@ -205,11 +205,7 @@ pub(crate) fn work_due<'a>(
             Round::Finished => {}
         }
     }
-    let expected = if past == 0 {
-        0
-    } else {
-        (asserted + past / 2) / past
-    };
+    let expected = (asserted + past / 2).checked_div(past).unwrap_or(0);
     for (assertions, reveals_at, votes_at, votes) in asserting {
         due.add(0, expected.saturating_sub(assertions));
         due.add(reveals_at, assertions.max(expected));
