@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use swarm_protocol::{Guid, Registry, SignedTx, TxBody, TxError, VerifiedTx, H256};
 
 use crate::chain::{BlockHeader, CommittedBlock, EventRecord, TxRecord};
-use crate::limits::admission::Admission;
+use crate::limits::admission::{work_due, Admission};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 pub use crate::view::ChainView;
@@ -171,7 +171,8 @@ pub(crate) struct Outputs {
     pub(crate) events: broadcast::Sender<Arc<CommittedBlock>>,
     /// The node's metrics.
     pub(crate) metrics: Arc<Metrics>,
-    /// Admission control's block rate and lag.
+    /// Admission control's block rate and lag, and the work the posted
+    /// bounties will bring.
     pub(crate) admission: Arc<Admission>,
 }
 
@@ -226,6 +227,12 @@ impl Sequencer {
                 txhash: None,
             })
             .collect();
+        // Once per block, not per submission: a pass over the held bounties.
+        self.admission.record_due(&work_due(
+            self.working.bounties_newest_first(),
+            self.open,
+            self.working.arbiters().len(),
+        ));
     }
 
     /// Which guids named by `txs` belong to settled bounties the working
@@ -277,13 +284,18 @@ impl Sequencer {
         wait: bool,
         settled: &HashSet<Guid>,
     ) -> Vec<Result<Accepted, TxError>> {
-        txs.into_iter()
+        let mut applied_due = 0;
+        let results = txs
+            .into_iter()
             .map(|(signed, verified)| {
                 let name = verified.tx().name();
                 let result = self.working.apply_with(&verified, settled);
                 self.metrics
                     .record_tx(name, result.as_ref().err().map(TxError::code));
                 let events = result?;
+                if matches!(verified.tx().body, TxBody::Reveal(_) | TxBody::Vote(_)) {
+                    applied_due += 1;
+                }
                 let hash = verified.hash();
                 for event in events {
                     let seq = self.pending_events.len() as u32;
@@ -314,7 +326,9 @@ impl Sequencer {
                     included,
                 })
             })
-            .collect()
+            .collect();
+        self.admission.applied_due(applied_due);
+        results
     }
 
     /// Seals the open block and starts committing it in the background;

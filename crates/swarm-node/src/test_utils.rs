@@ -119,6 +119,13 @@ impl TestNode {
     pub fn hold_backlog(&self, count: usize) -> Held {
         self.node.state().admission.hold(count)
     }
+
+    /// How many waiting transactions, nothing else counted, the node takes
+    /// before it refuses a new bounty at the rate it assumes now (a
+    /// machine's measure: tests size their load by it).
+    pub fn new_bounty_backlog_limit(&self) -> usize {
+        self.node.state().admission.backlog_limit()
+    }
 }
 
 /// A minimal HTTP client for tests.

@@ -30,13 +30,32 @@
 //! the recent blocks held per post), so a crowd of posts arriving at once
 //! — clients that all backed off for the same `Retry-After` — is not let
 //! in whole because the queue looked short when each of them looked.
+//!
+//! So does the work the bounties already posted will bring in the coming
+//! blocks. A bounty's reveals all fall due at once, when its assertion
+//! round closes (every engine's, for every bounty of that block), and its
+//! votes when its reveal round closes: a queue that looks short now can be
+//! a burst two blocks from now, and a post admitted now brings assertions
+//! that are applied in front of that burst. As each block opens the
+//! sequencer counts, in its working registry, what is due at which block
+//! ([`work_due`]): the reveals of assertions not yet revealed (at the
+//! block the reveal round opens), the votes not yet cast (at the block the
+//! vote round opens) and the assertions still expected on bounties in
+//! their assertion round (now; as many per bounty as the bounties past
+//! that round hold). At the node's rate, block `k` ahead can absorb `k`
+//! blocks of work; what is due by then beyond that
+//! ([`Due::beyond`], its worst block) is queued work as surely as what
+//! waits now, and counts with it. Reveals and votes applied in the open
+//! block come off the count at once, so that they do not count twice.
 //! [`decide`] is that rule as a pure function; [`Admission`] holds the
 //! gauges the API and the sequencer feed it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use swarm_protocol::{Bounty, Round};
 
 use crate::api::ApiError;
 
@@ -90,6 +109,9 @@ pub(crate) struct Pressure {
     pub(crate) waiting: usize,
     /// Transactions the bounties admitted in the open block will bring.
     pub(crate) promised: usize,
+    /// Transactions of bounties already posted that fall due in the coming
+    /// blocks beyond what the node can apply by then ([`Due::beyond`]).
+    pub(crate) due: usize,
     /// Transactions per second the node applied in its recent blocks, or
     /// the floor if that is higher.
     pub(crate) rate: f64,
@@ -101,15 +123,103 @@ impl Pressure {
     /// How long the waiting transactions will take to apply.
     pub(crate) fn expected_wait(&self) -> Duration {
         let rate = self.rate.max(RATE_FLOOR);
-        Duration::from_secs_f64(self.waiting.saturating_add(self.promised) as f64 / rate) + self.lag
+        let work = self
+            .waiting
+            .saturating_add(self.promised)
+            .saturating_add(self.due);
+        Duration::from_secs_f64(work as f64 / rate) + self.lag
     }
+}
+
+/// Transactions the bounties already posted will bring, by the block they
+/// fall due at: what [`work_due`] counts as a block opens.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Due {
+    /// Blocks after the open one (0: the open block) → transactions that
+    /// may come from then on.
+    by_block: BTreeMap<u64, usize>,
+}
+
+impl Due {
+    /// Counts `count` transactions due `ahead` blocks after the open one.
+    pub(crate) fn add(&mut self, ahead: u64, count: usize) {
+        if count > 0 {
+            *self.by_block.entry(ahead).or_insert(0) += count;
+        }
+    }
+
+    /// What the due transactions add to the queue, at `per_block`
+    /// transactions applied a block: over every block ahead, the most by
+    /// which what falls due until then exceeds what the node can apply
+    /// until then (`k` blocks of work by block `k`).
+    pub(crate) fn beyond(&self, per_block: f64) -> usize {
+        let per_block = per_block.max(0.0);
+        let mut due = 0usize;
+        let mut worst = 0.0f64;
+        for (&ahead, &count) in &self.by_block {
+            due = due.saturating_add(count);
+            worst = worst.max(due as f64 - ahead as f64 * per_block);
+        }
+        worst.ceil() as usize
+    }
+}
+
+/// The work the unsettled `bounties` will still bring, with `open` the
+/// open block and `arbiters` the arbiters who vote: per bounty, the
+/// assertions still expected (now), one reveal per assertion not yet
+/// revealed (when its reveal round opens, or now if it is open) and one
+/// vote per arbiter who has not voted (when its vote round opens, or now).
+/// An assertion round expects as many assertions as the bounties past it
+/// hold on average, and reveals for those too.
+pub(crate) fn work_due<'a>(
+    bounties: impl Iterator<Item = &'a Bounty>,
+    open: u64,
+    arbiters: usize,
+) -> Due {
+    let ahead = |block: u64| block.saturating_sub(open);
+    let mut due = Due::default();
+    // Bounties past their assertion round, and the assertions they hold.
+    let (mut past, mut asserted) = (0usize, 0usize);
+    // Bounties in it: (assertions, reveal round ahead, vote round ahead, votes).
+    let mut asserting = Vec::new();
+    for b in bounties.filter(|b| b.settlement.is_none()) {
+        let votes = arbiters.saturating_sub(b.votes.len());
+        let round = b.round(open);
+        if round > Round::Assertion {
+            past += 1;
+            asserted += b.assertions.len();
+        }
+        match round {
+            Round::Assertion => asserting.push((
+                b.assertions.len(),
+                ahead(b.expiration),
+                ahead(b.reveal_deadline()),
+                votes,
+            )),
+            Round::Reveal => {
+                let unrevealed = b.assertions.iter().filter(|a| a.revealed.is_none());
+                due.add(0, unrevealed.count());
+                due.add(ahead(b.reveal_deadline()), votes);
+            }
+            Round::Vote | Round::Quorum => due.add(0, votes),
+            Round::Finished => {}
+        }
+    }
+    let expected = (asserted + past / 2).checked_div(past).unwrap_or(0);
+    for (assertions, reveals_at, votes_at, votes) in asserting {
+        due.add(0, expected.saturating_sub(assertions));
+        due.add(reveals_at, assertions.max(expected));
+        due.add(votes_at, votes);
+    }
+    due
 }
 
 /// The admission limits (in [`super::Limits`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdmissionLimits {
-    /// A new bounty is refused while the waiting transactions would take
-    /// longer than this many block times to apply; `None` never refuses one.
+    /// A new bounty is refused while the waiting transactions (with the
+    /// work promised and due, see [`Pressure`]) would take longer than
+    /// this many block times to apply; `None` never refuses one.
     pub new_bounty_wait_blocks: Option<u32>,
     /// Over this many waiting transactions every submission is refused.
     pub max_waiting_transactions: usize,
@@ -210,6 +320,9 @@ pub(crate) struct Admission {
     posts_open: AtomicUsize,
     /// Transactions those bounties will bring.
     promised: AtomicUsize,
+    /// What the work due of posted bounties adds to the queue
+    /// ([`Due::beyond`]), less its reveals and votes applied since.
+    due: AtomicUsize,
     refused: AtomicU64,
 }
 
@@ -240,6 +353,7 @@ impl Admission {
             rates: Mutex::new(VecDeque::with_capacity(RATE_WINDOW)),
             posts_open: AtomicUsize::new(0),
             promised: AtomicUsize::new(0),
+            due: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
         }
     }
@@ -260,6 +374,7 @@ impl Admission {
         Pressure {
             waiting: self.waiting.load(Ordering::Relaxed),
             promised: self.promised.load(Ordering::Relaxed),
+            due: self.due.load(Ordering::Relaxed),
             rate: recent.max(self.floor),
             lag: Duration::from_micros(self.lag_us.load(Ordering::Relaxed)),
         }
@@ -306,14 +421,21 @@ impl Admission {
     /// transactions being the caller's. If so, the work they promise counts
     /// against the next ones until the open block is sealed.
     pub(crate) fn admit_posts(&self, own: usize, posts: usize) -> Result<(), Refusal> {
+        let follow_ups = ((self.txs_per_bounty() - 1.0) * posts as f64).round() as usize;
+        // Promised before deciding: requests deciding at the same instant
+        // (clients back after the same Retry-After) each see the others'.
+        self.promised.fetch_add(follow_ups, Ordering::Relaxed);
         let mut pressure = self.pressure();
         pressure.waiting = pressure.waiting.saturating_sub(own);
+        pressure.promised = pressure.promised.saturating_sub(follow_ups);
         decide(&self.limits, self.block_time, pressure, Work::New, 0).inspect_err(|_| {
+            let _ = self
+                .promised
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                    Some(p.saturating_sub(follow_ups))
+                });
             self.refused.fetch_add(posts as u64, Ordering::Relaxed);
         })?;
-        let follow_ups = (self.txs_per_bounty() - 1.0) * posts as f64;
-        self.promised
-            .fetch_add(follow_ups.round() as usize, Ordering::Relaxed);
         self.posts_open.fetch_add(posts, Ordering::Relaxed);
         Ok(())
     }
@@ -339,9 +461,39 @@ impl Admission {
         rates.push_back((txs, posts, seconds));
     }
 
+    /// A block opened with `due` the work its posted bounties will bring:
+    /// what of it the node cannot apply in time at its current rate counts
+    /// as queued until the next block opens.
+    pub(crate) fn record_due(&self, due: &Due) {
+        let per_block = self.pressure().rate * self.block_time.as_secs_f64();
+        self.due.store(due.beyond(per_block), Ordering::Relaxed);
+    }
+
+    /// The sequencer applied `count` reveals and votes in the open block:
+    /// they were due in it, and no longer are.
+    pub(crate) fn applied_due(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let _ = self
+            .due
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                Some(d.saturating_sub(count))
+            });
+    }
+
     /// Transactions refused so far (a refused new bounty counts one).
     pub(crate) fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
+    }
+
+    /// The transactions that could wait, nothing else counted, before a
+    /// new bounty is refused at the rate assumed now: what a test must
+    /// outweigh to see a refusal, whatever the machine's speed.
+    #[cfg(any(test, feature = "test-utils"))]
+    pub(crate) fn backlog_limit(&self) -> usize {
+        let blocks = self.limits.new_bounty_wait_blocks.unwrap_or(0);
+        (self.pressure().rate * (self.block_time * blocks).as_secs_f64()) as usize
     }
 
     /// Counts `count` transactions as waiting, past any cap, until the
@@ -383,6 +535,7 @@ mod tests {
         Pressure {
             waiting,
             promised: 0,
+            due: 0,
             rate,
             lag: Duration::from_millis(lag_ms),
         }
@@ -505,6 +658,155 @@ mod tests {
         assert_eq!(admission.pressure().promised, 0);
         assert_eq!(admission.txs_per_bounty(), 8.0);
         assert_eq!(admission.admit_posts(0, 1), Ok(()));
+    }
+
+    /// A bounty posted at block 10, its reveal round opening at `expiration`
+    /// (4 blocks each for reveals and votes), with `asserted` assertions of
+    /// which `revealed` are revealed, and `voted` votes.
+    fn bounty(expiration: u64, asserted: usize, revealed: usize, voted: usize) -> Bounty {
+        use swarm_protocol::{
+            Address, Amount, ArtifactType, Assertion, Bits256, Revealed, VoteRecord, H256,
+        };
+        let assertion = |i: usize| Assertion {
+            author: Address::ZERO,
+            mask: Bits256::from_indices([0]),
+            bids: vec![Amount::ZERO],
+            commitment: H256::ZERO,
+            fee: Amount::ZERO,
+            block: 11,
+            revealed: (i < revealed).then(|| Revealed {
+                nonce: H256::ZERO,
+                verdicts: Bits256::default(),
+                metadata: serde_json::Value::Null,
+                block: expiration,
+            }),
+        };
+        Bounty {
+            guid: swarm_protocol::Guid::new_v4(),
+            author: Address::ZERO,
+            artifact_type: ArtifactType::File,
+            amount: Amount::ZERO,
+            fee: Amount::ZERO,
+            uri: String::new(),
+            num_artifacts: 1,
+            metadata: None,
+            posted_block: 10,
+            expiration,
+            reveal_window: 4,
+            vote_window: 4,
+            assertions: (0..asserted).map(assertion).collect(),
+            votes: (0..voted)
+                .map(|_| VoteRecord {
+                    voter: Address::ZERO,
+                    votes: Bits256::default(),
+                    stake: Amount::ZERO,
+                    block: expiration + 4,
+                })
+                .collect(),
+            quorum_block: None,
+            settlement: None,
+        }
+    }
+
+    fn due(pairs: &[(u64, usize)]) -> Due {
+        let mut due = Due::default();
+        for &(ahead, count) in pairs {
+            due.add(ahead, count);
+        }
+        due
+    }
+
+    #[test]
+    fn reveals_fall_due_when_the_reveal_round_opens_and_votes_when_the_vote_round_opens() {
+        // At block 20: one bounty still asserting (reveal round at 23, vote
+        // round at 27), one revealing (2 of 3 revealed), one voting.
+        let bounties = [
+            bounty(23, 3, 0, 0),
+            bounty(19, 3, 2, 0),
+            bounty(15, 3, 3, 0),
+        ];
+        let work = work_due(bounties.iter(), 20, 1);
+        // Now: the unrevealed reveal and the vote of the bounty voting.
+        // At 23: three reveals, and the vote of the bounty revealing.
+        assert_eq!(work, due(&[(0, 1 + 1), (3, 3 + 1), (7, 1)]));
+        // A vote cast is no longer due; a settled bounty brings nothing.
+        let mut settled = bounty(19, 3, 0, 0);
+        settled.settlement = Some(swarm_protocol::Settlement {
+            block: 20,
+            outcome: swarm_protocol::BountySettled {
+                bounty_guid: settled.guid,
+                consensus: None,
+                payouts: Vec::new(),
+                treasury: swarm_protocol::Amount::ZERO,
+            },
+        });
+        let bounties = [bounty(15, 3, 3, 1), settled];
+        assert_eq!(work_due(bounties.iter(), 20, 1), Due::default());
+    }
+
+    #[test]
+    fn assertions_still_expected_are_as_many_as_the_bounties_past_their_round_hold() {
+        // Two bounties past the assertion round hold 10 assertions each: a
+        // bounty still asserting with 4 expects 6 more now, and 10 reveals.
+        let bounties = [
+            bounty(18, 10, 10, 0),
+            bounty(19, 10, 0, 0),
+            bounty(25, 4, 0, 0),
+        ];
+        let work = work_due(bounties.iter(), 20, 0);
+        assert_eq!(work, due(&[(0, 10 + 6), (5, 10)]));
+        // With none past it, nothing more than what is there is expected.
+        let bounties = [bounty(25, 4, 0, 0)];
+        assert_eq!(work_due(bounties.iter(), 20, 0), due(&[(5, 4)]));
+    }
+
+    #[test]
+    fn due_work_adds_to_the_queue_only_what_the_node_cannot_apply_by_its_block() {
+        // 1,000 a block. 3,000 reveals three blocks ahead fit in the three
+        // blocks before them; 3,000 now do not.
+        assert_eq!(due(&[(3, 3_000)]).beyond(1_000.0), 0);
+        assert_eq!(due(&[(0, 3_000)]).beyond(1_000.0), 3_000);
+        // A burst on top of an earlier one: by block 2, 4,500 are due and
+        // 2,000 applied; the worst block decides.
+        assert_eq!(
+            due(&[(0, 500), (2, 4_000), (6, 1_000)]).beyond(1_000.0),
+            2_500
+        );
+        assert_eq!(Due::default().beyond(1_000.0), 0);
+    }
+
+    #[test]
+    fn a_reveal_burst_due_soon_refuses_a_new_bounty_the_queue_alone_would_let_in() {
+        // 10,000 tx/s, 100 ms blocks: 1,000 a block, refused past 2,000.
+        let admission = Admission::new(AdmissionLimits::default(), BLOCK, 10_000.0);
+        admission.record_due(&due(&[(1, 2_500)]));
+        assert_eq!(admission.pressure().due, 1_500);
+        assert_eq!(admission.admit_posts(0, 1), Ok(()));
+        // 600 waiting is 60 ms, but in front of 1,500 reveals that the
+        // node cannot apply by the block they are due at (and the 7 more
+        // the admitted post promises): 210 ms.
+        let _held = admission.enter(600).map_err(|_| "refused");
+        match admission.admit_posts(0, 1) {
+            Err(Refusal::Behind { wait }) => assert_eq!(wait.as_millis(), 210),
+            other => panic!("{other:?}"),
+        }
+        // The same burst far enough ahead is absorbed by the blocks before it.
+        admission.record_block(0, BLOCK);
+        admission.record_due(&due(&[(4, 2_500)]));
+        assert_eq!(admission.pressure().due, 0);
+        assert_eq!(admission.admit_posts(0, 1), Ok(()));
+    }
+
+    #[test]
+    fn reveals_and_votes_applied_in_the_open_block_no_longer_count_as_due() {
+        let admission = Admission::new(AdmissionLimits::default(), BLOCK, 10_000.0);
+        admission.record_due(&due(&[(0, 2_500)]));
+        assert!(admission.admit_posts(0, 1).is_err());
+        admission.applied_due(2_000);
+        assert_eq!(admission.pressure().due, 500);
+        assert_eq!(admission.admit_posts(0, 1), Ok(()));
+        admission.applied_due(1_000);
+        assert_eq!(admission.pressure().due, 0);
     }
 
     #[test]

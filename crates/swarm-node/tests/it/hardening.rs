@@ -1076,6 +1076,132 @@ async fn a_node_behind_refuses_new_bounties_but_takes_assertions_on_posted_ones(
     node.node.shutdown().await.unwrap();
 }
 
+/// Signs `bodies` from `key` and submits them as one batch; panics unless
+/// every one is accepted.
+async fn submit_all(node: &TestNode, key: &PrivateKey, bodies: Vec<TxBody>, wait: bool) {
+    let expires = node.client.block().await + 100;
+    let txs: Vec<_> = bodies
+        .into_iter()
+        .map(|b| Tx::new(key.address(), "dev", expires, b).sign(key))
+        .collect();
+    let (status, body) = node
+        .client
+        .post_raw(
+            &format!("/transactions?wait={wait}"),
+            "application/json",
+            serde_json::to_vec(&txs).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["result"].as_array().unwrap();
+    assert_eq!(items.len(), txs.len());
+    assert!(
+        items
+            .iter()
+            .all(|i| i["status"] == "pending" || i["status"] == "included"),
+        "{body}"
+    );
+}
+
+/// Waits until block `number` is open (the one before it committed).
+async fn wait_open(node: &TestNode, number: u64) {
+    while node.client.block().await + 1 < number {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A bounty's reveals all fall due when its assertion round closes. Twice
+/// the assertions the node's backlog limit holds are taken — their reveals
+/// far ahead, a post still passes — but as their reveal round comes near,
+/// a new bounty is refused with nothing else waiting, because those
+/// reveals would be applied behind its work; once they are applied, posts
+/// pass again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reveals_falling_due_soon_count_against_new_bounties_until_they_are_applied() {
+    const ENGINES: usize = 20;
+    const DURATION: u64 = 40;
+    let mut genesis = genesis();
+    genesis.parameters.block_time_ms = Some(100);
+    let node = TestNode::start_configured(tempfile::tempdir().unwrap(), None, genesis, |c| {
+        c.limits = swarm_node::Limits::unlimited();
+        c.limits.admission.max_waiting_transactions = 10_000_000;
+    })
+    .await;
+    let c = &node.client;
+    let owner = dev_key(0);
+    let engines: Vec<PrivateKey> = (0..ENGINES).map(|_| PrivateKey::random()).collect();
+    for engine in &engines {
+        let fund = Mint {
+            to: engine.address(),
+            amount: Amount::from_nct(1_000),
+        };
+        submit_all(&node, engine, vec![fund.into()], false).await;
+    }
+    let (uri, _) = c.upload(&[("a.bin", b"due".as_slice())]).await;
+    let bounties = (2 * node.new_bounty_backlog_limit()).div_ceil(ENGINES);
+    let posts: Vec<PostBounty> = (0..bounties)
+        .map(|i| PostBounty {
+            duration: DURATION,
+            ..post(&uri, json!(i))
+        })
+        .collect();
+    let guids: Vec<Guid> = posts.iter().map(|p| p.guid).collect();
+    submit_all(
+        &node,
+        &owner,
+        posts.into_iter().map(Into::into).collect(),
+        true,
+    )
+    .await;
+    let expiration = c.result(&format!("/bounties/{}", guids[0])).await["expiration"]
+        .as_u64()
+        .unwrap();
+
+    let (verdicts, nonce) = (Bits256::from_indices([0]), H256([9; 32]));
+    for engine in &engines {
+        let asserts = guids.iter().map(|guid| {
+            Assert {
+                bounty_guid: *guid,
+                mask: Bits256::from_indices([0]),
+                bids: vec![Amount::from_wei(62_500_000_000_000_000)],
+                commitment: commitment(&verdicts, &nonce, &engine.address()),
+            }
+            .into()
+        });
+        submit_all(&node, engine, asserts.collect(), false).await;
+    }
+    // The reveals are many blocks ahead: the blocks before them absorb them.
+    let open = c.block().await + 1;
+    assert!(open + 5 < expiration, "asserting took until block {open}");
+    let response = post_now(&node, &owner, post(&uri, json!("far"))).await;
+    assert_eq!(response.status().as_u16(), 200);
+
+    // A block before they fall due, with nothing waiting: refused.
+    wait_open(&node, expiration - 1).await;
+    let response = post_now(&node, &owner, post(&uri, json!("near"))).await;
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "overloaded", "{body}");
+    assert!(
+        body["errors"].as_str().unwrap().contains("no new bounty"),
+        "{body}"
+    );
+
+    // Revealed (and so no longer due): posts pass again.
+    wait_open(&node, expiration).await;
+    for engine in &engines {
+        let reveals = guids
+            .iter()
+            .map(|guid| reveal(*guid, nonce, json!({})).into());
+        submit_all(&node, engine, reveals.collect(), false).await;
+    }
+    wait_open(&node, c.block().await + 2).await;
+    let response = post_now(&node, &owner, post(&uri, json!("after"))).await;
+    assert_eq!(response.status().as_u16(), 200);
+    node.node.shutdown().await.unwrap();
+}
+
 /// Past the hard cap of waiting transactions a submission is refused whole
 /// before any signature is checked — 503 `overloaded` with `Retry-After` —
 /// and one that fits goes in.

@@ -111,8 +111,9 @@ pub(crate) struct LimitArgs {
     #[arg(long, env = "SWARM_EVENT_SEND_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
     event_send_timeout: Option<Duration>,
     /// Refuse new bounties (503 overloaded, with Retry-After) while the
-    /// transactions waiting to be applied would take longer than this many
-    /// block times; 0 never refuses them [default: 2].
+    /// transactions waiting to be applied, with the reveals and votes
+    /// posted bounties owe in the coming blocks, would take longer than
+    /// this many block times; 0 never refuses them [default: 2].
     #[arg(long, env = "SWARM_NEW_BOUNTY_WAIT_BLOCKS", value_name = "BLOCKS")]
     new_bounty_wait_blocks: Option<u32>,
     /// Refuse every submission (503 overloaded) while this many transactions
