@@ -50,8 +50,14 @@ impl Store for Counting {
     async fn settled_among(&self, guids: &[Guid]) -> Result<Vec<Guid>> {
         self.inner.settled_among(guids).await
     }
-    async fn settled_numbers(&self, limit: u32) -> Result<Vec<u64>> {
-        self.inner.settled_numbers(limit).await
+    async fn settled_numbers(
+        &self,
+        below: u64,
+        except: &[u64],
+        skip: u64,
+        limit: u32,
+    ) -> Result<Vec<u64>> {
+        self.inner.settled_numbers(below, except, skip, limit).await
     }
     async fn settled_by_numbers(&self, numbers: &[u64]) -> Result<Vec<SettledBounty>> {
         self.inner.settled_by_numbers(numbers).await
