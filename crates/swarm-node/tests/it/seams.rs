@@ -27,9 +27,9 @@ struct Counting {
 }
 
 impl Counting {
-    async fn open(path: &std::path::Path) -> Arc<Counting> {
+    fn new(inner: SqlStore) -> Arc<Counting> {
         Arc::new(Counting {
-            inner: SqlStore::open_sqlite(path).await.unwrap(),
+            inner,
             commits: AtomicUsize::new(0),
             most_numbers: AtomicUsize::new(0),
         })
@@ -145,7 +145,11 @@ impl Store for Counting {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_runs_on_a_store_it_is_handed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Counting::open(&dir.path().join("handed.sqlite")).await;
+    let store = Counting::new(
+        SqlStore::open_sqlite(&dir.path().join("handed.sqlite"))
+            .await
+            .unwrap(),
+    );
     let mut config = NodeConfig::new(test_genesis());
     config.data_dir = dir.path().join("node");
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -231,7 +235,11 @@ async fn the_node_keeps_artifacts_in_a_blob_store_it_is_handed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deep_listing_page_reads_only_its_page_of_settled_bounties() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Counting::open(&dir.path().join("handed.sqlite")).await;
+    let store = Counting::new(
+        SqlStore::open_sqlite(&dir.path().join("handed.sqlite"))
+            .await
+            .unwrap(),
+    );
     let mut genesis = test_genesis();
     genesis.parameters.max_duration = Some(200);
     genesis.parameters.assertion_reveal_window = Some(1);
