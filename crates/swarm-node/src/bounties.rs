@@ -9,7 +9,7 @@
 //! first; a bounty caught in both (settled between the two reads) is shown
 //! once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use swarm_protocol::{Bounty, Guid, Round};
 
@@ -46,8 +46,10 @@ pub(crate) struct Page {
 /// Bounties in round `wanted` (all when `None`), newest first: `take`
 /// of them after the first `skip`. Settled bounties are in round 4
 /// (finished), so only a listing of all or of finished ones reads the
-/// store — the posting numbers of the newest `skip + take`, then the
-/// bodies of the page's few.
+/// store — the posting numbers of the settled bounties that can fall on
+/// the page (the database skips the ones before), then the bodies of the
+/// page's few. A deep page costs the open bounties and the page, not the
+/// bounties before it.
 pub(crate) async fn page(
     view: &ChainView,
     store: &dyn Store,
@@ -63,7 +65,10 @@ pub(crate) async fn page(
             .filter(|(_, b)| wanted.is_none_or(|w| b.round(block) == w))
             .map(|(n, _)| n)
             .collect();
-        let held: BTreeSet<u64> = r.numbered_newest_first().map(|(n, _)| n).collect();
+        let held: BTreeMap<u64, Guid> = r
+            .numbered_newest_first()
+            .map(|(n, b)| (n, b.guid))
+            .collect();
         (
             live,
             held,
@@ -80,23 +85,46 @@ pub(crate) async fn page(
         0
     };
     let end = skip.saturating_add(take);
-    let settled: Vec<u64> = if with_settled && settled_total > 0 {
-        let limit = u32::try_from(end.saturating_add(held.len())).unwrap_or(u32::MAX);
+    // The settled bounties to merge are those numbered below `posted`
+    // (posted after the registry was read: not counted) and not held
+    // (settled since: the registry's answer stands). Of them, the one at
+    // position `from` (newest first) is at or before position `skip` of
+    // the listing, since at most `live.len()` live ones come before it:
+    // nothing on the page comes before it, and the page ends by the
+    // settled one at position `end`.
+    let from = skip.saturating_sub(live.len());
+    let settled: Vec<u64> = if with_settled && settled_total > from {
+        // From the top, a window widened by the held ones filters them
+        // out; deeper, the positions count from the top, so the database
+        // leaves out the held ones it stores (a few, settled since).
+        let (caught, extra) = if from == 0 {
+            (Vec::new(), held.len())
+        } else {
+            let guids: Vec<Guid> = held.values().copied().collect();
+            let stored: BTreeSet<Guid> = store.settled_among(&guids).await?.into_iter().collect();
+            let caught: Vec<u64> = held
+                .iter()
+                .filter(|(_, g)| stored.contains(g))
+                .map(|(n, _)| *n)
+                .collect();
+            (caught, 0)
+        };
+        let limit = u32::try_from((end - from).saturating_add(extra)).unwrap_or(u32::MAX);
         store
-            .settled_numbers(limit)
+            .settled_numbers(posted, &caught, from as u64, limit)
             .await?
             .into_iter()
-            // Posted after the registry was read, or still held there:
-            // the registry's answer stands.
-            .filter(|n| *n < posted && !held.contains(n))
+            .filter(|n| !held.contains_key(n))
             .collect()
     } else {
         Vec::new()
     };
-    // Merge newest first and keep the page's slice.
+    // Merge newest first and keep the page's slice. Positions count from
+    // `from`: the live ones merged before the first settled one get
+    // positions below `skip` either way.
     let (mut i, mut j) = (0, 0);
     let mut slice: Vec<(u64, bool)> = Vec::with_capacity(take);
-    let mut position = 0;
+    let mut position = from;
     while position < end && (i < live.len() || j < settled.len()) {
         let from_live = match (live.get(i), settled.get(j)) {
             (Some(l), Some(s)) => l > s,

@@ -118,30 +118,49 @@ impl Connection {
 /// A token cancelled on Ctrl-C or SIGTERM, for the runtimes' `shutdown`:
 /// the engine finishes what it committed to (reveals) and stops cleanly
 /// when `swarm dev` or a container runtime stops it.
+///
+/// The handlers are registered before this returns: a signal that comes
+/// any time after (even before the spawned task first runs) cancels the
+/// token, where it would otherwise kill the process unannounced.
 pub fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
+    let signal = signal_received();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signal.await;
         tracing::info!("shutting down");
         cancel.cancel();
     });
     token
 }
 
-async fn wait_for_signal() {
+/// Registers for SIGTERM and SIGINT now; the future ends at the first.
+fn signal_received() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (term, interrupt) {
+                (Ok(mut term), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 #[cfg(test)]

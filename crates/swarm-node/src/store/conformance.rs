@@ -1129,7 +1129,10 @@ pub fn settled_bounties(first: u64, count: u64) -> Vec<SettledBounty> {
 pub async fn settled_bounties_commit_with_their_block(db: &impl Database) {
     let store = db.open().await;
     store.init_genesis(GENESIS).await.unwrap();
-    assert_eq!(store.settled_numbers(10).await.unwrap(), Vec::<u64>::new());
+    assert_eq!(
+        store.settled_numbers(u64::MAX, &[], 0, 10).await.unwrap(),
+        Vec::<u64>::new()
+    );
     let mut chain = ChainBuilder::new();
     let settled = settled_bounties(0, 7);
     // Block 1 settles none, block 2 settles three, block 3 none, block 4 four.
@@ -1151,8 +1154,28 @@ pub async fn settled_bounties_commit_with_their_block(db: &impl Database) {
         None
     );
     let newest_first: Vec<u64> = (0..7).rev().collect();
-    assert_eq!(store.settled_numbers(100).await.unwrap(), newest_first);
-    assert_eq!(store.settled_numbers(2).await.unwrap(), vec![6, 5]);
+    assert_eq!(
+        store.settled_numbers(u64::MAX, &[], 0, 100).await.unwrap(),
+        newest_first
+    );
+    assert_eq!(
+        store.settled_numbers(u64::MAX, &[], 0, 2).await.unwrap(),
+        vec![6, 5]
+    );
+    // A deep page: skipped in the database, below a bound, some left out.
+    assert_eq!(
+        store.settled_numbers(u64::MAX, &[], 2, 3).await.unwrap(),
+        vec![4, 3, 2]
+    );
+    assert_eq!(
+        store.settled_numbers(6, &[4, 2], 1, 3).await.unwrap(),
+        vec![3, 1, 0],
+        "below 6, without 4 and 2, after the first (5)"
+    );
+    assert_eq!(
+        store.settled_numbers(u64::MAX, &[], 7, 3).await.unwrap(),
+        Vec::<u64>::new()
+    );
     let picked = store.settled_by_numbers(&[1, 5, 99, 3]).await.unwrap();
     assert_eq!(
         picked.iter().map(|s| s.number).collect::<Vec<_>>(),
@@ -1224,7 +1247,10 @@ pub async fn settled_bounties_commit_with_their_block(db: &impl Database) {
     );
     // Another instance (another process) sees the same.
     let other = db.open().await;
-    assert_eq!(other.settled_numbers(100).await.unwrap(), newest_first);
+    assert_eq!(
+        other.settled_numbers(u64::MAX, &[], 0, 100).await.unwrap(),
+        newest_first
+    );
 }
 
 /// A block whose settled bounties cannot all be stored (a guid stored
@@ -1248,7 +1274,10 @@ pub async fn a_failed_commit_stores_no_settled_bounty(db: &impl Database) {
         .await
         .is_err());
     assert_eq!(visible(store.as_ref()).await, before);
-    assert_eq!(store.settled_numbers(10).await.unwrap(), vec![0]);
+    assert_eq!(
+        store.settled_numbers(u64::MAX, &[], 0, 10).await.unwrap(),
+        vec![0]
+    );
     assert_eq!(
         store.settled_bounty(&settled[1].bounty.guid).await.unwrap(),
         None
@@ -1257,7 +1286,10 @@ pub async fn a_failed_commit_stores_no_settled_bounty(db: &impl Database) {
         .commit_block(&second, &settled[1..], None)
         .await
         .unwrap();
-    assert_eq!(store.settled_numbers(10).await.unwrap(), vec![2, 1, 0]);
+    assert_eq!(
+        store.settled_numbers(u64::MAX, &[], 0, 10).await.unwrap(),
+        vec![2, 1, 0]
+    );
 }
 
 /// `put_settled` stores the bounties not stored yet and leaves the others
@@ -1284,5 +1316,8 @@ pub async fn put_settled_fills_in_only_what_is_missing(db: &impl Database) {
             Some(s)
         );
     }
-    assert_eq!(store.settled_numbers(10).await.unwrap(), vec![3, 2, 1, 0]);
+    assert_eq!(
+        store.settled_numbers(u64::MAX, &[], 0, 10).await.unwrap(),
+        vec![3, 2, 1, 0]
+    );
 }

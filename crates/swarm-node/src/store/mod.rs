@@ -118,9 +118,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Which of `guids` are settled bounties (in any order).
     async fn settled_among(&self, guids: &[Guid]) -> Result<Vec<Guid>>;
 
-    /// The posting numbers of the `limit` newest settled bounties, newest
-    /// first: what a listing merges with the open bounties.
-    async fn settled_numbers(&self, limit: u32) -> Result<Vec<u64>>;
+    /// The posting numbers of the settled bounties numbered below `below`,
+    /// other than those in `except` (a few), newest first: `limit` of them
+    /// after the first `skip`. What a listing page merges with the open
+    /// bounties; the database skips, so a deep page holds only its own
+    /// numbers in memory, however long the chain.
+    async fn settled_numbers(
+        &self,
+        below: u64,
+        except: &[u64],
+        skip: u64,
+        limit: u32,
+    ) -> Result<Vec<u64>>;
 
     /// The settled bounties with these posting numbers, newest first;
     /// numbers that are not stored are left out.

@@ -818,9 +818,34 @@ impl Store for SqlStore {
         Ok(found)
     }
 
-    async fn settled_numbers(&self, limit: u32) -> Result<Vec<u64>> {
-        let rows = sqlx::query("SELECT number FROM bounties ORDER BY number DESC LIMIT $1")
+    async fn settled_numbers(
+        &self,
+        below: u64,
+        except: &[u64],
+        skip: u64,
+        limit: u32,
+    ) -> Result<Vec<u64>> {
+        // `$N` in the order they appear: SQLite numbers its parameters so.
+        let except_sql = if except.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = (0..except.len()).map(|i| format!("${}", i + 2)).collect();
+            format!(" AND number NOT IN ({})", list.join(","))
+        };
+        let n = except.len();
+        let sql = format!(
+            "SELECT number FROM bounties WHERE number < $1{except_sql} \
+             ORDER BY number DESC LIMIT ${} OFFSET ${}",
+            n + 2,
+            n + 3
+        );
+        let mut q = sqlx::query(&sql).bind(query_i64(below).unwrap_or(i64::MAX));
+        for e in except {
+            q = q.bind(query_i64(*e).unwrap_or(-1));
+        }
+        let rows = q
             .bind(i64::from(limit))
+            .bind(query_i64(skip).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| to_u64(r.try_get(0)?)).collect()

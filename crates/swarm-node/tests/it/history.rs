@@ -263,6 +263,13 @@ async fn memory_stays_flat_while_settled_bounties_grow() {
             assert!(!snapshot.contains(&g.to_string()), "{g} is still held");
         }
     }
-    assert_eq!(store.settled_numbers(1000).await.unwrap().len(), 100);
+    assert_eq!(
+        store
+            .settled_numbers(u64::MAX, &[], 0, 1000)
+            .await
+            .unwrap()
+            .len(),
+        100
+    );
     t.node.shutdown().await.unwrap();
 }

@@ -5,20 +5,35 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use swarm_node::dev_key;
 use swarm_node::store::{BlockSummary, Result};
 use swarm_node::test_utils::{test_genesis, Client};
 use swarm_node::{
     BlockBucket, BlockHeader, CommittedBlock, EventRecord, MemoryBlobs, NodeBuilder, NodeConfig,
     SqlStore, Store, TxRecord,
 };
-use swarm_protocol::{Address, Amount, Guid, Mint, PrivateKey, SettledBounty, H256};
+use swarm_protocol::{
+    Address, Amount, ArtifactType, Guid, Mint, PostBounty, PrivateKey, SettledBounty, H256,
+};
 
 /// A store that is not one of the node's own: it counts the blocks it is
-/// asked to commit and hands everything to SQLite.
+/// asked to commit, keeps the most posting numbers one listing query
+/// returned, and hands everything to SQLite.
 #[derive(Debug)]
 struct Counting {
     inner: SqlStore,
     commits: AtomicUsize,
+    most_numbers: AtomicUsize,
+}
+
+impl Counting {
+    fn new(inner: SqlStore) -> Arc<Counting> {
+        Arc::new(Counting {
+            inner,
+            commits: AtomicUsize::new(0),
+            most_numbers: AtomicUsize::new(0),
+        })
+    }
 }
 
 #[async_trait]
@@ -50,8 +65,20 @@ impl Store for Counting {
     async fn settled_among(&self, guids: &[Guid]) -> Result<Vec<Guid>> {
         self.inner.settled_among(guids).await
     }
-    async fn settled_numbers(&self, limit: u32) -> Result<Vec<u64>> {
-        self.inner.settled_numbers(limit).await
+    async fn settled_numbers(
+        &self,
+        below: u64,
+        except: &[u64],
+        skip: u64,
+        limit: u32,
+    ) -> Result<Vec<u64>> {
+        let numbers = self
+            .inner
+            .settled_numbers(below, except, skip, limit)
+            .await?;
+        self.most_numbers
+            .fetch_max(numbers.len(), Ordering::Relaxed);
+        Ok(numbers)
     }
     async fn settled_by_numbers(&self, numbers: &[u64]) -> Result<Vec<SettledBounty>> {
         self.inner.settled_by_numbers(numbers).await
@@ -118,12 +145,11 @@ impl Store for Counting {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_runs_on_a_store_it_is_handed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Counting {
-        inner: SqlStore::open_sqlite(&dir.path().join("handed.sqlite"))
+    let store = Counting::new(
+        SqlStore::open_sqlite(&dir.path().join("handed.sqlite"))
             .await
             .unwrap(),
-        commits: AtomicUsize::new(0),
-    });
+    );
     let mut config = NodeConfig::new(test_genesis());
     config.data_dir = dir.path().join("node");
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -198,5 +224,95 @@ async fn the_node_keeps_artifacts_in_a_blob_store_it_is_handed() {
             .count(),
         0
     );
+    node.shutdown().await.unwrap();
+}
+
+/// A deep page of `GET /bounties` costs its page, not the bounties before
+/// it: the store skips the settled bounties before the page, and the page
+/// still merges the open bounties in order. (Before, the node read the
+/// numbers of every settled bounty up to the page's end, 100,000 of them
+/// for page 2,000 of a 10^5 chain, and its memory grew with them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_listing_page_reads_only_its_page_of_settled_bounties() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Counting::new(
+        SqlStore::open_sqlite(&dir.path().join("handed.sqlite"))
+            .await
+            .unwrap(),
+    );
+    let mut genesis = test_genesis();
+    genesis.parameters.max_duration = Some(200);
+    genesis.parameters.assertion_reveal_window = Some(1);
+    genesis.parameters.arbiter_vote_window = Some(1);
+    let mut config = NodeConfig::new(genesis);
+    config.data_dir = dir.path().join("node");
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let node = NodeBuilder::new(config)
+        .store(store.clone())
+        .start()
+        .await
+        .unwrap();
+    let c = Client::new(node.url());
+    let (uri, _) = c.upload(&[("a.txt", b"deep pages")]).await;
+    let owner = dev_key(0);
+    // 160 bounties, oldest first; every 40th stays open (duration 200),
+    // the others settle three blocks after they are posted.
+    let ids: Vec<Guid> = (0..160).map(|_| Guid::new_v4()).collect();
+    let open = |i: usize| i % 40 == 5;
+    for wave in ids.chunks(40).enumerate() {
+        let mut txs = Vec::new();
+        for (k, &guid) in wave.1.iter().enumerate() {
+            let duration = if open(wave.0 * 40 + k) { 200 } else { 1 };
+            let body = PostBounty {
+                guid,
+                artifact_type: ArtifactType::File,
+                amount: Amount::from_nct(1),
+                uri: uri.clone(),
+                num_artifacts: 1,
+                duration,
+                metadata: None,
+            };
+            txs.push(c.sign(&owner, body).await);
+        }
+        let (status, body) = c.submit(&txs, true).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let last = ids[159];
+    for _ in 0..1000 {
+        if c.result(&format!("/bounties/{last}")).await["round_number"] == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let guids = |page: serde_json::Value| -> Vec<String> {
+        page.as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["guid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Newest first, 50 a page: page 2 is bounties 59 down to 10, open
+    // ones (45, 5) among them; page 3 the last 10.
+    store.most_numbers.store(0, Ordering::Relaxed);
+    let expected: Vec<String> = ids[10..60].iter().rev().map(Guid::to_string).collect();
+    assert_eq!(guids(c.result("/bounties?page=2").await), expected);
+    let expected: Vec<String> = ids[..10].iter().rev().map(Guid::to_string).collect();
+    assert_eq!(guids(c.result("/bounties?page=3").await), expected);
+    // Finished only: 156 settled, page 3 holds the oldest 6.
+    let settled: Vec<&Guid> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !open(*i))
+        .map(|(_, g)| g)
+        .collect();
+    let expected: Vec<String> = settled[..6].iter().rev().map(|g| g.to_string()).collect();
+    assert_eq!(
+        guids(c.result("/bounties?state=finished&page=3").await),
+        expected
+    );
+    // A page and the open bounties' worth of numbers, never the 100+
+    // settled before the page.
+    let most = store.most_numbers.load(Ordering::Relaxed);
+    assert!(most <= 50 + 4, "a deep page read {most} settled numbers");
     node.shutdown().await.unwrap();
 }

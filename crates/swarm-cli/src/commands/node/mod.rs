@@ -81,12 +81,14 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     }
     args.limits
         .apply(&mut config.limits, &mut config.artifact_limits);
+    // Caught from before the node answers: a SIGTERM right after its
+    // first answer stops it cleanly once it has started.
+    let signal = swarm_sdk::shutdown_on_signal();
     let node = swarm_node::start(config)
         .await
         .context("cannot start the node")?;
     println!("swarm node listening on {}", node.url());
     let token = node.shutdown_token();
-    let signal = swarm_sdk::shutdown_on_signal();
     tokio::spawn(async move {
         signal.cancelled().await;
         tracing::info!("sealing the block in progress");

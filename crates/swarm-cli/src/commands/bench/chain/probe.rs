@@ -19,16 +19,23 @@ pub(super) type Quantiles = (f64, f64);
 
 /// Everything measured on one node.
 pub(super) struct Probed {
+    /// `GET /bounties?state=finished&page=N` of random pages.
+    pub(super) listing: Quantiles,
     /// `GET /bounties/{guid}` of random settled bounties.
     pub(super) bounty: Quantiles,
     /// The explorer's overview page.
     pub(super) overview: Quantiles,
     /// The explorer's page of a random settled bounty.
     pub(super) bounty_page: Quantiles,
+    /// The first overview after the start: it folds every settled bounty
+    /// into the explorer's running totals, in milliseconds.
+    pub(super) first_overview_ms: f64,
     /// Events replayed by `/events?since=0` up to the tip.
     pub(super) replay_events: u64,
     /// Their rate, events per second.
     pub(super) replay_rate: f64,
+    /// The node's resident memory after each phase of the reads, in order.
+    pub(super) rss_after: Vec<(&'static str, Option<u64>)>,
 }
 
 /// Settled guids sampled for the latency figures.
@@ -37,46 +44,78 @@ const SAMPLE: usize = 200;
 /// Bounties per page of `GET /bounties`.
 const PAGE: usize = 50;
 
-/// Measures the node at `url`, whose chain holds `settled` settled bounties.
+/// Measures the node at `url`, whose chain holds `settled` settled bounties,
+/// reading its resident memory with `rss` after each phase.
 pub(super) async fn probe(
     url: &str,
     settled: usize,
     requests: usize,
     block_time: Duration,
+    rss: impl Fn() -> Option<u64>,
 ) -> anyhow::Result<Probed> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(4)
         .build()
         .context("cannot build the HTTP client")?;
-    let guids = sample_settled(&http, url, settled).await?;
-    let bounty = timed(&http, requests, |rng| {
-        let guid = guids.choose(rng).cloned().unwrap_or_default();
-        format!("{url}/bounties/{guid}")
-    })
-    .await?;
+    let mut rss_after = Vec::new();
+    let (guids, listing) = sample_settled(&http, url, settled).await?;
+    let listing = quantiles(listing);
+    rss_after.push(("listing pages", rss()));
+    let bounty = quantiles(
+        timed(&http, requests, |rng| {
+            let guid = guids.choose(rng).cloned().unwrap_or_default();
+            format!("{url}/bounties/{guid}")
+        })
+        .await?,
+    );
+    rss_after.push(("GET bounty", rss()));
     let pages = (requests / 5).max(1);
-    let overview = timed(&http, pages, |_| format!("{url}/explorer")).await?;
-    let bounty_page = timed(&http, pages, |rng| {
-        let guid = guids.choose(rng).cloned().unwrap_or_default();
-        format!("{url}/explorer/bounties/{guid}")
-    })
-    .await?;
+    // The first overview catches the explorer's totals up with every
+    // settled bounty: timed and measured apart, and counted in the
+    // percentiles with the rest.
+    let mut overviews = timed(&http, 1, |_| format!("{url}/explorer")).await?;
+    let first_overview_ms = ms(overviews[0].0);
+    rss_after.push(("first overview", rss()));
+    overviews.extend(timed(&http, pages - 1, |_| format!("{url}/explorer")).await?);
+    let overview = quantiles(overviews);
+    rss_after.push(("overviews", rss()));
+    let bounty_page = quantiles(
+        timed(&http, pages, |rng| {
+            let guid = guids.choose(rng).cloned().unwrap_or_default();
+            format!("{url}/explorer/bounties/{guid}")
+        })
+        .await?,
+    );
+    rss_after.push(("bounty pages", rss()));
     let (replay_events, replay_rate) = replay(&http, url, settled, block_time).await?;
+    rss_after.push(("replay", rss()));
     Ok(Probed {
+        listing,
         bounty,
         overview,
         bounty_page,
+        first_overview_ms,
         replay_events,
         replay_rate,
+        rss_after,
     })
 }
 
+/// The p50 and p99 of `samples`.
+fn quantiles(mut samples: Vec<(Duration, usize)>) -> Quantiles {
+    (
+        ms(weighted_quantile(&mut samples, 0.50)),
+        ms(weighted_quantile(&mut samples, 0.99)),
+    )
+}
+
 /// GETs `url(rng)` `n` times, one at a time; every answer must be 200.
+/// Returns each request's latency (with weight 1).
 async fn timed(
     http: &reqwest::Client,
     n: usize,
     mut url: impl FnMut(&mut rand::rngs::ThreadRng) -> String,
-) -> anyhow::Result<Quantiles> {
+) -> anyhow::Result<Vec<(Duration, usize)>> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let target = url(&mut rand::thread_rng());
@@ -99,19 +138,16 @@ async fn timed(
             );
         }
     }
-    Ok((
-        ms(weighted_quantile(&mut samples, 0.50)),
-        ms(weighted_quantile(&mut samples, 0.99)),
-    ))
+    Ok(samples)
 }
 
-/// Random settled guids, from random pages of `GET /bounties?state=finished`;
-/// checks the listing counts every settled bounty.
+/// Random settled guids, from random pages of `GET /bounties?state=finished`,
+/// and each page's latency; checks the listing counts every settled bounty.
 async fn sample_settled(
     http: &reqwest::Client,
     url: &str,
     settled: usize,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, Vec<(Duration, usize)>)> {
     #[derive(Deserialize)]
     /// A listed bounty.
     struct Listed {
@@ -128,11 +164,13 @@ async fn sample_settled(
     }
     let pages = settled.div_ceil(PAGE).max(1);
     let mut guids = Vec::new();
+    let mut latencies = Vec::new();
     let mut tries = 0;
     while guids.len() < SAMPLE.min(settled) && tries < SAMPLE * 4 {
         tries += 1;
         let page = rand::thread_rng().gen_range(0..pages);
         let target = format!("{url}/bounties?state=finished&page={page}");
+        let started = Instant::now();
         let answer: Answer = http
             .get(&target)
             .send()
@@ -141,6 +179,7 @@ async fn sample_settled(
             .json()
             .await
             .with_context(|| format!("decoding GET {target}"))?;
+        latencies.push((started.elapsed(), 1));
         if answer.result.iter().any(|b| b.round_number != 4) {
             bail!("GET {target} lists a bounty that is not finished");
         }
@@ -162,7 +201,7 @@ async fn sample_settled(
     if guids.is_empty() {
         bail!("no settled bounty listed");
     }
-    Ok(guids)
+    Ok((guids, latencies))
 }
 
 /// One event as the stream sends it: only what the checks read.

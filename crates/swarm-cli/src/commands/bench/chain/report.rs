@@ -24,6 +24,13 @@ pub(super) struct Row {
     pub(super) peak_rss_mb: Option<f64>,
     /// SIGTERM, start on the same data, until `GET /status` answers.
     pub(super) restart_s: f64,
+    /// `GET /bounties?state=finished&page=N`, random pages; absent in
+    /// older rows.
+    #[serde(default)]
+    pub(super) listing_p50_ms: Option<f64>,
+    /// Its 99th percentile.
+    #[serde(default)]
+    pub(super) listing_p99_ms: Option<f64>,
     /// `GET /bounties/{guid}`, random settled guids.
     pub(super) bounty_p50_ms: f64,
     /// Its 99th percentile.
@@ -36,12 +43,29 @@ pub(super) struct Row {
     pub(super) bounty_page_p50_ms: f64,
     /// Its 99th percentile.
     pub(super) bounty_page_p99_ms: f64,
+    /// The first overview after the start (it catches the explorer's
+    /// totals up with every settled bounty); absent in older rows.
+    #[serde(default)]
+    pub(super) first_overview_ms: Option<f64>,
     /// Events in the full replay.
     pub(super) replay_events: u64,
     /// Replay rate, events per second.
     pub(super) replay_events_per_s: f64,
     /// The machine's load average when measured.
     pub(super) load_average: String,
+    /// The node's resident memory after each phase of the reads, in the
+    /// order they ran; empty in older rows.
+    #[serde(default)]
+    pub(super) rss_after_mb: Vec<PhaseRss>,
+}
+
+/// Resident memory after one phase of the reads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct PhaseRss {
+    /// The phase, e.g. "first overview".
+    pub(super) phase: String,
+    /// VmRSS after it, MB.
+    pub(super) mb: Option<f64>,
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -72,6 +96,42 @@ pub(super) fn print_table(rows: &[Row]) {
             r.replay_events,
             r.replay_events_per_s,
             r.load_average,
+        );
+    }
+    print_phases(rows);
+}
+
+/// Prints the first overview's time and the RSS after each phase of the
+/// reads, for the rows that have them: where the memory after the reads
+/// came from.
+fn print_phases(rows: &[Row]) {
+    let Some(phases) = rows.iter().find(|r| !r.rss_after_mb.is_empty()) else {
+        return;
+    };
+    let names: Vec<&str> = phases
+        .rss_after_mb
+        .iter()
+        .map(|p| p.phase.as_str())
+        .collect();
+    println!(
+        "\n| settled | list page p50 / p99 ms | first overview ms | RSS at start MB | {} |",
+        names
+            .iter()
+            .map(|n| format!("RSS after {n} MB"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---:|---:|---:|---:|{}", "---:|".repeat(names.len()));
+    for r in rows.iter().filter(|r| !r.rss_after_mb.is_empty()) {
+        let cells: Vec<String> = r.rss_after_mb.iter().map(|p| opt(p.mb)).collect();
+        println!(
+            "| {} | {} / {} | {} | {} | {} |",
+            r.settled,
+            opt(r.listing_p50_ms),
+            opt(r.listing_p99_ms),
+            opt(r.first_overview_ms),
+            opt(r.start_rss_mb),
+            cells.join(" | ")
         );
     }
 }
