@@ -588,6 +588,21 @@ async fn start_on(
             }
         }));
     }
+    // The explorer's totals over settled bounties, folded before anyone
+    // asks; a failure only leaves the fold to the first request.
+    tokio::spawn({
+        let (state, token) = (state.clone(), shutdown.clone());
+        async move {
+            let fold =
+                crate::explorer::warm_up(&state.view, state.store.as_ref(), &state.settled_totals);
+            tokio::select! {
+                _ = token.cancelled() => {}
+                done = fold => if let Err(e) = done {
+                    tracing::warn!(error = %e, "folding the settled bounties into the explorer's totals failed");
+                }
+            }
+        }
+    });
     tasks.push(tokio::spawn(housekeeping(
         state.clone(),
         config.artifact_ttl,

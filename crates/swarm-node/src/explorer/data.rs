@@ -418,22 +418,48 @@ const CATCH_UP_PAGE: u32 = 256;
 impl SettledTotals {
     /// Folds in what settled up to `block`.
     async fn catch_up(&mut self, store: &dyn Store, block: u64) -> Result<(), StoreError> {
-        loop {
-            let page = store
-                .settled_after(self.cursor, block, CATCH_UP_PAGE)
-                .await?;
-            let Some(last) = page.last() else {
-                return Ok(());
-            };
-            self.cursor = Some((last.settled_block(), last.number));
-            for s in &page {
-                add_bounty(&mut self.engines, &s.bounty);
-                self.families.add(&s.bounty);
-            }
-            for e in self.engines.values_mut() {
-                e.trim_history();
-            }
+        while !self.catch_up_page(store, block).await? {}
+        Ok(())
+    }
+
+    /// Folds in the next page of what settled up to `block`; `true` once
+    /// there is nothing left.
+    async fn catch_up_page(&mut self, store: &dyn Store, block: u64) -> Result<bool, StoreError> {
+        let page = store
+            .settled_after(self.cursor, block, CATCH_UP_PAGE)
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(true);
+        };
+        self.cursor = Some((last.settled_block(), last.number));
+        for s in &page {
+            add_bounty(&mut self.engines, &s.bounty);
+            self.families.add(&s.bounty);
         }
+        for e in self.engines.values_mut() {
+            e.trim_history();
+        }
+        Ok(false)
+    }
+}
+
+/// Folds every bounty settled before the node started into `totals`, in
+/// the background: without it the first explorer page after a start pays
+/// for the whole history (28.7 s at 10⁶ settled bounties, see
+/// BENCHMARKS.md). One page at a time, the lock released in between, so a
+/// request that comes meanwhile finishes the fold itself rather than
+/// waiting for this task to.
+pub(crate) async fn warm_up(
+    view: &ChainView,
+    store: &dyn Store,
+    totals: &tokio::sync::Mutex<SettledTotals>,
+) -> Result<(), StoreError> {
+    let block = view.read(|r| r.block());
+    loop {
+        if totals.lock().await.catch_up_page(store, block).await? {
+            return Ok(());
+        }
+        tokio::task::yield_now().await;
     }
 }
 

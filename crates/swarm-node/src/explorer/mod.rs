@@ -29,7 +29,7 @@
 mod chart;
 mod data;
 
-pub(crate) use data::SettledTotals;
+pub(crate) use data::{warm_up, SettledTotals};
 mod pages;
 
 use axum::extract::Request;

@@ -218,7 +218,7 @@ pub(crate) fn work_due<'a>(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdmissionLimits {
     /// A new bounty is refused while the waiting transactions (with the
-    /// work promised and due, see [`Pressure`]) would take longer than
+    /// work promised and due) would take longer than
     /// this many block times to apply; `None` never refuses one.
     pub new_bounty_wait_blocks: Option<u32>,
     /// Over this many waiting transactions every submission is refused.
