@@ -1,6 +1,8 @@
 //! The seams are real: the node runs on a `Store` and a `BlobStore` it is
 //! handed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -142,15 +144,18 @@ impl Store for Counting {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_node_runs_on_a_store_it_is_handed() {
+/// A node of `genesis` on a [`Counting`] SQLite store it is handed, both
+/// in the returned directory.
+async fn node_on_a_counting_store(
+    genesis: swarm_protocol::Genesis,
+) -> (tempfile::TempDir, Arc<Counting>, swarm_node::RunningNode) {
     let dir = tempfile::tempdir().unwrap();
     let store = Counting::new(
         SqlStore::open_sqlite(&dir.path().join("handed.sqlite"))
             .await
             .unwrap(),
     );
-    let mut config = NodeConfig::new(test_genesis());
+    let mut config = NodeConfig::new(genesis);
     config.data_dir = dir.path().join("node");
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let node = NodeBuilder::new(config)
@@ -158,6 +163,12 @@ async fn the_node_runs_on_a_store_it_is_handed() {
         .start()
         .await
         .unwrap();
+    (dir, store, node)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_runs_on_a_store_it_is_handed() {
+    let (dir, store, node) = node_on_a_counting_store(test_genesis()).await;
     let client = Client::new(node.url());
     let key = PrivateKey::random();
     let mint = Mint {
@@ -234,24 +245,11 @@ async fn the_node_keeps_artifacts_in_a_blob_store_it_is_handed() {
 /// for page 2,000 of a 10^5 chain, and its memory grew with them.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deep_listing_page_reads_only_its_page_of_settled_bounties() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Counting::new(
-        SqlStore::open_sqlite(&dir.path().join("handed.sqlite"))
-            .await
-            .unwrap(),
-    );
     let mut genesis = test_genesis();
     genesis.parameters.max_duration = Some(200);
     genesis.parameters.assertion_reveal_window = Some(1);
     genesis.parameters.arbiter_vote_window = Some(1);
-    let mut config = NodeConfig::new(genesis);
-    config.data_dir = dir.path().join("node");
-    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let node = NodeBuilder::new(config)
-        .store(store.clone())
-        .start()
-        .await
-        .unwrap();
+    let (_dir, store, node) = node_on_a_counting_store(genesis).await;
     let c = Client::new(node.url());
     let (uri, _) = c.upload(&[("a.txt", b"deep pages")]).await;
     let owner = dev_key(0);
