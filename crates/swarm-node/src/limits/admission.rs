@@ -10,7 +10,7 @@
 //! `bounty:Post` is the one transaction that commits the node to more work
 //! (every engine's assertion and reveal, the arbiters' votes), so a new
 //! bounty is refused while the transactions already waiting would take
-//! longer than a few block times to apply. Transactions that advance
+//! longer than about a block time to apply. Transactions that advance
 //! bounties already posted are still taken, so every admitted lifecycle
 //! can finish. Past a hard cap of waiting transactions everything is
 //! refused — then memory, not rounds, is at stake.
@@ -21,11 +21,21 @@
 //! best single block, which holds requests verified during earlier blocks
 //! and overstates what the node sustains), plus how far the last block
 //! overran its block time. Before the node has been busy its
-//! blocks say nothing of its capacity, so the rate is never taken below a
-//! floor measured at start: a quarter of one core's signature recoveries
-//! per second on every core ([`measured_floor`]) — about what a node
-//! sustains, since recovery is a quarter to a third of a transaction's
-//! cost. The work a post promises counts too: the bounties admitted in the
+//! blocks say nothing of its capacity, so the rate is then never taken
+//! below a floor measured at start: a quarter of one core's signature
+//! recoveries per second on every core ([`measured_floor`]) — about what a
+//! node sustains with transactions of one artifact, since recovery is a
+//! quarter to a third of such a transaction's cost. A transaction of a
+//! bounty with 256 artifacts carries 256 bids or verdicts and its
+//! settlement pays per artifact, so it costs several times as much: the
+//! floor is divided by what the transactions of the unsettled bounties
+//! cost on average ([`Due::cost`], from their artifacts), or a floor that
+//! assumed one artifact would let in bounties whose assertions and reveals
+//! then come too late. Once a block was backlogged — transactions waited
+//! all through it and, at its end, at least as many as it applied — the
+//! node worked flat out in it, so what such blocks applied is its capacity
+//! for the transactions it is sent now, and the floor no longer counts.
+//! The work a post promises counts too: the bounties admitted in the
 //! open block will bring their assertions, reveals and votes (as many as
 //! the recent blocks held per post), so a crowd of posts arriving at once
 //! — clients that all backed off for the same `Retry-After` — is not let
@@ -51,7 +61,7 @@
 //! gauges the API and the sequencer feed it.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -72,6 +82,13 @@ pub(crate) const RATE_FLOOR: f64 = 1_000.0;
 /// reveals and votes) before the node has seen any: one engine and one
 /// arbiter more than the fewest.
 pub(crate) const DEFAULT_TXS_PER_BOUNTY: f64 = 8.0;
+
+/// A transaction costs the node one more transaction of one artifact for
+/// every this many artifacts of its bounty: bids, verdicts and payouts are
+/// per artifact. Measured with `swarm bench node --find-max --artifacts
+/// 1,16,256` (3 engines): 23,300 / 21,000 / 9,700 transactions a second
+/// at capacity, 2.4 times the cost at 256 artifacts (BENCHMARKS.md).
+pub(crate) const ARTIFACTS_PER_EXTRA_COST: f64 = 160.0;
 
 /// Recoveries timed at start for [`measured_floor`].
 const FLOOR_SAMPLES: u32 = 200;
@@ -112,22 +129,30 @@ pub(crate) struct Pressure {
     /// Transactions of bounties already posted that fall due in the coming
     /// blocks beyond what the node can apply by then ([`Due::beyond`]).
     pub(crate) due: usize,
-    /// Transactions per second the node applied in its recent blocks, or
-    /// the floor if that is higher.
+    /// Transactions per second the node applied in its recent blocks: in
+    /// its backlogged ones if there were any, else in all of them or the
+    /// floor, whichever is higher.
     pub(crate) rate: f64,
     /// How much longer than its block time the last block took.
     pub(crate) lag: Duration,
 }
 
 impl Pressure {
-    /// How long the waiting transactions will take to apply.
-    pub(crate) fn expected_wait(&self) -> Duration {
+    /// How long the queued work (waiting, promised and due) will take to
+    /// apply at the node's rate.
+    pub(crate) fn queued_wait(&self) -> Duration {
         let rate = self.rate.max(RATE_FLOOR);
         let work = self
             .waiting
             .saturating_add(self.promised)
             .saturating_add(self.due);
-        Duration::from_secs_f64(work as f64 / rate) + self.lag
+        Duration::from_secs_f64(work as f64 / rate)
+    }
+
+    /// How long the waiting transactions will take to apply: the queued
+    /// work, after the last block's overrun.
+    pub(crate) fn expected_wait(&self) -> Duration {
+        self.queued_wait() + self.lag
     }
 }
 
@@ -138,6 +163,9 @@ pub(crate) struct Due {
     /// Blocks after the open one (0: the open block) → transactions that
     /// may come from then on.
     by_block: BTreeMap<u64, usize>,
+    /// The unsettled bounties counted, and their artifacts.
+    bounties: u64,
+    artifacts: u64,
 }
 
 impl Due {
@@ -146,6 +174,17 @@ impl Due {
         if count > 0 {
             *self.by_block.entry(ahead).or_insert(0) += count;
         }
+    }
+
+    /// What a transaction of the unsettled bounties costs, on average, in
+    /// transactions of one artifact: `1 + artifacts / `
+    /// [`ARTIFACTS_PER_EXTRA_COST`], 1 with no bounty.
+    pub(crate) fn cost(&self) -> f64 {
+        if self.bounties == 0 {
+            return 1.0;
+        }
+        let artifacts = self.artifacts as f64 / self.bounties as f64;
+        1.0 + artifacts / ARTIFACTS_PER_EXTRA_COST
     }
 
     /// What the due transactions add to the queue, at `per_block`
@@ -183,6 +222,8 @@ pub(crate) fn work_due<'a>(
     // Bounties in it: (assertions, reveal round ahead, vote round ahead, votes).
     let mut asserting = Vec::new();
     for b in bounties.filter(|b| b.settlement.is_none()) {
+        due.bounties += 1;
+        due.artifacts += u64::from(b.num_artifacts);
         let votes = arbiters.saturating_sub(b.votes.len());
         let round = b.round(open);
         if round > Round::Assertion {
@@ -226,12 +267,18 @@ pub struct AdmissionLimits {
 }
 
 impl Default for AdmissionLimits {
-    /// Two block times: a bounty's assertion round is at least one block and
-    /// usually many, and its engines send their assertions after it is
-    /// included. 50,000 waiting transactions are a few seconds of work.
+    /// One block time of queued work (two with the last block's overrun):
+    /// a bounty's engines send their assertions after its post is
+    /// included, and its reveals when they see the reveal round open, a
+    /// block or two after it did, so a queue much longer than a block
+    /// eats into rounds a few blocks long. With two blocks of queued work,
+    /// the trial just above capacity of `swarm bench node --find-max`
+    /// missed a wave's reveals in about one run of three; with one, in
+    /// none of nine (BENCHMARKS.md). 50,000 waiting transactions are a
+    /// few seconds of work.
     fn default() -> Self {
         AdmissionLimits {
-            new_bounty_wait_blocks: Some(2),
+            new_bounty_wait_blocks: Some(1),
             max_waiting_transactions: 50_000,
         }
     }
@@ -285,6 +332,10 @@ impl Refusal {
 }
 
 /// The rule: may `work` of `count` transactions come in under `pressure`?
+/// A new bounty may not while the queued work would take longer than the
+/// limit's block times, or that and the last block's overrun longer than
+/// one block more: a late block with little queued is a slow commit, and
+/// the work it delays is the node's own, not a queue that grows.
 pub(crate) fn decide(
     limits: &AdmissionLimits,
     block_time: Duration,
@@ -300,7 +351,12 @@ pub(crate) fn decide(
         });
     }
     match (work, limits.new_bounty_wait_blocks) {
-        (Work::New, Some(blocks)) if wait > block_time * blocks => Err(Refusal::Behind { wait }),
+        (Work::New, Some(blocks))
+            if pressure.queued_wait() > block_time * blocks
+                || wait > block_time * blocks.saturating_add(1) =>
+        {
+            Err(Refusal::Behind { wait })
+        }
         _ => Ok(()),
     }
 }
@@ -312,10 +368,16 @@ pub(crate) struct Admission {
     limits: AdmissionLimits,
     block_time: Duration,
     floor: f64,
+    /// [`Due::cost`] as the open block opened, in thousandths: the floor
+    /// is taken over it.
+    cost_milli: AtomicU64,
     waiting: AtomicUsize,
     lag_us: AtomicU64,
-    /// The recent blocks' (transactions, posts, seconds), newest last.
-    rates: Mutex<VecDeque<(usize, usize, f64)>>,
+    /// Whether the waiting transactions ran out since the open block
+    /// opened: if they did, the node was idle for part of it.
+    drained: AtomicBool,
+    /// The recent blocks, newest last.
+    rates: Mutex<VecDeque<BlockSample>>,
     /// Bounties admitted into the open block.
     posts_open: AtomicUsize,
     /// Transactions those bounties will bring.
@@ -324,6 +386,17 @@ pub(crate) struct Admission {
     /// ([`Due::beyond`]), less its reveals and votes applied since.
     due: AtomicUsize,
     refused: AtomicU64,
+}
+
+/// What a sealed block tells of the node's rate.
+#[derive(Clone, Copy, Debug)]
+struct BlockSample {
+    txs: usize,
+    posts: usize,
+    seconds: f64,
+    /// Transactions waited all through the block, and at its end at least
+    /// as many as it applied: the node was working flat out.
+    backlogged: bool,
 }
 
 /// Transactions counted as waiting until dropped.
@@ -335,9 +408,7 @@ pub(crate) struct Waiting<'a> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.admission
-            .waiting
-            .fetch_sub(self.count, Ordering::Relaxed);
+        self.admission.leave(self.count);
     }
 }
 
@@ -348,8 +419,10 @@ impl Admission {
             limits,
             block_time,
             floor,
+            cost_milli: AtomicU64::new(1_000),
             waiting: AtomicUsize::new(0),
             lag_us: AtomicU64::new(0),
+            drained: AtomicBool::new(true),
             rates: Mutex::new(VecDeque::with_capacity(RATE_WINDOW)),
             posts_open: AtomicUsize::new(0),
             promised: AtomicUsize::new(0),
@@ -360,23 +433,37 @@ impl Admission {
 
     /// The pressure now.
     pub(crate) fn pressure(&self) -> Pressure {
-        let (txs, seconds) = self
-            .rates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .fold((0usize, 0.0f64), |(t, s), (bt, _, bs)| (t + bt, s + bs));
-        let recent = if seconds > 0.0 {
-            txs as f64 / seconds
-        } else {
-            0.0
+        let rate = {
+            let rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+            let over = |keep: fn(&BlockSample) -> bool| {
+                let (txs, seconds) = rates
+                    .iter()
+                    .filter(|b| keep(b))
+                    .fold((0usize, 0.0f64), |(t, s), b| (t + b.txs, s + b.seconds));
+                (seconds > 0.0).then(|| txs as f64 / seconds)
+            };
+            let recent = over(|_| true).unwrap_or(0.0);
+            match over(|b| b.backlogged) {
+                Some(flat_out) => flat_out.max(recent),
+                None => {
+                    let cost = self.cost_milli.load(Ordering::Relaxed).max(1) as f64 / 1e3;
+                    recent.max(self.floor / cost)
+                }
+            }
         };
         Pressure {
             waiting: self.waiting.load(Ordering::Relaxed),
             promised: self.promised.load(Ordering::Relaxed),
             due: self.due.load(Ordering::Relaxed),
-            rate: recent.max(self.floor),
+            rate,
             lag: Duration::from_micros(self.lag_us.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// `count` waiting transactions were applied or refused.
+    fn leave(&self, count: usize) {
+        if self.waiting.fetch_sub(count, Ordering::Relaxed) == count {
+            self.drained.store(true, Ordering::Relaxed);
         }
     }
 
@@ -409,7 +496,7 @@ impl Admission {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .fold((0usize, 0usize), |(t, p), (bt, bp, _)| (t + bt, p + bp));
+            .fold((0usize, 0usize), |(t, p), b| (t + b.txs, p + b.posts));
         if posts == 0 {
             DEFAULT_TXS_PER_BOUNTY
         } else {
@@ -454,17 +541,27 @@ impl Admission {
         }
         let posts = self.posts_open.swap(0, Ordering::Relaxed);
         self.promised.store(0, Ordering::Relaxed);
+        let waiting = self.waiting.load(Ordering::Relaxed);
+        let drained = self.drained.swap(waiting == 0, Ordering::Relaxed);
+        let backlogged = !drained && txs > 0 && waiting >= txs;
         let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
         if rates.len() == RATE_WINDOW {
             rates.pop_front();
         }
-        rates.push_back((txs, posts, seconds));
+        rates.push_back(BlockSample {
+            txs,
+            posts,
+            seconds,
+            backlogged,
+        });
     }
 
     /// A block opened with `due` the work its posted bounties will bring:
     /// what of it the node cannot apply in time at its current rate counts
     /// as queued until the next block opens.
     pub(crate) fn record_due(&self, due: &Due) {
+        let cost = (due.cost() * 1e3).round() as u64;
+        self.cost_milli.store(cost.max(1), Ordering::Relaxed);
         let per_block = self.pressure().rate * self.block_time.as_secs_f64();
         self.due.store(due.beyond(per_block), Ordering::Relaxed);
     }
@@ -519,9 +616,7 @@ pub struct Held {
 #[cfg(any(test, feature = "test-utils"))]
 impl Drop for Held {
     fn drop(&mut self) {
-        self.admission
-            .waiting
-            .fetch_sub(self.count, Ordering::Relaxed);
+        self.admission.leave(self.count);
     }
 }
 
@@ -542,22 +637,43 @@ mod tests {
     }
 
     #[test]
-    fn a_new_bounty_is_refused_once_the_backlog_is_longer_than_two_blocks() {
+    fn a_new_bounty_is_refused_once_the_backlog_is_longer_than_a_block() {
         let limits = AdmissionLimits::default();
-        // 10,000 tx/s: 2,000 waiting is 200 ms, exactly two blocks.
+        // 10,000 tx/s: 1,000 waiting is 100 ms, exactly one block.
         assert_eq!(
-            decide(&limits, BLOCK, pressure(2_000, 10_000.0, 0), Work::New, 1),
+            decide(&limits, BLOCK, pressure(1_000, 10_000.0, 0), Work::New, 1),
             Ok(())
         );
-        let refused = decide(&limits, BLOCK, pressure(2_100, 10_000.0, 0), Work::New, 1);
+        let refused = decide(&limits, BLOCK, pressure(1_100, 10_000.0, 0), Work::New, 1);
         assert_eq!(
             refused,
+            Err(Refusal::Behind {
+                wait: Duration::from_millis(110)
+            })
+        );
+        // A late block counts as backlog too, with a block more to spare:
+        // 50 ms queued after a block 140 ms late passes, 160 ms late not.
+        assert_eq!(
+            decide(&limits, BLOCK, pressure(500, 10_000.0, 140), Work::New, 1),
+            Ok(())
+        );
+        assert_eq!(
+            decide(&limits, BLOCK, pressure(500, 10_000.0, 160), Work::New, 1),
             Err(Refusal::Behind {
                 wait: Duration::from_millis(210)
             })
         );
-        // A late block counts as backlog too.
         assert!(decide(&limits, BLOCK, pressure(0, 10_000.0, 250), Work::New, 1).is_err());
+        // Two blocks, when configured, are two blocks of queued work.
+        let two = AdmissionLimits {
+            new_bounty_wait_blocks: Some(2),
+            ..limits
+        };
+        assert_eq!(
+            decide(&two, BLOCK, pressure(2_000, 10_000.0, 0), Work::New, 1),
+            Ok(())
+        );
+        assert!(decide(&two, BLOCK, pressure(2_100, 10_000.0, 0), Work::New, 1).is_err());
     }
 
     #[test]
@@ -581,12 +697,12 @@ mod tests {
     #[test]
     fn an_idle_node_is_judged_by_the_floor_rate_not_by_its_empty_blocks() {
         let limits = AdmissionLimits::default();
-        // No rate at all: 150 waiting at the lowest floor of 1,000/s is 150 ms.
+        // No rate at all: 90 waiting at the lowest floor of 1,000/s is 90 ms.
         assert_eq!(
-            decide(&limits, BLOCK, pressure(150, 0.0, 0), Work::New, 1),
+            decide(&limits, BLOCK, pressure(90, 0.0, 0), Work::New, 1),
             Ok(())
         );
-        assert!(decide(&limits, BLOCK, pressure(250, 0.0, 0), Work::New, 1).is_err());
+        assert!(decide(&limits, BLOCK, pressure(110, 0.0, 0), Work::New, 1).is_err());
         // Idle blocks do not pull the estimate under the measured floor.
         let admission = Admission::new(limits, BLOCK, 8_000.0);
         admission.record_block(0, BLOCK);
@@ -642,19 +758,19 @@ mod tests {
     #[test]
     fn posts_admitted_in_the_open_block_count_with_the_work_they_bring() {
         let admission = Admission::new(AdmissionLimits::default(), BLOCK, 10_000.0);
-        // Before any post: 8 transactions a bounty. 250 posts promise 1,750
-        // more: 175 ms, under two blocks, so 250 more still pass...
-        assert_eq!(admission.admit_posts(0, 250), Ok(()));
-        assert_eq!(admission.pressure().promised, 1_750);
-        // ...and promise as much again: 350 ms, so the next are refused.
-        assert_eq!(admission.admit_posts(0, 250), Ok(()));
+        // Before any post: 8 transactions a bounty. 125 posts promise 875
+        // more: 87.5 ms, under a block, so 125 more still pass...
+        assert_eq!(admission.admit_posts(0, 125), Ok(()));
+        assert_eq!(admission.pressure().promised, 875);
+        // ...and promise as much again: 175 ms, so the next are refused.
+        assert_eq!(admission.admit_posts(0, 125), Ok(()));
         assert!(matches!(
             admission.admit_posts(0, 1),
             Err(Refusal::Behind { .. })
         ));
         // Sealing the block hands the promise to the queue and the rate:
-        // 500 posts in 4,000 transactions make 8 a bounty.
-        admission.record_block(4_000, BLOCK);
+        // 250 posts in 2,000 transactions make 8 a bounty.
+        admission.record_block(2_000, BLOCK);
         assert_eq!(admission.pressure().promised, 0);
         assert_eq!(admission.txs_per_bounty(), 8.0);
         assert_eq!(admission.admit_posts(0, 1), Ok(()));
@@ -728,7 +844,11 @@ mod tests {
         let work = work_due(bounties.iter(), 20, 1);
         // Now: the unrevealed reveal and the vote of the bounty voting.
         // At 23: three reveals, and the vote of the bounty revealing.
-        assert_eq!(work, due(&[(0, 1 + 1), (3, 3 + 1), (7, 1)]));
+        assert_eq!(
+            work.by_block,
+            due(&[(0, 1 + 1), (3, 3 + 1), (7, 1)]).by_block
+        );
+        assert_eq!((work.bounties, work.artifacts), (3, 3));
         // A vote cast is no longer due; a settled bounty brings nothing.
         let mut settled = bounty(19, 3, 0, 0);
         settled.settlement = Some(swarm_protocol::Settlement {
@@ -741,7 +861,7 @@ mod tests {
             },
         });
         let bounties = [bounty(15, 3, 3, 1), settled];
-        assert_eq!(work_due(bounties.iter(), 20, 1), Due::default());
+        assert_eq!(work_due(bounties.iter(), 20, 1).by_block, BTreeMap::new());
     }
 
     #[test]
@@ -754,10 +874,13 @@ mod tests {
             bounty(25, 4, 0, 0),
         ];
         let work = work_due(bounties.iter(), 20, 0);
-        assert_eq!(work, due(&[(0, 10 + 6), (5, 10)]));
+        assert_eq!(work.by_block, due(&[(0, 10 + 6), (5, 10)]).by_block);
         // With none past it, nothing more than what is there is expected.
         let bounties = [bounty(25, 4, 0, 0)];
-        assert_eq!(work_due(bounties.iter(), 20, 0), due(&[(5, 4)]));
+        assert_eq!(
+            work_due(bounties.iter(), 20, 0).by_block,
+            due(&[(5, 4)]).by_block
+        );
     }
 
     #[test]
@@ -777,22 +900,22 @@ mod tests {
 
     #[test]
     fn a_reveal_burst_due_soon_refuses_a_new_bounty_the_queue_alone_would_let_in() {
-        // 10,000 tx/s, 100 ms blocks: 1,000 a block, refused past 2,000.
+        // 10,000 tx/s, 100 ms blocks: 1,000 a block, refused past 1,000.
         let admission = Admission::new(AdmissionLimits::default(), BLOCK, 10_000.0);
-        admission.record_due(&due(&[(1, 2_500)]));
-        assert_eq!(admission.pressure().due, 1_500);
+        admission.record_due(&due(&[(1, 1_900)]));
+        assert_eq!(admission.pressure().due, 900);
         assert_eq!(admission.admit_posts(0, 1), Ok(()));
-        // 600 waiting is 60 ms, but in front of 1,500 reveals that the
-        // node cannot apply by the block they are due at (and the 7 more
-        // the admitted post promises): 210 ms.
+        // 600 waiting is 60 ms, but in front of 900 reveals that the node
+        // cannot apply by the block they are due at (and the 7 more the
+        // admitted post promises): 150 ms.
         let _held = admission.enter(600).map_err(|_| "refused");
         match admission.admit_posts(0, 1) {
-            Err(Refusal::Behind { wait }) => assert_eq!(wait.as_millis(), 210),
+            Err(Refusal::Behind { wait }) => assert_eq!(wait.as_millis(), 150),
             other => panic!("{other:?}"),
         }
         // The same burst far enough ahead is absorbed by the blocks before it.
         admission.record_block(0, BLOCK);
-        admission.record_due(&due(&[(4, 2_500)]));
+        admission.record_due(&due(&[(4, 1_900)]));
         assert_eq!(admission.pressure().due, 0);
         assert_eq!(admission.admit_posts(0, 1), Ok(()));
     }
@@ -807,6 +930,58 @@ mod tests {
         assert_eq!(admission.admit_posts(0, 1), Ok(()));
         admission.applied_due(1_000);
         assert_eq!(admission.pressure().due, 0);
+    }
+
+    #[test]
+    fn the_floor_is_taken_over_what_the_transactions_of_the_unsettled_bounties_cost() {
+        let admission = Admission::new(AdmissionLimits::default(), BLOCK, 18_000.0);
+        // No bounty: transactions of one artifact.
+        let none = work_due(std::iter::empty(), 10, 1);
+        assert_eq!(none.cost(), 1.0);
+        admission.record_due(&none);
+        assert_eq!(admission.pressure().rate, 18_000.0);
+        // Two bounties of 256 artifacts and two of one: 128.5 on average.
+        let mut bounties: Vec<Bounty> = (0..4).map(|_| bounty(14, 3, 0, 0)).collect();
+        bounties[0].num_artifacts = 256;
+        bounties[1].num_artifacts = 256;
+        let mixed = work_due(bounties.iter(), 12, 1);
+        let cost = 1.0 + 128.5 / ARTIFACTS_PER_EXTRA_COST;
+        assert!((mixed.cost() - cost).abs() < 1e-9);
+        admission.record_due(&mixed);
+        assert!((admission.pressure().rate - 18_000.0 / cost).abs() < 20.0);
+        // What the node did in its recent blocks still counts, floor or not.
+        admission.record_block(1_700, BLOCK);
+        assert!((admission.pressure().rate - 17_000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_node_that_worked_flat_out_is_judged_by_what_it_applied_even_below_the_floor() {
+        let admission =
+            std::sync::Arc::new(Admission::new(AdmissionLimits::default(), BLOCK, 18_000.0));
+        admission.record_block(300, BLOCK);
+        assert_eq!(admission.pressure().rate, 18_000.0);
+        // A backlog arrives: the block it arrived in had run dry before, so
+        // it says nothing of the capacity.
+        let held = admission.hold(5_000);
+        admission.record_block(700, BLOCK);
+        assert_eq!(admission.pressure().rate, 18_000.0);
+        // It waits all through the next block, which applies 700: heavy
+        // transactions, 7,000 a second, under the floor.
+        admission.record_block(700, BLOCK);
+        assert!((admission.pressure().rate - 7_000.0).abs() < 1e-6);
+        // A block in which the queue ran out is not counted as flat out,
+        // nor is one that ended with less waiting than it applied.
+        drop(held);
+        let held = admission.hold(5_000);
+        admission.record_block(400, BLOCK);
+        admission.record_block(6_000, BLOCK);
+        let recent = (300.0 + 700.0 + 700.0 + 400.0 + 6_000.0) / 0.5;
+        assert!((admission.pressure().rate - recent).abs() < 1e-6);
+        admission.record_block(2_000, BLOCK);
+        let flat_out = (700.0 + 2_000.0) / 0.2;
+        let recent = (300.0 + 700.0 + 700.0 + 400.0 + 6_000.0 + 2_000.0) / 0.6;
+        assert!((admission.pressure().rate - flat_out.max(recent)).abs() < 1e-6);
+        drop(held);
     }
 
     #[test]

@@ -996,7 +996,7 @@ async fn post_now(node: &TestNode, key: &PrivateKey, bounty: PostBounty) -> reqw
 }
 
 /// While the node is behind — transactions waiting that would take longer
-/// than two block times to apply — a new bounty is refused at submission
+/// than a block time to apply — a new bounty is refused at submission
 /// with 503 `overloaded` and a `Retry-After` of the estimated wait, while
 /// an assertion on a bounty already posted still goes in: the lifecycles
 /// the node admitted can finish. Once the backlog is gone, posts pass.

@@ -113,7 +113,8 @@ pub(crate) struct LimitArgs {
     /// Refuse new bounties (503 overloaded, with Retry-After) while the
     /// transactions waiting to be applied, with the reveals and votes
     /// posted bounties owe in the coming blocks, would take longer than
-    /// this many block times; 0 never refuses them [default: 2].
+    /// this many block times (or, with the last block's overrun, one
+    /// more); 0 never refuses them [default: 1].
     #[arg(long, env = "SWARM_NEW_BOUNTY_WAIT_BLOCKS", value_name = "BLOCKS")]
     new_bounty_wait_blocks: Option<u32>,
     /// Refuse every submission (503 overloaded) while this many transactions
@@ -208,7 +209,7 @@ mod tests {
         let mut limits = Limits::default();
         let mut artifacts = ArtifactLimits::default();
         LimitArgs::default().apply(&mut limits, &mut artifacts);
-        assert_eq!(limits.admission.new_bounty_wait_blocks, Some(2));
+        assert_eq!(limits.admission.new_bounty_wait_blocks, Some(1));
         let args = LimitArgs {
             new_bounty_wait_blocks: Some(0),
             max_waiting_transactions: Some(10),
