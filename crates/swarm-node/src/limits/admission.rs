@@ -978,7 +978,7 @@ mod tests {
         let recent = (300.0 + 700.0 + 700.0 + 400.0 + 6_000.0) / 0.5;
         assert!((admission.pressure().rate - recent).abs() < 1e-6);
         admission.record_block(2_000, BLOCK);
-        let flat_out = (700.0 + 2_000.0) / 0.2;
+        let flat_out: f64 = (700.0 + 2_000.0) / 0.2;
         let recent = (300.0 + 700.0 + 700.0 + 400.0 + 6_000.0 + 2_000.0) / 0.6;
         assert!((admission.pressure().rate - flat_out.max(recent)).abs() < 1e-6);
         drop(held);
