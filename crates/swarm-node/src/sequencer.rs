@@ -126,6 +126,9 @@ pub struct SequencerConfig {
     pub block_time: Duration,
     /// A snapshot of the state is stored with every block whose number is a multiple of this.
     pub snapshot_every: u64,
+    /// ... and with the block that brings the transactions since the last
+    /// snapshot to this many.
+    pub snapshot_after_transactions: usize,
 }
 
 /// The sequencer task's state.
@@ -148,6 +151,8 @@ pub(crate) struct Sequencer {
     /// Guids of the bounties handed to the commit in flight: settled, but
     /// not yet in the store.
     settling: HashSet<Guid>,
+    /// Transactions in the blocks sealed since the last snapshot.
+    since_snapshot: usize,
 }
 
 /// The bounty guid a transaction names, if any.
@@ -209,6 +214,7 @@ impl Sequencer {
             pending_events: Vec::new(),
             waiters: Vec::new(),
             settling: HashSet::new(),
+            since_snapshot: 0,
         };
         s.open_next();
         s
@@ -356,11 +362,14 @@ impl Sequencer {
         // snapshot) and enter the store with the block.
         let settled = self.working.take_settled();
         self.settling = settled.iter().map(|s| s.bounty.guid).collect();
+        self.since_snapshot = self.since_snapshot.saturating_add(block.txs.len());
         let snapshot = if block
             .header
             .number
             .is_multiple_of(self.config.snapshot_every.max(1))
+            || self.since_snapshot >= self.config.snapshot_after_transactions.max(1)
         {
+            self.since_snapshot = 0;
             Some(
                 serde_json::to_vec(&self.working)
                     .map_err(|e| StoreError::Corrupt(format!("snapshot encoding: {e}")))?,

@@ -1232,3 +1232,52 @@ async fn over_the_waiting_cap_a_submission_is_refused_whole_with_503_and_retry_a
     assert_eq!(status, 200, "{body}");
     node.node.shutdown().await.unwrap();
 }
+
+/// A restart verifies and applies every transaction since the latest
+/// snapshot, so a snapshot is also stored once enough transactions were
+/// applied, whatever the block number: full blocks cannot make a restart
+/// long (1,000 blocks of a loaded node took one 41 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_is_stored_once_enough_transactions_were_applied() {
+    let node = TestNode::start_configured(tempfile::tempdir().unwrap(), None, genesis(), |c| {
+        c.snapshot_every = 1_000_000;
+        c.snapshot_after_transactions = 5;
+    })
+    .await;
+    let owner = dev_key(0);
+    let expires = node.client.block().await + 100;
+    let mints: Vec<_> = (0..6)
+        .map(|_| {
+            let body = Mint {
+                to: PrivateKey::random().address(),
+                amount: Amount::from_nct(1),
+            };
+            Tx::new(owner.address(), "dev", expires, body).sign(&owner)
+        })
+        .collect();
+    let (status, body) = node.client.submit(&mints, true).await;
+    assert_eq!(status, 200, "{body}");
+
+    let TestNode {
+        node: running,
+        dir,
+        database_url,
+        ..
+    } = node;
+    let state = running.state().clone();
+    running.shutdown().await.unwrap();
+    let before = state.view.read(|r| r.clone());
+    let mut config = NodeConfig::new(genesis());
+    config.data_dir = dir.path().to_path_buf();
+    config.database_url = database_url;
+    let store = open_store(&config).await.unwrap();
+    let (snapshot_block, _) = store
+        .latest_snapshot()
+        .await
+        .unwrap()
+        .expect("a snapshot after six transactions, long before block 1,000,000");
+    assert!(snapshot_block >= 1, "snapshot {snapshot_block}");
+    let (reloaded, tip) = load_state(&store, &genesis()).await.unwrap();
+    assert_eq!(tip.map(|t| t.number), Some(before.block()));
+    assert!(reloaded == before, "the reloaded state differs");
+}
