@@ -199,20 +199,7 @@ async fn deepest_accepted_values_round_trip(backend: Backend) {
 
     // Stopped, the node's state reloads — through the latest snapshot,
     // which holds both values — to the same height and the same state.
-    let TestNode {
-        node: running,
-        dir,
-        database_url,
-        ..
-    } = node;
-    let state = running.state().clone();
-    running.shutdown().await.unwrap();
-    // Shutting down committed the open block: the state is final now.
-    let before = state.view.read(|r| r.clone());
-    let mut config = NodeConfig::new(genesis());
-    config.data_dir = dir.path().to_path_buf();
-    config.database_url = database_url.clone();
-    let store = open_store(&config).await.unwrap();
+    let (store, before, dir, database_url) = stop_and_open_store(node).await;
     let (snapshot_block, _) = store.latest_snapshot().await.unwrap().unwrap();
     assert!(snapshot_block > included, "snapshot {snapshot_block}");
     let (reloaded, tip) = load_state(&store, &genesis()).await.unwrap();
@@ -1233,6 +1220,33 @@ async fn over_the_waiting_cap_a_submission_is_refused_whole_with_503_and_retry_a
     node.node.shutdown().await.unwrap();
 }
 
+/// Stops `node` and opens its store again: the store, the state the node
+/// ended with (its shutdown committed the open block, so it is final), and
+/// the data directory and database to start a node on them again.
+async fn stop_and_open_store(
+    node: TestNode,
+) -> (
+    swarm_node::SqlStore,
+    swarm_protocol::Registry,
+    tempfile::TempDir,
+    Option<String>,
+) {
+    let TestNode {
+        node: running,
+        dir,
+        database_url,
+        ..
+    } = node;
+    let state = running.state().clone();
+    running.shutdown().await.unwrap();
+    let before = state.view.read(|r| r.clone());
+    let mut config = NodeConfig::new(genesis());
+    config.data_dir = dir.path().to_path_buf();
+    config.database_url = database_url.clone();
+    let store = open_store(&config).await.unwrap();
+    (store, before, dir, database_url)
+}
+
 /// A restart verifies and applies every transaction since the latest
 /// snapshot, so a snapshot is also stored once enough transactions were
 /// applied, whatever the block number: full blocks cannot make a restart
@@ -1258,19 +1272,7 @@ async fn a_snapshot_is_stored_once_enough_transactions_were_applied() {
     let (status, body) = node.client.submit(&mints, true).await;
     assert_eq!(status, 200, "{body}");
 
-    let TestNode {
-        node: running,
-        dir,
-        database_url,
-        ..
-    } = node;
-    let state = running.state().clone();
-    running.shutdown().await.unwrap();
-    let before = state.view.read(|r| r.clone());
-    let mut config = NodeConfig::new(genesis());
-    config.data_dir = dir.path().to_path_buf();
-    config.database_url = database_url;
-    let store = open_store(&config).await.unwrap();
+    let (store, before, _dir, _) = stop_and_open_store(node).await;
     let (snapshot_block, _) = store
         .latest_snapshot()
         .await
