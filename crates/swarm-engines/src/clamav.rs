@@ -70,7 +70,7 @@
 use std::fmt;
 use std::io::{IoSlice, Write};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -80,7 +80,8 @@ use rustix::fs::{memfd_create, MemfdFlags};
 use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
 use swarm_sdk::{
-    Artifact, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo, Verdict,
+    Artifact, ArtifactFile, Environment, ScanError, ScanMetadata, ScanResult, Scanner, ScannerInfo,
+    Verdict,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::{TcpStream, UnixStream};
@@ -412,7 +413,11 @@ impl Clamav {
         let result = tokio::time::timeout(timeout, async {
             let chunk_size = self.config.chunk_size.max(1);
             match request {
-                Request::Fildes(content) => self.fildes(content).await.map(Answer::Scan),
+                Request::Fildes(content) => {
+                    let file = memory_file(content).await.map_err(ClamdError::FdPassing)?;
+                    self.fildes(file.as_fd()).await.map(Answer::Scan)
+                }
+                Request::File(file) => self.fildes(file).await.map(Answer::Scan),
                 Request::Command(cmd) => {
                     let mut stream = self.connect().await?;
                     command(&mut *stream, cmd).await.map(Answer::Text)
@@ -442,24 +447,21 @@ impl Clamav {
         result
     }
 
-    /// `FILDES`: `content` in a fresh memory file, its descriptor passed on
-    /// a fresh connection to the Unix socket.
-    async fn fildes(&self, content: &[u8]) -> Result<ClamdReply, ClamdError> {
+    /// `FILDES`: `file`'s descriptor passed on a fresh connection to the
+    /// Unix socket.
+    async fn fildes(&self, file: BorrowedFd<'_>) -> Result<ClamdReply, ClamdError> {
         let ClamdAddress::Unix(path) = &self.config.address else {
             return Err(ClamdError::FdPassingUnavailable(
                 self.config.address.clone(),
             ));
         };
-        let file = memory_file(content).await.map_err(ClamdError::FdPassing)?;
         let mut stream = UnixStream::connect(path)
             .await
             .map_err(|source| ClamdError::Connect {
                 address: self.config.address.clone(),
                 source,
             })?;
-        send_fildes(&mut stream, &file).await?;
-        // clamd holds its own copy of the descriptor now.
-        drop(file);
+        send_fildes(&mut stream, file).await?;
         parse_scan_reply(&answer(&mut stream).await?)
     }
 
@@ -530,6 +532,13 @@ impl Clamav {
             done => return done,
         };
         let streamed = self.scan_bytes_with(Transfer::Instream, content).await?;
+        self.stop_passing_fds(&refusal);
+        Ok(streamed)
+    }
+
+    /// After clamd refused a descriptor: `INSTREAM` from now on (until a
+    /// reconnection, see the module documentation), said once.
+    fn stop_passing_fds(&self, refusal: &ClamdError) {
         if self.fd_passing.swap(false, Ordering::Relaxed) {
             tracing::warn!(
                 address = %self.config.address,
@@ -538,7 +547,28 @@ impl Clamav {
                 "clamd refused a passed descriptor; streaming content with INSTREAM from now on"
             );
         }
-        Ok(streamed)
+    }
+
+    /// Scans an artifact held in a memory file (`file`, whose bytes are
+    /// `content`): its own descriptor with `FILDES`, nothing copied; or,
+    /// when descriptors cannot be passed, as [`Clamav::scan_bytes`] does.
+    pub async fn scan_artifact_file(
+        &self,
+        file: &ArtifactFile,
+        content: &[u8],
+    ) -> Result<ClamdReply, ClamdError> {
+        if self.transfer() == Transfer::Instream {
+            return self.scan_bytes(content).await;
+        }
+        match self.exchange(Request::File(file.as_fd())).await {
+            Ok(Answer::Scan(reply)) => Ok(reply),
+            Ok(Answer::Text(text)) => Err(ClamdError::Protocol(text)),
+            Err(e) if e.refuses_fd_passing() => {
+                self.stop_passing_fds(&e);
+                self.scan_bytes_with(Transfer::Instream, content).await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Scans `content` with exactly this transfer, no fallback:
@@ -554,6 +584,22 @@ impl Clamav {
             Transfer::Instream => Request::Bytes(content),
         };
         match self.exchange(request).await? {
+            Answer::Scan(reply) => Ok(reply),
+            Answer::Text(text) => Err(ClamdError::Protocol(text)),
+        }
+    }
+
+    /// `FILDES` of an open file: clamd scans `file` itself through the
+    /// passed descriptor, no byte copied — what `swarm scan` does with a
+    /// local file. Only on a Unix socket
+    /// ([`ClamdError::FdPassingUnavailable`] otherwise), with no fallback.
+    pub async fn scan_file(&self, file: &std::fs::File) -> Result<ClamdReply, ClamdError> {
+        if !matches!(self.config.address, ClamdAddress::Unix(_)) {
+            return Err(ClamdError::FdPassingUnavailable(
+                self.config.address.clone(),
+            ));
+        }
+        match self.exchange(Request::File(file.as_fd())).await? {
             Answer::Scan(reply) => Ok(reply),
             Answer::Text(text) => Err(ClamdError::Protocol(text)),
         }
@@ -613,6 +659,8 @@ enum Request<'a> {
     Bytes(&'a [u8]),
     /// `FILDES` of bytes in memory, copied to a memory file.
     Fildes(&'a [u8]),
+    /// `FILDES` of an open file, nothing copied.
+    File(BorrowedFd<'a>),
     /// `INSTREAM` of what a reader yields.
     Reader(&'a mut (dyn AsyncRead + Unpin + Send)),
 }
@@ -640,8 +688,8 @@ async fn memory_file(content: &[u8]) -> std::io::Result<OwnedFd> {
 
 /// Sends [`FILDES`] with `file`'s descriptor as `SCM_RIGHTS` in the same
 /// message.
-async fn send_fildes(stream: &mut UnixStream, file: &OwnedFd) -> Result<(), ClamdError> {
-    let fds = [file.as_fd()];
+async fn send_fildes(stream: &mut UnixStream, file: BorrowedFd<'_>) -> Result<(), ClamdError> {
+    let fds = [file];
     let sent = loop {
         stream.writable().await.map_err(ClamdError::Io)?;
         let attempt = stream.try_io(Interest::WRITABLE, || {
@@ -807,8 +855,17 @@ impl Scanner for Clamav {
     }
 
     async fn scan(&self, artifact: &Artifact) -> Result<ScanResult, ScanError> {
-        let reply = self.scan_bytes(&artifact.content).await?;
+        let reply = match &artifact.file {
+            Some(file) => self.scan_artifact_file(file, &artifact.content).await?,
+            None => self.scan_bytes(&artifact.content).await?,
+        };
         Ok(self.result(reply).await)
+    }
+
+    /// While descriptors may be passed: the artifact in a memory file, so
+    /// clamd reads the downloaded bytes themselves.
+    fn wants_memory_file(&self) -> bool {
+        self.transfer() == Transfer::FdPassing
     }
 }
 

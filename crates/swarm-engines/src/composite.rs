@@ -211,6 +211,10 @@ impl Scanner for Composite {
         self.scan_all(artifact).await
     }
 
+    fn wants_memory_file(&self) -> bool {
+        self.scanners.iter().any(|(_, e)| e.wants_memory_file())
+    }
+
     async fn teardown(&self) -> Result<(), ScanError> {
         self.teardown_all().await
     }

@@ -112,6 +112,19 @@ impl Scanner for Engine {
         }
     }
 
+    fn wants_memory_file(&self) -> bool {
+        match self {
+            Engine::Eicar(e) => e.wants_memory_file(),
+            Engine::Clamav(e) => e.wants_memory_file(),
+            #[cfg(feature = "yara")]
+            Engine::Yara(e) => e.wants_memory_file(),
+            Engine::Command(e) => e.wants_memory_file(),
+            Engine::Wine(e) => e.wants_memory_file(),
+            Engine::Composite(e) => e.wants_memory_file(),
+            Engine::Webhook(e) => e.wants_memory_file(),
+        }
+    }
+
     async fn teardown(&self) -> Result<(), ScanError> {
         match self {
             Engine::Eicar(e) => e.teardown().await,

@@ -19,6 +19,7 @@ use swarm_protocol::{
 };
 
 use crate::events::EventStream;
+use crate::memory_file::{ArtifactFile, MemoryFileWriter};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,17 @@ pub enum ClientError {
         index: usize,
         /// The cap.
         max: u64,
+    },
+    /// An artifact could not be put in a memory file (out of memory or of
+    /// descriptors).
+    #[error("cannot hold artifact {uri}/{index} in a memory file: {source}")]
+    MemoryFile {
+        /// Bundle.
+        uri: String,
+        /// Index.
+        index: usize,
+        /// The cause.
+        source: std::io::Error,
     },
 }
 
@@ -533,6 +545,47 @@ impl NodeClient {
 
     /// `GET /artifacts/{uri}/{index}`, refusing more than `max` bytes.
     pub async fn download(&self, uri: &str, index: usize, max: u64) -> Result<Bytes> {
+        let mut out = Vec::new();
+        self.download_with(uri, index, max, |chunk, expected| {
+            if let Some(n) = expected {
+                out.reserve(usize::try_from(n).unwrap_or(0));
+            }
+            out.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await?;
+        Ok(Bytes::from(out))
+    }
+
+    /// `GET /artifacts/{uri}/{index}` into a sealed memory file, refusing
+    /// more than `max` bytes: its bytes (mapping the file) and the file,
+    /// to pass to another process by descriptor (see [`ArtifactFile`]).
+    pub async fn download_to_memory_file(
+        &self,
+        uri: &str,
+        index: usize,
+        max: u64,
+    ) -> Result<(Bytes, ArtifactFile)> {
+        let memory_error = |source| ClientError::MemoryFile {
+            uri: uri.to_owned(),
+            index,
+            source,
+        };
+        let mut writer = MemoryFileWriter::create().map_err(memory_error)?;
+        self.download_with(uri, index, max, |chunk, _| writer.write(chunk))
+            .await?;
+        writer.finish().map_err(memory_error)
+    }
+
+    /// `GET /artifacts/{uri}/{index}`, each piece of the body handed to
+    /// `sink` with the announced length, refusing more than `max` bytes.
+    async fn download_with(
+        &self,
+        uri: &str,
+        index: usize,
+        max: u64,
+        mut sink: impl FnMut(&[u8], Option<u64>) -> std::io::Result<()>,
+    ) -> Result<()> {
         let url = format!("{}/artifacts/{uri}/{index}", self.base);
         let transport = |source| ClientError::Transport {
             url: url.clone(),
@@ -566,17 +619,23 @@ impl NodeClient {
             index,
             max,
         };
-        if response.content_length().is_some_and(|n| n > max) {
+        let mut expected = response.content_length();
+        if expected.is_some_and(|n| n > max) {
             return Err(too_large());
         }
-        let mut out = Vec::new();
+        let mut received = 0u64;
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if out.len() as u64 + chunk.len() as u64 > max {
+            received += chunk.len() as u64;
+            if received > max {
                 return Err(too_large());
             }
-            out.extend_from_slice(&chunk);
+            sink(&chunk, expected.take()).map_err(|source| ClientError::MemoryFile {
+                uri: uri.to_owned(),
+                index,
+                source,
+            })?;
         }
-        Ok(Bytes::from(out))
+        Ok(())
     }
 
     /// The event stream from block `since` on (or only live events with

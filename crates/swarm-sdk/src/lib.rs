@@ -9,6 +9,7 @@ mod events;
 pub mod family;
 mod filter;
 mod journal;
+mod memory_file;
 mod microengine;
 mod observe;
 mod runtime;
@@ -41,6 +42,7 @@ pub use filter::{Comparison, Filter, FilterError, Filters};
 pub use journal::{
     CommittedAssertion, Journal, JournalEntry, JournalError, Record, DEFAULT_COMPACT_AFTER,
 };
+pub use memory_file::ArtifactFile;
 pub use microengine::{EngineError, EngineReport, Microengine, MicroengineBuilder};
 pub use observe::ObserveError;
 pub use scanner::{

@@ -11,6 +11,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use swarm_protocol::{Amount, ArtifactMetadata, Guid};
 
+use crate::memory_file::ArtifactFile;
+
 /// Whether an artifact is a file or a URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -32,6 +34,11 @@ pub struct Artifact {
     pub kind: ArtifactKind,
     /// The bytes (file) or the URL text.
     pub content: Bytes,
+    /// The same bytes in a sealed memory file, when the scanner asked for
+    /// one ([`Scanner::wants_memory_file`]) and the runtime could make it:
+    /// a descriptor to pass to another process (clamd) instead of copying
+    /// `content` again. `content` maps this file, so the two never differ.
+    pub file: Option<ArtifactFile>,
     /// What the ambassador said about it (filename, mimetype, hashes).
     pub metadata: ArtifactMetadata,
     /// When an answer stops being of use (the bounty's assertion round
@@ -55,8 +62,21 @@ impl Artifact {
                 ..ArtifactMetadata::default()
             },
             content,
+            file: None,
             deadline: None,
         }
+    }
+
+    /// A file outside any bounty read from `reader` into a sealed memory
+    /// file ([`ArtifactFile::read_from`]): `content` maps it and
+    /// [`Artifact::file`] is set, as the runtime hands an artifact to a
+    /// scanner that [wants a memory file](Scanner::wants_memory_file).
+    pub fn read_file(reader: &mut impl std::io::Read) -> std::io::Result<Self> {
+        let (content, file) = ArtifactFile::read_from(reader)?;
+        Ok(Artifact {
+            file: Some(file),
+            ..Artifact::file(content)
+        })
     }
 
     /// A URL outside any bounty.
@@ -67,6 +87,7 @@ impl Artifact {
             index: 0,
             kind: ArtifactKind::Url,
             content: Bytes::from(url.clone().into_bytes()),
+            file: None,
             metadata: ArtifactMetadata {
                 uri: Some(url),
                 ..ArtifactMetadata::default()
@@ -361,6 +382,15 @@ pub trait Scanner: Send + Sync + 'static {
         &self,
         artifact: &Artifact,
     ) -> impl std::future::Future<Output = Result<ScanResult, ScanError>> + Send;
+
+    /// Whether the scanner would rather have each artifact in a sealed
+    /// memory file ([`Artifact::file`]) — a scanner that passes artifacts
+    /// to another process by descriptor, as the clamav engine does with a
+    /// local clamd. The runtime then downloads into one instead of into
+    /// memory, at no extra copy; the default is no.
+    fn wants_memory_file(&self) -> bool {
+        false
+    }
 
     /// Releases the backend.
     fn teardown(&self) -> impl std::future::Future<Output = Result<(), ScanError>> + Send {

@@ -49,6 +49,7 @@ pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                     index,
                     kind: ArtifactKind::File,
                     content: Bytes::from(content),
+                    file: None,
                     metadata: ArtifactMetadata {
                         filename: path.file_name().map(|n| n.to_string_lossy().into_owned()),
                         ..Default::default()

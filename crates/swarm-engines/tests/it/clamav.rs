@@ -24,6 +24,7 @@ fn artifact(content: impl Into<Bytes>) -> Artifact {
         index: 0,
         kind: ArtifactKind::File,
         content: content.into(),
+        file: None,
         metadata: ArtifactMetadata::default(),
         deadline: None,
     }
@@ -390,6 +391,68 @@ async fn fake_clamd(
         }
     });
     (dir, ClamdAddress::Unix(path), fildes)
+}
+
+#[tokio::test]
+async fn an_artifact_in_a_memory_file_is_scanned_through_its_own_descriptor() {
+    let clamd = LocalClamd::start().await.expect("start clamd");
+    // Only where descriptors can go does the engine ask for memory files.
+    assert!(!client(clamd.tcp_address()).wants_memory_file());
+    let clamav = client(clamd.unix_address());
+    assert!(clamav.wants_memory_file());
+    let cases: Vec<(&str, Vec<u8>, Verdict)> = vec![
+        ("eicar", EICAR.to_vec(), Verdict::Malicious),
+        ("text", b"an ordinary text file\n".to_vec(), Verdict::Benign),
+        ("empty", Vec::new(), Verdict::Benign),
+        ("clam.zip", testfile("clam.zip"), Verdict::Malicious),
+    ];
+    for (name, content, expected) in cases {
+        let artifact = Artifact::read_file(&mut std::io::Cursor::new(content)).unwrap();
+        assert!(artifact.file.is_some());
+        let r = clamav.scan(&artifact).await.unwrap();
+        assert_eq!(r.verdict, expected, "{name}");
+    }
+    assert_eq!(clamav.transfer(), Transfer::FdPassing);
+
+    // A file on disk goes by its own descriptor too: clamd names the file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eicar-on-disk.com");
+    std::fs::write(&path, EICAR).unwrap();
+    let reply = clamav
+        .scan_file(&std::fs::File::open(&path).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(reply, ClamdReply::Found(EICAR_SIGNATURE.to_owned()));
+    let log = log_with(&clamd, "eicar-on-disk.com").await;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("eicar-on-disk.com") && l.contains(EICAR_SIGNATURE)),
+        "{log}"
+    );
+    // Over TCP no descriptor reaches clamd: a clear error, not a verdict.
+    let over_tcp = client(clamd.tcp_address())
+        .scan_file(&std::fs::File::open(&path).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(over_tcp, ClamdError::FdPassingUnavailable(_)),
+        "{over_tcp}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_descriptor_of_a_memory_file_falls_back_to_streaming_its_bytes() {
+    let (_dir, address, fildes) = fake_clamd(Fake::RefusesFildes).await;
+    let clamav = client(address);
+    let artifact = Artifact::read_file(&mut EICAR.as_slice()).unwrap();
+    for _ in 0..2 {
+        let r = clamav.scan(&artifact).await.unwrap();
+        assert_eq!(r.verdict, Verdict::Malicious);
+        assert_eq!(r.metadata.extra["raw_family"], "Fake.Signature");
+    }
+    assert_eq!(fildes.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(clamav.transfer(), Transfer::Instream);
+    assert!(!clamav.wants_memory_file());
 }
 
 #[tokio::test]

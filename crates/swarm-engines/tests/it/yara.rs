@@ -19,6 +19,7 @@ fn artifact(content: impl Into<Bytes>) -> Artifact {
         index: 0,
         kind: ArtifactKind::File,
         content: content.into(),
+        file: None,
         metadata: ArtifactMetadata::default(),
         deadline: None,
     }

@@ -190,6 +190,7 @@ async fn decide_once<T: GroundTruth>(
             index,
             kind,
             content,
+            file: None,
             metadata,
             deadline: None,
         };

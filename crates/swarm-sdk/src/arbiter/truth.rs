@@ -393,6 +393,7 @@ mod tests {
             index: 0,
             kind: ArtifactKind::File,
             content: Bytes::from_static(content),
+            file: None,
             metadata: ArtifactMetadata {
                 sha256: sha256.map(str::to_owned),
                 ..Default::default()
@@ -412,6 +413,7 @@ mod tests {
         let eicar = crate::ambassador::EICAR;
         let a = Artifact {
             content: Bytes::from_static(eicar),
+            file: None,
             ..artifact(b"", Some(B))
         };
         assert_eq!(t.decide(&a).await.unwrap(), Some(true));

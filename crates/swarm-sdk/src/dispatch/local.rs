@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 
 use crate::client::{ClientError, NodeClient};
+use crate::memory_file::ArtifactFile;
 use crate::runtime::AbortOnDrop;
 use crate::scanner::{Artifact, ArtifactKind, Scanner};
 
@@ -51,6 +52,31 @@ impl<S: Scanner> LocalDispatch<S> {
     }
 }
 
+impl<S: Scanner> LocalDispatch<S> {
+    /// The job's artifact: into a sealed memory file when the scanner
+    /// wants one (a file, not a URL's text), else into memory. A memory
+    /// file that cannot be made (out of descriptors) falls back to memory:
+    /// the scanner copies then, but still scans.
+    async fn download(&self, job: &ScanJob) -> Result<(Bytes, Option<ArtifactFile>), ClientError> {
+        let max = self.max_artifact_size;
+        if job.kind == ArtifactKind::File && self.scanner.wants_memory_file() {
+            match self
+                .client
+                .download_to_memory_file(&job.uri, job.index, max)
+                .await
+            {
+                Ok((content, file)) => return Ok((content, Some(file))),
+                Err(ClientError::MemoryFile { source, .. }) => {
+                    tracing::warn!(error = %source, "no memory file for an artifact; downloading into memory");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let content = self.client.download(&job.uri, job.index, max).await?;
+        Ok((content, None))
+    }
+}
+
 impl<S: Scanner> ScanDispatch for LocalDispatch<S> {
     async fn scan(&self, job: ScanJob) -> ScanOutcome {
         let late = |what: &str, downloaded| {
@@ -66,15 +92,13 @@ impl<S: Scanner> ScanDispatch for LocalDispatch<S> {
         else {
             return late("waiting for a scan slot", false);
         };
-        let download = self
-            .client
-            .download(&job.uri, job.index, self.max_artifact_size);
-        let content = match tokio::time::timeout_at(deadline, download).await {
+        let download = self.download(&job);
+        let (content, file) = match tokio::time::timeout_at(deadline, download).await {
             Err(_) => return late("while downloading", false),
-            Ok(Ok(bytes)) => bytes,
+            Ok(Ok(downloaded)) => downloaded,
             Ok(Err(e)) => match (job.kind, job.metadata.uri.as_ref()) {
                 // A URL artifact is its URL when the bundle holds nothing.
-                (ArtifactKind::Url, Some(uri)) => Bytes::from(uri.clone()),
+                (ArtifactKind::Url, Some(uri)) => (Bytes::from(uri.clone()), None),
                 _ => {
                     let kind = match e {
                         ClientError::TooLarge { .. } => ScanFailure::TooLarge,
@@ -89,6 +113,7 @@ impl<S: Scanner> ScanDispatch for LocalDispatch<S> {
             index: job.index,
             kind: job.kind,
             content,
+            file,
             metadata: job.metadata,
             deadline: Some(deadline),
         };

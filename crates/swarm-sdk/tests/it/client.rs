@@ -140,3 +140,105 @@ async fn batch_items_over_a_rate_are_sent_again_after_the_hint() {
     );
     node.node.shutdown().await.unwrap();
 }
+
+/// A scanner that reports what it was handed: whether the artifact came in
+/// a memory file, and whether that file's bytes are the content.
+struct Inspect {
+    wants: bool,
+}
+
+impl swarm_sdk::Scanner for Inspect {
+    async fn scan(
+        &self,
+        artifact: &swarm_sdk::Artifact,
+    ) -> Result<swarm_sdk::ScanResult, swarm_sdk::ScanError> {
+        use std::io::Read;
+        use std::os::fd::AsFd;
+        let family = match &artifact.file {
+            None => "in memory".to_owned(),
+            Some(file) => {
+                // Read the file through its own descriptor, from the start.
+                let dup = file.as_fd().try_clone_to_owned().unwrap();
+                let mut read = Vec::new();
+                std::fs::File::from(dup)
+                    .read_to_end(&mut read)
+                    .map_err(|e| swarm_sdk::ScanError::Other(e.to_string()))?;
+                assert_eq!(file.len(), artifact.content.len() as u64);
+                format!("memory file, same bytes: {}", read == artifact.content)
+            }
+        };
+        Ok(swarm_sdk::ScanResult {
+            verdict: swarm_sdk::Verdict::Benign,
+            confidence: 1.0,
+            metadata: swarm_sdk::ScanMetadata::family(family),
+            bid: None,
+        })
+    }
+
+    fn wants_memory_file(&self) -> bool {
+        self.wants
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanner_that_wants_a_memory_file_gets_the_download_sealed_in_one() {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use swarm_sdk::{LocalDispatch, ScanDispatch, ScanJob};
+
+    let node = TestNode::start(Backend::Sqlite, test_genesis()).await;
+    let client = NodeClient::new(node.url());
+    let me = dev_key(41);
+    let mint = Mint {
+        to: me.address(),
+        amount: Amount::from_nct(5),
+    };
+    client.send(&me, "dev", mint, true).await.unwrap();
+    let body: Vec<u8> = (0..700_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let files = vec![("big.bin".to_owned(), Bytes::from(body.clone()))];
+    let uploaded = client.upload(&me, "dev", &files).await.unwrap();
+
+    // The client: the bytes, sealed — nobody may write or truncate them.
+    let (content, file) = client
+        .download_to_memory_file(&uploaded.uri, 0, 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(content, Bytes::from(body.clone()));
+    assert_eq!(file.len(), body.len() as u64);
+    let mut other = std::fs::File::from(file.as_fd().try_clone_to_owned().unwrap());
+    assert!(other.write_all(b"changed").is_err());
+    assert!(other.set_len(1).is_err());
+    let too_small = client
+        .download_to_memory_file(&uploaded.uri, 0, 1000)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(too_small, ClientError::TooLarge { .. }),
+        "{too_small}"
+    );
+
+    // The dispatch: a memory file only for a scanner that asks.
+    for (wants, expected) in [
+        (true, "memory file, same bytes: true"),
+        (false, "in memory"),
+    ] {
+        let dispatch = LocalDispatch::new(
+            std::sync::Arc::new(Inspect { wants }),
+            client.clone(),
+            2,
+            1 << 20,
+        );
+        let job = ScanJob {
+            bounty_guid: Guid::new_v4(),
+            uri: uploaded.uri.clone(),
+            index: 0,
+            kind: swarm_sdk::ArtifactKind::File,
+            metadata: Default::default(),
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(20),
+        };
+        let outcome = dispatch.scan(job).await;
+        let result = outcome.result.unwrap();
+        assert_eq!(result.metadata.malware_family, expected);
+        assert!(outcome.downloaded);
+    }
+}

@@ -96,6 +96,7 @@ fn artifact() -> Artifact {
         index: 0,
         kind: ArtifactKind::File,
         content: bytes::Bytes::from_static(&EICAR[..]),
+        file: None,
         metadata: ArtifactMetadata::default(),
         deadline: None,
     }

@@ -47,6 +47,7 @@ pub(super) fn artifact(content: Vec<u8>) -> Artifact {
         index: 0,
         kind: ArtifactKind::File,
         content: content.into(),
+        file: None,
         metadata: ArtifactMetadata::default(),
         deadline: None,
     }
