@@ -500,6 +500,7 @@ async fn start_on(
     // could miss a block a dying sequencer was still committing.
     let leader = store.try_lock_sequencer().await?;
     let (registry, tip) = load_state(store.as_ref(), &genesis).await?;
+    let tip_block = registry.block();
     let params = registry.parameters().clone();
     let block_time = config
         .block_time
@@ -566,7 +567,9 @@ async fn start_on(
         limits: config.limits.clone(),
         http: reqwest::Client::new(),
         shutdown: shutdown.clone(),
-        settled_totals: tokio::sync::Mutex::default(),
+        settled_totals: tokio::sync::Mutex::new(
+            crate::explorer::SettledTotals::restore(store.as_ref(), tip_block).await,
+        ),
     });
     let role = Role {
         state: state.clone(),
@@ -601,20 +604,24 @@ async fn start_on(
         }));
     }
     // The explorer's totals over settled bounties, folded before anyone
-    // asks; a failure only leaves the fold to the first request.
-    tokio::spawn({
+    // asks and checkpointed as they grow; a failure only leaves the fold to
+    // the requests. Among the node's tasks, so that a shutdown waits for
+    // the last checkpoint.
+    tasks.push(tokio::spawn({
         let (state, token) = (state.clone(), shutdown.clone());
         async move {
-            let fold =
-                crate::explorer::warm_up(&state.view, state.store.as_ref(), &state.settled_totals);
-            tokio::select! {
-                _ = token.cancelled() => {}
-                done = fold => if let Err(e) = done {
-                    tracing::warn!(error = %e, "folding the settled bounties into the explorer's totals failed");
-                }
+            let fold = crate::explorer::keep_folded(
+                &state.view,
+                state.store.as_ref(),
+                &state.settled_totals,
+                &token,
+            );
+            if let Err(e) = fold.await {
+                tracing::warn!(error = %e, "folding the settled bounties into the explorer's totals failed");
             }
+            Ok(())
         }
-    });
+    }));
     tasks.push(tokio::spawn(housekeeping(
         state.clone(),
         config.artifact_ttl,

@@ -195,7 +195,7 @@ pub(crate) fn registry_facts(r: &Registry) -> RegistryFacts {
 }
 
 /// One engine's record over every bounty it asserted on.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct EngineStats {
     /// The engine's address.
     pub(crate) address: Address,
@@ -410,7 +410,33 @@ pub(crate) struct SettledTotals {
     cursor: Option<(u64, u64)>,
     engines: BTreeMap<Address, EngineStats>,
     families: FamilyFold,
+    /// Settled bounties folded in since the totals were last recorded in
+    /// the store.
+    unsaved: u64,
 }
+
+/// The totals as recorded in the store ([`Store::set_explorer_checkpoint`]):
+/// a node restarted on a long chain starts from them and folds only what
+/// settled after `cursor`, instead of every settled bounty (30 s at 10⁶).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    /// [`CHECKPOINT_FORMAT`]; a checkpoint of another format is ignored.
+    format: u32,
+    cursor: Option<(u64, u64)>,
+    engines: Vec<EngineStats>,
+    families: BTreeMap<String, (usize, usize)>,
+}
+
+/// The checkpoint's format, raised whenever what it holds changes meaning.
+const CHECKPOINT_FORMAT: u32 = 1;
+
+/// Settled bounties folded in before the background fold records the
+/// totals again.
+const CHECKPOINT_EVERY: u64 = 10_000;
+
+/// How often the totals fold in what settled meanwhile, in the background:
+/// the checkpoint is never much further behind than this.
+const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Settled bounties read per store query while catching up.
 const CATCH_UP_PAGE: u32 = 256;
@@ -432,6 +458,7 @@ impl SettledTotals {
             return Ok(true);
         };
         self.cursor = Some((last.settled_block(), last.number));
+        self.unsaved += page.len() as u64;
         for s in &page {
             add_bounty(&mut self.engines, &s.bounty);
             self.families.add(&s.bounty);
@@ -443,12 +470,98 @@ impl SettledTotals {
     }
 }
 
-/// Folds every bounty settled before the node started into `totals`, in
-/// the background: without it the first explorer page after a start pays
-/// for the whole history (28.7 s at 10⁶ settled bounties, see
-/// BENCHMARKS.md). One page at a time, the lock released in between, so a
-/// request that comes meanwhile finishes the fold itself rather than
-/// waiting for this task to.
+impl SettledTotals {
+    /// The totals last recorded in `store`, if they are of this format and
+    /// not past `tip` (the block the node starts at); else empty, to be
+    /// folded from the first settled bounty. Never an error: the totals
+    /// are a cache of what the store holds.
+    pub(crate) async fn restore(store: &dyn Store, tip: u64) -> SettledTotals {
+        let json = match store.explorer_checkpoint().await {
+            Ok(Some(json)) => json,
+            Ok(None) => return SettledTotals::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the explorer's checkpoint; folding from the start");
+                return SettledTotals::default();
+            }
+        };
+        match serde_json::from_str::<Checkpoint>(&json) {
+            Ok(c) if c.format == CHECKPOINT_FORMAT && c.cursor.is_none_or(|(b, _)| b <= tip) => {
+                SettledTotals {
+                    cursor: c.cursor,
+                    engines: c.engines.into_iter().map(|e| (e.address, e)).collect(),
+                    families: FamilyFold { counts: c.families },
+                    unsaved: 0,
+                }
+            }
+            Ok(_) => SettledTotals::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the explorer's checkpoint does not decode; folding from the start");
+                SettledTotals::default()
+            }
+        }
+    }
+
+    /// The checkpoint of these totals.
+    fn checkpoint(&self) -> Result<String, StoreError> {
+        let c = Checkpoint {
+            format: CHECKPOINT_FORMAT,
+            cursor: self.cursor,
+            engines: self.engines.values().cloned().collect(),
+            families: self.families.counts.clone(),
+        };
+        serde_json::to_string(&c).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+/// Keeps `totals` folded: first every bounty settled since the checkpoint
+/// they were restored from, then, every [`FOLD_EVERY`], what settled
+/// meanwhile, recording a checkpoint each time [`CHECKPOINT_EVERY`]
+/// bounties were folded in (and once the start's fold is done, and at
+/// shutdown after a last fold). So neither the first explorer page after a start nor a
+/// restart pays for the whole history.
+pub(crate) async fn keep_folded(
+    view: &ChainView,
+    store: &dyn Store,
+    totals: &tokio::sync::Mutex<SettledTotals>,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<(), StoreError> {
+    warm_up(view, store, totals).await?;
+    save(store, totals, 1).await?;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                // At most one interval's settlements behind: quick.
+                warm_up(view, store, totals).await?;
+                return save(store, totals, 1).await;
+            }
+            _ = tokio::time::sleep(FOLD_EVERY) => {}
+        }
+        warm_up(view, store, totals).await?;
+        save(store, totals, CHECKPOINT_EVERY).await?;
+    }
+}
+
+/// Records `totals` in the store once at least `at_least` bounties were
+/// folded in since they were last recorded.
+async fn save(
+    store: &dyn Store,
+    totals: &tokio::sync::Mutex<SettledTotals>,
+    at_least: u64,
+) -> Result<(), StoreError> {
+    let json = {
+        let mut t = totals.lock().await;
+        if t.unsaved < at_least {
+            return Ok(());
+        }
+        t.unsaved = 0;
+        t.checkpoint()?
+    };
+    store.set_explorer_checkpoint(&json).await
+}
+
+/// Folds every bounty settled up to the view's block into `totals`. One
+/// page at a time, the lock released in between, so a request that comes
+/// meanwhile finishes the fold itself rather than waiting for this task to.
 pub(crate) async fn warm_up(
     view: &ChainView,
     store: &dyn Store,

@@ -29,7 +29,7 @@
 mod chart;
 mod data;
 
-pub(crate) use data::{warm_up, SettledTotals};
+pub(crate) use data::{keep_folded, SettledTotals};
 mod pages;
 
 use axum::extract::Request;

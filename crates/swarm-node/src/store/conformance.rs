@@ -63,6 +63,7 @@ macro_rules! store_conformance_tests {
             large_block_round_trips,
             snapshots_latest_wins,
             sequencer_url_upsert,
+            explorer_checkpoint_upsert,
             sequencer_lock_exclusive,
             reopen_sees_everything,
             racing_commits_one_wins,
@@ -797,6 +798,33 @@ pub async fn snapshots_latest_wins(db: &impl Database) {
         db.open().await.latest_snapshot().await.unwrap(),
         Some((6, b"{\"json\": true}".to_vec()))
     );
+}
+
+/// `set_explorer_checkpoint` inserts, then replaces; every instance sees
+/// the latest, and it leaves the sequencer's URL alone.
+pub async fn explorer_checkpoint_upsert(db: &impl Database) {
+    let store = db.open().await;
+    assert_eq!(store.explorer_checkpoint().await.unwrap(), None);
+    store.set_sequencer_url("http://127.0.0.1:1").await.unwrap();
+    store
+        .set_explorer_checkpoint("{\"cursor\":[1,2]}")
+        .await
+        .unwrap();
+    let other = db.open().await;
+    other
+        .set_explorer_checkpoint("{\"cursor\":[3,4],\"name\":\"it's\"}")
+        .await
+        .unwrap();
+    for s in [&store, &other] {
+        assert_eq!(
+            s.explorer_checkpoint().await.unwrap().as_deref(),
+            Some("{\"cursor\":[3,4],\"name\":\"it's\"}")
+        );
+        assert_eq!(
+            s.sequencer_url().await.unwrap().as_deref(),
+            Some("http://127.0.0.1:1")
+        );
+    }
 }
 
 /// `set_sequencer_url` inserts, then replaces; every instance sees the latest.

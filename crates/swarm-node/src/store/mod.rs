@@ -202,6 +202,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The URL at which the sequencer takes submissions, if one was recorded.
     async fn sequencer_url(&self) -> Result<Option<String>>;
 
+    /// Records the explorer's totals over the settled bounties (JSON, with
+    /// the cursor they were folded up to), replacing the last ones: a node
+    /// restarted on a long chain folds only what settled after them.
+    async fn set_explorer_checkpoint(&self, json: &str) -> Result<()>;
+
+    /// The explorer's totals last recorded, if any.
+    async fn explorer_checkpoint(&self) -> Result<Option<String>>;
+
     /// Tries to become the one sequencer of this database. Returns whether
     /// this store now holds the lock; it is held until the store is dropped.
     async fn try_lock_sequencer(&self) -> Result<bool>;

@@ -953,6 +953,21 @@ impl Store for SqlStore {
         self.meta("sequencer_url").await
     }
 
+    async fn set_explorer_checkpoint(&self, json: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('explorer_checkpoint', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(json)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn explorer_checkpoint(&self) -> Result<Option<String>> {
+        self.meta("explorer_checkpoint").await
+    }
+
     async fn try_lock_sequencer(&self) -> Result<bool> {
         let mut held = self.lock.lock().await;
         if held.is_some() {

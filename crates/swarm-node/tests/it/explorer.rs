@@ -786,3 +786,60 @@ async fn a_url_artifact_is_shown_escaped_defanged_and_not_as_a_link() {
     let live = ok_page(&t, &format!("/explorer/live/bounties/{guid}")).await;
     assert!(live.contains(&shown), "{live}");
 }
+
+/// A node restarted on its database starts the explorer's totals from the
+/// checkpoint it recorded, folding only what settled after it — so the
+/// first page after a restart does not pay for the whole chain. A
+/// checkpoint of another format is ignored and everything folded again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_starts_the_explorer_totals_from_its_checkpoint() {
+    let t = TestNode::start(Backend::Sqlite, genesis()).await;
+    let f = settled_bounty(&t).await;
+    let wrong_page = format!("/explorer/engines/{}", f.engines[1]);
+    assert!(ok_page(&t, &wrong_page)
+        .await
+        .contains("id=\"accuracy\">0.0%</span>"));
+    let TestNode { node, dir, .. } = t;
+    node.shutdown().await.unwrap();
+
+    // The checkpoint holds both engines up to the settled bounty.
+    let path = dir.path().join("chain.sqlite");
+    let store = swarm_node::SqlStore::open_sqlite(&path).await.unwrap();
+    let text = swarm_node::Store::explorer_checkpoint(&store)
+        .await
+        .unwrap()
+        .expect("a checkpoint at shutdown");
+    let mut checkpoint: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(checkpoint["cursor"].is_array(), "{checkpoint}");
+    let engines = checkpoint["engines"].as_array_mut().unwrap();
+    assert_eq!(engines.len(), 2, "{text}");
+    // Doctor it: the wrong engine turned right. Only a node that starts
+    // from the checkpoint, not from the settled bounties, shows that.
+    let wrong = engines
+        .iter_mut()
+        .find(|e| e["wrong"].as_u64() > Some(0))
+        .unwrap();
+    wrong["right"] = wrong["wrong"].clone();
+    wrong["wrong"] = json!(0);
+    swarm_node::Store::set_explorer_checkpoint(&store, &checkpoint.to_string())
+        .await
+        .unwrap();
+    drop(store);
+    let t = TestNode::start_in(dir, None, genesis()).await;
+    let page = ok_page(&t, &wrong_page).await;
+    assert!(page.contains("id=\"accuracy\">100.0%</span>"), "{page}");
+    let TestNode { node, dir, .. } = t;
+    node.shutdown().await.unwrap();
+
+    // Another format: ignored, folded again from the bounties themselves.
+    let store = swarm_node::SqlStore::open_sqlite(&path).await.unwrap();
+    checkpoint["format"] = json!(999);
+    swarm_node::Store::set_explorer_checkpoint(&store, &checkpoint.to_string())
+        .await
+        .unwrap();
+    drop(store);
+    let t = TestNode::start_in(dir, None, genesis()).await;
+    let page = ok_page(&t, &wrong_page).await;
+    assert!(page.contains("id=\"accuracy\">0.0%</span>"), "{page}");
+    t.node.shutdown().await.unwrap();
+}

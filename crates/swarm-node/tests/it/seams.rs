@@ -139,6 +139,12 @@ impl Store for Counting {
     async fn sequencer_url(&self) -> Result<Option<String>> {
         self.inner.sequencer_url().await
     }
+    async fn set_explorer_checkpoint(&self, json: &str) -> Result<()> {
+        self.inner.set_explorer_checkpoint(json).await
+    }
+    async fn explorer_checkpoint(&self) -> Result<Option<String>> {
+        self.inner.explorer_checkpoint().await
+    }
     async fn try_lock_sequencer(&self) -> Result<bool> {
         self.inner.try_lock_sequencer().await
     }
