@@ -237,6 +237,19 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Sets `key` in `meta`, replacing what it held.
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn meta(&self, key: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(key)
@@ -939,14 +952,7 @@ impl Store for SqlStore {
     }
 
     async fn set_sequencer_url(&self, url: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ('sequencer_url', $1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(url)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.set_meta("sequencer_url", url).await
     }
 
     async fn sequencer_url(&self) -> Result<Option<String>> {
@@ -954,14 +960,7 @@ impl Store for SqlStore {
     }
 
     async fn set_explorer_checkpoint(&self, json: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ('explorer_checkpoint', $1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(json)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.set_meta("explorer_checkpoint", json).await
     }
 
     async fn explorer_checkpoint(&self) -> Result<Option<String>> {
