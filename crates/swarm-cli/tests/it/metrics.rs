@@ -129,9 +129,10 @@ async fn dev_participants_metrics_match_the_node() {
             }
         })
     };
-    let up = tokio::task::spawn_blocking(move || up_rx.recv_timeout(Duration::from_secs(200)))
-        .await
-        .unwrap();
+    let (up, up_rx) =
+        tokio::task::spawn_blocking(move || (up_rx.recv_timeout(Duration::from_secs(200)), up_rx))
+            .await
+            .unwrap();
     assert!(matches!(up, Ok(Ok(()))), "swarm dev did not finish: {up:?}");
     done.cancel();
     scraper.await.unwrap();
@@ -223,7 +224,12 @@ async fn dev_participants_metrics_match_the_node() {
         .args(["-INT", &child.0.id().to_string()])
         .status();
     let status = child.0.wait().unwrap();
-    assert!(status.success(), "{status}");
+    // What it wrote to stderr once its output closed, to name the failure.
+    let log = match up_rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Err(log)) => log,
+        other => format!("{other:?}"),
+    };
+    assert!(status.success(), "{status}\n{log}");
 }
 
 /// Starts `swarm node` on `port` with its data in `dir`, and waits until it

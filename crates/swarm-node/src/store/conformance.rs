@@ -64,6 +64,7 @@ macro_rules! store_conformance_tests {
             snapshots_latest_wins,
             sequencer_url_upsert,
             explorer_checkpoint_upsert,
+            blocks_commit_while_the_checkpoint_is_written,
             sequencer_lock_exclusive,
             reopen_sees_everything,
             racing_commits_one_wins,
@@ -825,6 +826,39 @@ pub async fn explorer_checkpoint_upsert(db: &impl Database) {
             Some("http://127.0.0.1:1")
         );
     }
+}
+
+/// Blocks commit while the same store keeps recording the explorer's
+/// checkpoint, as a node's background fold does: no commit is refused
+/// because the checkpoint was written between its read of the tip and its
+/// first write.
+pub async fn blocks_commit_while_the_checkpoint_is_written(db: &impl Database) {
+    let store = db.open().await;
+    let blocks = ChainBuilder::new().chain(80);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
+        async move {
+            let mut writes = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                store
+                    .set_explorer_checkpoint(&format!("{{\"writes\":{writes}}}"))
+                    .await
+                    .unwrap_or_else(|e| panic!("checkpoint {writes} failed: {e}"));
+                writes += 1;
+            }
+            writes
+        }
+    });
+    commit_all(store.as_ref(), &blocks).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.unwrap();
+    assert!(writes > 0, "the checkpoint was never written");
+    assert_eq!(store.blocks_after(0, 100).await.unwrap(), blocks);
+    assert_eq!(
+        store.explorer_checkpoint().await.unwrap(),
+        Some(format!("{{\"writes\":{}}}", writes - 1))
+    );
 }
 
 /// `set_sequencer_url` inserts, then replaces; every instance sees the latest.

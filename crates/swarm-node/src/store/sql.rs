@@ -237,6 +237,20 @@ impl SqlStore {
         Ok(())
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at
+    /// `BEGIN` (waiting up to the busy timeout for it): a deferred
+    /// transaction that reads first and then writes is refused at once,
+    /// with `database is locked`, when another connection wrote in between
+    /// (SQLite does not retry an upgrade from a stale read), as a
+    /// checkpoint written while a block commits would do.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
     /// Sets `key` in `meta`, replacing what it held.
     async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         sqlx::query(
@@ -475,7 +489,7 @@ impl Store for SqlStore {
         settled: &[SettledBounty],
         snapshot: Option<&[u8]>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let h = &block.header;
         let tip: Option<i64> = sqlx::query("SELECT MAX(number) FROM blocks")
             .fetch_one(&mut *tx)
@@ -803,7 +817,7 @@ impl Store for SqlStore {
     }
 
     async fn put_settled(&self, settled: &[SettledBounty]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_settled(self.backend, &mut tx, settled, true).await?;
         tx.commit().await?;
         Ok(())
